@@ -1,0 +1,1 @@
+"""Sign-in, sessions, roles and per-view access policies."""

@@ -1,0 +1,76 @@
+"""Every view declares who may call it; the declaration is checked here and by the tests."""
+from dataclasses import dataclass
+from functools import wraps
+
+from flask import abort, current_app, request
+from flask_login import current_user
+
+from portal.auth.roles import Role
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass(frozen=True)
+class AccessPolicy:
+    roles: frozenset = frozenset()
+    public: bool = False
+    # Requests on one's own account (sign-out, password, language) that auditors may send too.
+    self_service: bool = False
+
+
+def allow(*roles: Role, self_service: bool = False):
+    """Let signed-in users with one of `roles` call the view; anonymous users go to sign-in."""
+    policy = AccessPolicy(roles=frozenset(roles), self_service=self_service)
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            if not current_user.is_authenticated:
+                return current_app.login_manager.unauthorized()
+            if current_user.role not in policy.roles:
+                abort(403)
+            return view(*args, **kwargs)
+
+        wrapped.access_policy = policy
+        return wrapped
+
+    return decorator
+
+
+def public(view):
+    """Mark a view as reachable without signing in (sign-in page, certificate check)."""
+    view.access_policy = AccessPolicy(public=True)
+    return view
+
+
+def policy_of(endpoint: str) -> AccessPolicy | None:
+    if endpoint == "static" or endpoint.endswith(".static"):
+        return AccessPolicy(public=True)
+    view = current_app.view_functions.get(endpoint)
+    return getattr(view, "access_policy", None)
+
+
+def enforce_declared_policy():
+    """before_request: refuse views without a policy and every write by an auditor."""
+    if request.endpoint is None:
+        return None  # 404/405 follow
+    policy = policy_of(request.endpoint)
+    if policy is None:
+        current_app.logger.error("view %s declares no access policy", request.endpoint)
+        abort(403)
+    if (
+        current_user.is_authenticated
+        and current_user.role == Role.AUDITOR
+        and request.method not in SAFE_METHODS
+        and not policy.self_service
+    ):
+        abort(403)
+    return None
+
+
+def role_required_any(*roles: Role):
+    """Abort with 403 unless the current user has one of `roles` (inside a shared view)."""
+    if current_user.role not in roles:
+        abort(403)
+
+

@@ -1,0 +1,76 @@
+"""Sign-in, sign-out and password change."""
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_user, logout_user
+
+from portal.auth import services
+from portal.auth.access import allow, public
+from portal.auth.forms import ChangePasswordForm, SignInForm
+from portal.auth.roles import Role
+from portal.errors_domain import DomainError, attach_to_form
+from portal.extensions import db, limiter
+from portal.redirects import safe_next
+from portal.throttle import account_key, failed_sign_in
+
+bp = Blueprint("auth", __name__, url_prefix="/auth")
+
+
+def _limit(name: str):
+    return lambda: current_app.config[name]
+
+
+@bp.route("/sign-in", methods=["GET", "POST"])
+@public
+@limiter.limit(_limit("SIGN_IN_LIMITS_PER_ADDRESS"), methods=["POST"],
+               deduct_when=failed_sign_in)
+@limiter.limit(_limit("SIGN_IN_LIMITS_PER_ACCOUNT"), methods=["POST"],
+               key_func=account_key, deduct_when=failed_sign_in)
+def sign_in():
+    if current_user.is_authenticated:
+        return redirect(url_for("web.home"))
+    form = SignInForm()
+    if form.validate_on_submit():
+        try:
+            user = services.authenticate(form.email.data, form.password.data)
+        except DomainError as error:
+            db.session.commit()  # nothing but a possible rehash; keep the transaction short
+            attach_to_form(form, error)
+        else:
+            db.session.commit()
+            session.clear()
+            login_user(user, remember=form.remember.data)
+            if user.locale:
+                session["locale"] = user.locale
+            return redirect(safe_next(request.args.get("next")))
+    return render_template("portal/sign_in.html", form=form)
+
+
+@bp.route("/sign-out", methods=["POST"])
+@allow(*Role, self_service=True)
+def sign_out():
+    services.sign_out(current_user._get_current_object())
+    db.session.commit()
+    logout_user()
+    session.clear()
+    flash(_("You have signed out."), "info")
+    return redirect(url_for("auth.sign_in"))
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@allow(*Role, self_service=True)
+def change_password():
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        user = current_user._get_current_object()
+        try:
+            services.change_password(user, form.current.data, form.new.data)
+        except DomainError as error:
+            db.session.rollback()
+            attach_to_form(form, error)
+        else:
+            db.session.commit()
+            # The session id changed with the token: sign the user in again on this device only.
+            login_user(user)
+            flash(_("Your password was changed. Other devices have been signed out."), "success")
+            return redirect(url_for("web.home"))
+    return render_template("portal/form_page.html", form=form, title=_("Change password"))

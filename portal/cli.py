@@ -1,0 +1,75 @@
+"""Core commands: set-up, demo data and accounts. They call the same services as the web."""
+import random
+
+import click
+from flask import current_app, g
+from flask.cli import with_appcontext
+from flask_migrate import upgrade
+from sqlalchemy import func, inspect, select
+
+from portal import demo
+from portal.auth.models import User
+from portal.extensions import db
+from portal.tenancy import unscoped
+
+
+def init_app(app) -> None:
+    app.cli.add_command(demo_data)
+    app.cli.add_command(setup)
+    app.cli.add_command(accounts)
+
+
+def _database_is_empty() -> bool:
+    if "users" not in inspect(db.engine).get_table_names():
+        return True
+    with unscoped("count accounts to decide whether demo data is needed"):
+        return db.session.scalar(select(func.count(User.id))) == 0
+
+
+def load_demo(seed: int = 2026) -> None:
+    random.seed(seed)
+    ctx: dict = {"rng": random.Random(seed)}
+    g._audit_actor = None
+    with unscoped("demo data builds the whole network"):
+        for loader in demo.loaders():
+            click.echo(f"  demo: {loader.name}")
+            loader.load(ctx)
+            db.session.flush()
+        db.session.commit()
+
+
+def print_accounts() -> None:
+    click.echo("\nDemo accounts (password for all: %s):" % demo.DEMO_PASSWORD)
+    for role, email, _password in demo.ACCOUNTS:
+        click.echo(f"  {role:<18} {email}")
+
+
+@click.command("demo-data")
+@click.option("--seed", default=2026, show_default=True)
+@click.option("--force", is_flag=True, help="Load even if the database already has accounts.")
+@with_appcontext
+def demo_data(seed: int, force: bool):
+    """Build a realistic demo network and print the demo accounts."""
+    if not force and not _database_is_empty():
+        raise click.ClickException("the database already has data; use --force to add demo data")
+    load_demo(seed)
+    print_accounts()
+
+
+@click.command("accounts")
+@with_appcontext
+def accounts():
+    """Print the demo accounts."""
+    print_accounts()
+
+
+@click.command("setup")
+@with_appcontext
+def setup():
+    """Migrate the database and load demo data when it is empty (used by `make run`)."""
+    upgrade(directory=current_app.extensions["migrate"].directory)
+    if _database_is_empty():
+        click.echo("Empty database: loading demo data…")
+        load_demo()
+    else:
+        click.echo("Database has data: demo data not loaded.")

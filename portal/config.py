@@ -1,0 +1,68 @@
+"""Configuration read from the environment; SQLite under instance/ is the embedded default."""
+import os
+from datetime import timedelta
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _database_url(instance_path: str) -> str:
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        return "sqlite:///" + os.path.join(instance_path, "portal.sqlite3")
+    return normalize_database_url(url)
+
+
+def normalize_database_url(url: str) -> str:
+    # Heroku-style URLs name the old driver; psycopg 3 is the one we ship.
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+def load(app) -> None:
+    """Fill app.config from defaults and the environment (PORTAL_* and a few standard names)."""
+    env = os.environ
+    secret = env.get("SECRET_KEY") or _instance_secret(app.instance_path)
+    app.config.update(
+        SECRET_KEY=secret,
+        SQLALCHEMY_DATABASE_URI=_database_url(app.instance_path),
+        # Owner role for migrations on PostgreSQL; the app itself connects as a plain role.
+        MIGRATION_DATABASE_URL=env.get("MIGRATION_DATABASE_URL"),
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        REDIS_URL=env.get("REDIS_URL"),
+        MAX_CONTENT_LENGTH=int(env.get("PORTAL_MAX_UPLOAD_BYTES", 10 * 1024 * 1024)),
+        UPLOAD_ROOT=env.get("PORTAL_UPLOAD_ROOT", os.path.join(app.instance_path, "files")),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=env.get("PORTAL_HTTPS", "0") == "1",
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=env.get("PORTAL_HTTPS", "0") == "1",
+        REMEMBER_COOKIE_DURATION=timedelta(days=14),
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        PREFERRED_URL_SCHEME="https" if env.get("PORTAL_HTTPS", "0") == "1" else "http",
+        WTF_CSRF_TIME_LIMIT=None,  # tied to the session, which already expires
+        BABEL_DEFAULT_LOCALE="zh_CN",
+        BABEL_DEFAULT_TIMEZONE="Asia/Shanghai",
+        PORTAL_LOCALES=("zh_CN", "en"),
+        BOOTSTRAP_SERVE_LOCAL=True,
+        BOOTSTRAP_BOOTSWATCH_THEME=None,
+        SIGN_IN_LIMITS_PER_ACCOUNT=env.get("PORTAL_SIGN_IN_LIMIT_ACCOUNT", "5 per 15 minutes"),
+        SIGN_IN_LIMITS_PER_ADDRESS=env.get("PORTAL_SIGN_IN_LIMIT_ADDRESS", "30 per 15 minutes"),
+        PAGE_SIZE=int(env.get("PORTAL_PAGE_SIZE", 25)),
+        # In tests: fail any statement on an agency table that lacks the owner filter.
+        TENANCY_STRICT=False,
+    )
+
+
+def _instance_secret(instance_path: str) -> str:
+    """A random key kept in instance/ so that a fresh machine needs no configuration."""
+    path = Path(instance_path) / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(os.urandom(32).hex())
+        path.chmod(0o600)
+    return path.read_text().strip()

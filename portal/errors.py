@@ -1,0 +1,63 @@
+"""Error pages in the reader's language; bad input and refused writes never end in a 500."""
+from flask import render_template, request
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from werkzeug.exceptions import HTTPException
+
+from portal.extensions import db
+from portal.tenancy import TenancyViolation
+
+MESSAGES = {
+    400: lambda: _("The request could not be understood. Please check what you sent."),
+    403: lambda: _("You do not have permission to do this."),
+    404: lambda: _("This page does not exist, or you have no access to it."),
+    405: lambda: _("This action is not available here."),
+    413: lambda: _("The file is too large."),
+    429: lambda: _("Too many attempts. Please wait a few minutes and try again."),
+    500: lambda: _("Something went wrong on our side. Nothing was saved. Please try again."),
+    503: lambda: _("The database is not reachable right now. Nothing was saved. Please try again."),
+}
+
+
+def _page(code: int, message: str | None = None):
+    db.session.rollback()
+    body = render_template("errors/error.html", code=code, message=message or MESSAGES[code]())
+    return body, code
+
+
+def init_app(app) -> None:
+    @app.errorhandler(HTTPException)
+    def http_error(error):
+        code = error.code if error.code in MESSAGES else 400
+        if code == 405:
+            return _page(405)
+        return _page(code)
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error):
+        return _page(400, _("Your form expired or was sent from elsewhere. Reload the page and "
+                             "try again."))
+
+    @app.errorhandler(TenancyViolation)
+    def tenancy_violation(error):
+        app.logger.warning("tenancy violation on %s: %s", request.path, error)
+        return _page(404)
+
+    @app.errorhandler(IntegrityError)
+    def integrity_error(error):
+        # A race a service could not see coming (two identical submits): nothing was written.
+        app.logger.info("integrity error on %s: %s", request.path, error.orig)
+        return _page(409 if 409 in MESSAGES else 400, _(
+            "This change conflicts with another one that was just saved. Nothing was saved; "
+            "reload the page and check."))
+
+    @app.errorhandler(DBAPIError)
+    def database_error(error):
+        app.logger.error("database error on %s: %s", request.path, error)
+        return _page(503)
+
+    @app.errorhandler(Exception)
+    def unexpected(error):
+        app.logger.exception("unhandled error on %s", request.path)
+        return _page(500)

@@ -1,0 +1,111 @@
+"""Languages: locale choice, Babel formatting for templates, and the catalogs of each area."""
+import subprocess
+import sys
+from decimal import Decimal
+
+import click
+from flask import current_app, g, has_request_context, request, session
+from babel.numbers import format_currency
+from flask_babel import format_date, format_datetime, format_decimal, get_locale
+from flask_login import current_user
+
+from portal.config import PROJECT_ROOT
+
+TRANSLATIONS = PROJECT_ROOT / "translations"
+
+# One catalog per area, each extracted from its package and templates. Flask-Babel merges them.
+CATALOGS = {
+    "portal": ["portal", "templates/portal", "templates/errors", "templates/base.html",
+               "templates/_macros.html"],
+    "tenants": ["tenants", "templates/tenants"],
+}
+
+
+def translation_directories() -> list[str]:
+    return [str(TRANSLATIONS / name) for name in CATALOGS]
+
+
+def select_locale() -> str:
+    """The user's preference, then the session's choice, then Accept-Language."""
+    supported = current_app.config["PORTAL_LOCALES"]
+    if not has_request_context():
+        return g.get("_cli_locale") or current_app.config["BABEL_DEFAULT_LOCALE"]
+    if current_user.is_authenticated and current_user.locale in supported:
+        return current_user.locale
+    if session.get("locale") in supported:
+        return session["locale"]
+    return request.accept_languages.best_match(supported) or current_app.config[
+        "BABEL_DEFAULT_LOCALE"
+    ]
+
+
+def format_money(amount) -> str:
+    """CNY for the reader's locale. Amounts are already exact fen: format, never round here."""
+    if amount is None:
+        return "—"
+    value = Decimal(amount)
+    return format_currency(value, "CNY", locale=str(get_locale()), decimal_quantization=False)
+
+
+def init_app(app) -> None:
+    app.jinja_env.filters.update(
+        date=lambda v, fmt="medium": format_date(v, fmt) if v else "—",
+        datetime=lambda v, fmt="short": format_datetime(v, fmt) if v else "—",
+        number=lambda v: format_decimal(v) if v is not None else "—",
+        money=format_money,
+    )
+    app.jinja_env.globals["current_locale"] = lambda: str(get_locale())
+    app.cli.add_command(translate)
+
+
+@click.group()
+def translate():
+    """Extract, update and compile the message catalogs of every area."""
+
+
+def _pybabel(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "babel.messages.frontend", *args], check=True,
+                   cwd=PROJECT_ROOT)
+
+
+@translate.command()
+def update():
+    """Extract messages from code and templates and merge them into each zh_CN/en catalog."""
+    for name, sources in CATALOGS.items():
+        pot = TRANSLATIONS / name / "messages.pot"
+        pot.parent.mkdir(parents=True, exist_ok=True)
+        _pybabel("extract", "-F", "pyproject.toml", "-k", "_l", "--no-location",
+                 "--sort-output", "-o", str(pot), *sources)
+        for locale in current_app.config["PORTAL_LOCALES"]:
+            po = TRANSLATIONS / name / locale / "LC_MESSAGES" / "messages.po"
+            command = "update" if po.exists() else "init"
+            extra = ["--no-fuzzy-matching", "--ignore-obsolete"] if command == "update" else []
+            _pybabel(command, "-i", str(pot), "-d", str(TRANSLATIONS / name), "-l", locale,
+                     *extra)
+        pot.unlink()
+        _fill_source_language(TRANSLATIONS / name / "en" / "LC_MESSAGES" / "messages.po")
+
+
+def _fill_source_language(po_path) -> None:
+    """The source strings are English: the en catalog repeats them, so none reads untranslated."""
+    from babel.messages.pofile import read_po, write_po
+
+    with open(po_path, "rb") as f:
+        catalog = read_po(f, locale="en")
+    for message in catalog:
+        if message.id and not message.string:
+            message.string = message.id
+        message.flags.discard("fuzzy")
+    with open(po_path, "wb") as f:
+        write_po(f, catalog, width=100, omit_header=False)
+
+
+@translate.command()
+def compile():  # noqa: A001 - the command's name
+    """Compile every catalog to .mo (the install step runs this)."""
+    compile_catalogs()
+
+
+def compile_catalogs() -> None:
+    for name in CATALOGS:
+        _pybabel("compile", "-d", str(TRANSLATIONS / name))

@@ -1,0 +1,64 @@
+"""Shared column types and helpers for every area's models."""
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
+
+from sqlalchemy import BigInteger, DateTime
+from sqlalchemy.types import TypeDecorator
+
+CENT = Decimal("0.01")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def money(value) -> Decimal:
+    """Round a line amount to fen, half up (never Babel's half-even, never float)."""
+    if isinstance(value, float):
+        raise TypeError("money is never a float")
+    return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+class Money(TypeDecorator):
+    """CNY amounts as exact Decimals, stored as integer fen on every database.
+
+    SQLite has no decimal type and binds Numeric as float; integers stay exact everywhere,
+    and SUM() over them equals the Python sum of the Decimals.
+    """
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if isinstance(value, float):
+            raise TypeError("money is never a float")
+        amount = Decimal(value)
+        if amount != amount.quantize(CENT):
+            raise ValueError(f"{amount} has more than two decimal places")
+        return int(amount * 100)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return (Decimal(int(value)) / 100).quantize(CENT)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on SQLite (which drops the zone) and PostgreSQL alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime; use portal.models.utcnow()")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -1,0 +1,45 @@
+"""Role-aware navigation and home-page widgets, contributed by each area at registration."""
+from dataclasses import dataclass, field
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class NavItem:
+    endpoint: str
+    label: object  # a lazy string
+    roles: frozenset
+    order: int = 100
+    icon: str = ""
+
+
+@dataclass(frozen=True)
+class Widget:
+    """A home-page card: `load(user)` returns the template context with a constant query count."""
+
+    template: str
+    roles: frozenset
+    load: Callable = field(compare=False)
+    order: int = 100
+
+
+_nav: list[NavItem] = []
+_widgets: list[Widget] = []
+
+
+def add_nav(endpoint: str, label, roles, order: int = 100) -> None:
+    if all(item.endpoint != endpoint for item in _nav):
+        _nav.append(NavItem(endpoint, label, frozenset(roles), order))
+
+
+def add_widget(template: str, roles, load: Callable, order: int = 100) -> None:
+    if all(w.template != template for w in _widgets):
+        _widgets.append(Widget(template, frozenset(roles), load, order))
+
+
+def menu_for(user) -> list[NavItem]:
+    return sorted((i for i in _nav if user.role in i.roles), key=lambda i: i.order)
+
+
+def widgets_for(user) -> list[tuple[str, dict]]:
+    chosen = sorted((w for w in _widgets if user.role in w.roles), key=lambda w: w.order)
+    return [(w.template, w.load(user)) for w in chosen]

@@ -1,0 +1,61 @@
+"""PDF rendering with WeasyPrint: project fonts only, no file: or network fetches."""
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from flask import render_template
+from flask_babel import force_locale
+from weasyprint import HTML
+from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+from portal.config import PROJECT_ROOT
+
+# The only files a PDF may load: the CJK font and the print stylesheet shipped with the portal.
+PDF_ASSETS = PROJECT_ROOT / "portal" / "static" / "pdf"
+CJK_FONT_CANDIDATES = (
+    Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),
+    Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"),
+)
+
+
+def cjk_font_path() -> Path | None:
+    return next((p for p in CJK_FONT_CANDIDATES if p.exists()), None)
+
+
+def _allowed(path: Path) -> bool:
+    font = cjk_font_path()
+    resolved = path.resolve()
+    return (font is not None and resolved == font.resolve()) or resolved.is_relative_to(
+        PDF_ASSETS.resolve()
+    )
+
+
+class PortalAssetFetcher(URLFetcher):
+    """Refuse every URL except the portal's own PDF assets and the CJK font.
+
+    User text that names an image or stylesheet (file:, http:, data: tricks) loads nothing.
+    """
+
+    refused: list[str]
+
+    def __init__(self):
+        super().__init__(allowed_protocols=("file",), allow_redirects=False)
+        self.refused = []
+
+    def fetch(self, url, headers=None):
+        parsed = urlparse(url)
+        path = Path(unquote(parsed.path))
+        if parsed.scheme != "file" or not _allowed(path):
+            self.refused.append(url)
+            raise ValueError(f"refused to fetch {url!r} in a PDF")
+        return URLFetcherResponse(url, body=path.read_bytes())
+
+
+def render_pdf(template: str, *, locale: str, **context) -> bytes:
+    """Render `template` (fed plain values, not ORM objects) to PDF bytes in `locale`."""
+    font = cjk_font_path()
+    with force_locale(locale):
+        html = render_template(
+            template, cjk_font_url=font.as_uri() if font else None,
+            pdf_css_url=(PDF_ASSETS / "print.css").as_uri(), **context
+        )
+    return HTML(string=html, base_url=None, url_fetcher=PortalAssetFetcher()).write_pdf()

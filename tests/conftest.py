@@ -1,0 +1,162 @@
+"""Test harness: one migrated database per worker, one rolled-back transaction per test.
+
+With DATABASE_URL pointing at PostgreSQL (as a superuser, like .ci/run sets it), each worker
+gets its own database, migrated as the owner, and the application connects as the plain role
+``portal_app`` so that row-level security binds it.
+"""
+import os
+import re
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, event, make_url, text
+
+from portal import create_app
+from portal.config import normalize_database_url
+from portal.extensions import db, limiter
+from portal.tenancy import TenantSession
+
+APP_ROLE = "portal_app"
+
+
+def _postgres_urls(worker: str) -> tuple[str, str] | None:
+    raw = os.environ.get("DATABASE_URL")
+    if not raw:
+        return None
+    admin = make_url(normalize_database_url(raw))
+    name = f"{admin.database}_{worker}"
+    server = create_engine(admin, isolation_level="AUTOCOMMIT")
+    with server.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        exists = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"),
+                              {"r": APP_ROLE}).scalar()
+        if not exists:
+            conn.execute(text(f"CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS "
+                              "NOCREATEDB NOCREATEROLE"))
+    server.dispose()
+    owner_url = admin.set(database=name)
+    app_url = owner_url.set(username=APP_ROLE, password=None)
+    return (owner_url.render_as_string(hide_password=False),
+            app_url.render_as_string(hide_password=False))
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory, worker_id):
+    instance = tmp_path_factory.mktemp("instance")
+    overrides = {
+        "TESTING": True,
+        "TENANCY_STRICT": True,
+        "WTF_CSRF_ENABLED": False,
+        "SECRET_KEY": "test-secret",
+        "ARGON2_TIME_COST": 1,
+        "ARGON2_MEMORY_COST": 1024,
+        "ARGON2_PARALLELISM": 1,
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "UPLOAD_ROOT": str(instance / "files"),
+        "SERVER_NAME": "portal.test",
+    }
+    pg = _postgres_urls(worker_id)
+    if pg:
+        owner_url, app_url = pg
+        overrides.update(SQLALCHEMY_DATABASE_URI=app_url, MIGRATION_DATABASE_URL=owner_url)
+    else:
+        overrides["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + str(instance / "test.sqlite3")
+    os.environ["PORTAL_INSTANCE_PATH"] = str(instance)
+    app = create_app(overrides)
+    with app.app_context():
+        from flask_migrate import upgrade
+
+        upgrade(directory=app.extensions["migrate"].directory)
+        if pg:
+            owner = create_engine(owner_url)
+            with owner.begin() as conn:
+                from portal.dbsecurity import grant_app_role
+
+                grant_app_role(conn, APP_ROLE)
+            owner.dispose()
+    return app
+
+
+@pytest.fixture
+def _transaction(app):
+    """Every test runs in one transaction that is rolled back; requests commit savepoints."""
+    with app.app_context():
+        connection = db.engine.connect()
+        outer = connection.begin()
+        original = db.session
+        db.session = db._make_scoped_session({
+            "bind": connection, "join_transaction_mode": "create_savepoint",
+            "class_": TenantSession,
+        })
+        try:
+            yield connection
+        finally:
+            db.session.remove()
+            outer.rollback()
+            connection.close()
+            db.session = original
+
+
+@pytest.fixture
+def ctx(app, _transaction):
+    """An app context inside the test's transaction, for service tests without HTTP."""
+    limiter.reset()
+    with app.test_request_context():
+        yield app
+
+
+@pytest.fixture
+def client(app, _transaction):
+    limiter.reset()
+    return app.test_client()
+
+
+@pytest.fixture
+def query_counter(app):
+    """Counts SQL statements sent while the returned counter is active."""
+
+    class Counter:
+        def __init__(self):
+            self.statements: list[str] = []
+            self.active = False
+
+        def __enter__(self):
+            self.statements = []
+            self.active = True
+            return self
+
+        def __exit__(self, *exc):
+            self.active = False
+
+        @property
+        def count(self) -> int:
+            return len([s for s in self.statements
+                        if not re.match(r"\s*(SAVEPOINT|RELEASE|ROLLBACK|BEGIN|SELECT set_config)",
+                                        s)])
+
+    counter = Counter()
+    with app.app_context():
+        engine = db.engine
+
+    def _count(conn, cursor, statement, parameters, context, executemany):
+        if counter.active:
+            counter.statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", _count)
+    yield counter
+    event.remove(engine, "before_cursor_execute", _count)
+
+
+@pytest.fixture(scope="session")
+def worker_id(request):
+    return getattr(request.config, "workerinput", {}).get("workerid", "gw0")
+
+
+def pytest_report_header(config):
+    url = os.environ.get("DATABASE_URL")
+    return f"database: {'PostgreSQL ' + make_url(url).host if url else 'SQLite'}"
+
+
+ARTIFACTS = Path(os.environ.get("PORTAL_TEST_ARTIFACTS", Path(__file__).parent.parent
+                                / "test-artifacts"))
