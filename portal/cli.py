@@ -67,7 +67,7 @@ def accounts():
 @with_appcontext
 def setup():
     """Migrate the database and load demo data when it is empty (used by `make run`)."""
-    upgrade(directory=current_app.extensions["migrate"].directory)
+    upgrade(directory=current_app.extensions["migrate"].directory, revision="heads")
     if _database_is_empty():
         click.echo("Empty database: loading demo data…")
         load_demo()

@@ -18,6 +18,7 @@ CATALOGS = {
     "portal": ["portal", "templates/portal", "templates/errors", "templates/base.html",
                "templates/_macros.html"],
     "tenants": ["tenants", "templates/tenants"],
+    "certification": ["certification", "templates/certification"],
 }
 
 

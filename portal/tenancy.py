@@ -240,6 +240,24 @@ def _add_tenant_criteria(state) -> None:
     state.statement = state.statement.options(*options)
 
 
+@event.listens_for(TenantSession, "before_flush")
+def _flush_starts(session, flush_context, instances) -> None:
+    if has_app_context():
+        g._in_flush = True
+
+
+@event.listens_for(TenantSession, "after_flush_postexec")
+def _flush_ends(session, flush_context) -> None:
+    if has_app_context():
+        g._in_flush = False
+
+
+@event.listens_for(TenantSession, "after_soft_rollback")
+def _flush_failed(session, previous_transaction) -> None:
+    if has_app_context():
+        g._in_flush = False
+
+
 @event.listens_for(TenantSession, "after_begin")
 def _hand_scope_to_database(session, transaction, connection) -> None:
     if connection.dialect.name == "postgresql":
@@ -330,7 +348,9 @@ def install_strict_guard(engine) -> None:
     def _strict(conn, cursor, statement, parameters, context, executemany):
         if not has_app_context() or not current_scope().is_restricted:
             return
-        if g.get("_raw_sql_reason"):
+        # Unit-of-work writes address rows by primary key that were loaded through the
+        # guard; the mapper guard checks their owner.
+        if g.get("_raw_sql_reason") or g.get("_in_flush"):
             return
         head = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else ""
         if head not in ("SELECT", "UPDATE", "DELETE", "WITH"):

@@ -317,9 +317,9 @@ def user_new():
 def user_edit(user_id):
     user = get_or_404(User, user_id)
     form = _user_form(UserForm(obj=user))
-    if hasattr(form, "agency_id"):
+    if form.agency_id is not None:
         del form.agency_id  # an account never moves between agencies
-    if not form.is_submitted() and hasattr(form, "region_id"):
+    if not form.is_submitted() and form.region_id is not None:
         form.region_id.data = user.region_id or 0
     if form.validate_on_submit() and _save(
             form, services.update_account, current_user._get_current_object(), user,

@@ -67,7 +67,7 @@ def app(tmp_path_factory, worker_id):
     with app.app_context():
         from flask_migrate import upgrade
 
-        upgrade(directory=app.extensions["migrate"].directory)
+        upgrade(directory=app.extensions["migrate"].directory, revision="heads")
         if pg:
             owner = create_engine(owner_url)
             with owner.begin() as conn:
@@ -80,27 +80,33 @@ def app(tmp_path_factory, worker_id):
 
 @pytest.fixture
 def _transaction(app):
-    """Every test runs in one transaction that is rolled back; requests commit savepoints."""
+    """Every test runs in one transaction that is rolled back; requests commit savepoints.
+
+    No app context stays pushed while the test runs: each test-client request gets its own
+    app context, `g` and session, as in production. Use `ctx` (or `with app.app_context()`)
+    to touch the database directly.
+    """
     with app.app_context():
         connection = db.engine.connect()
         outer = connection.begin()
         original = db.session
         db.session = db._make_scoped_session({
             "bind": connection, "join_transaction_mode": "create_savepoint",
-            "class_": TenantSession,
+            "class_": TenantSession, "expire_on_commit": False,
         })
-        try:
-            yield connection
-        finally:
+    try:
+        yield connection
+    finally:
+        with app.app_context():
             db.session.remove()
-            outer.rollback()
-            connection.close()
-            db.session = original
+        outer.rollback()
+        connection.close()
+        db.session = original
 
 
 @pytest.fixture
 def ctx(app, _transaction):
-    """An app context inside the test's transaction, for service tests without HTTP."""
+    """An app and request context inside the test's transaction, for service tests."""
     limiter.reset()
     with app.test_request_context():
         yield app
@@ -110,6 +116,15 @@ def ctx(app, _transaction):
 def client(app, _transaction):
     limiter.reset()
     return app.test_client()
+
+
+@pytest.fixture
+def world(app, _transaction):
+    """The standard world (see tests/factories.py), committed inside the test's transaction."""
+    from tests.factories import build_world
+
+    with app.app_context():
+        return build_world()
 
 
 @pytest.fixture

@@ -63,6 +63,7 @@ def enforce_declared_policy():
         and current_user.role == Role.AUDITOR
         and request.method not in SAFE_METHODS
         and not policy.self_service
+        and not policy.public
     ):
         abort(403)
     return None

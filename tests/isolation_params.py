@@ -1,0 +1,53 @@
+"""What the isolation test puts into each URL parameter.
+
+`Owned` parameters name a row that belongs to an agency: the test fills them with a row of
+the user's own agency, of a sibling agency in the same region, of a foreign agency in another
+region, and with a missing id. `Reference` parameters name shared reference data (regions,
+product lines) that every role may read. A URL parameter missing here fails the test: decide
+which kind it is and add a factory. Factories run in an unscoped block and may create rows.
+"""
+from dataclasses import dataclass
+from typing import Callable
+
+from sqlalchemy import select
+
+from portal.auth.roles import Role
+from portal.extensions import db
+from tenants.models import ProductModel, Province
+
+
+@dataclass(frozen=True)
+class Owned:
+    make: Callable  # make(world, agency) -> id of a row owned by `agency`
+
+
+@dataclass(frozen=True)
+class Reference:
+    make: Callable  # make(world) -> id
+
+
+def _staff(world, agency):
+    users = {world.a.id: world.users, world.a2.id: world.a2_users, world.b.id: world.b_users}
+    return users[agency.id][Role.AGENCY_STAFF].id
+
+
+def _province(world):
+    return db.session.scalar(select(Province.id).where(Province.region_id == world.region1.id))
+
+
+def _model(world):
+    return db.session.scalar(select(ProductModel.id)
+                             .where(ProductModel.product_line_id == world.line.id))
+
+
+PARAMS: dict[str, Owned | Reference] = {
+    "agency_id": Owned(lambda w, agency: agency.id),
+    "user_id": Owned(_staff),
+    "region_id": Reference(lambda w: w.region1.id),
+    "province_id": Reference(_province),
+    "product_line_id": Reference(lambda w: w.line.id),
+    "model_id": Reference(_model),
+}
+
+# Rules whose every parameter is judged elsewhere (e.g. Flask's static files).
+SKIP_ENDPOINTS = {"static", "bootstrap.static"}

@@ -1,0 +1,175 @@
+"""Route × method × role × (own / sibling / foreign / missing id): nothing leaks, nothing moves.
+
+Walks every URL rule of the application, so a route added later is covered without anyone
+remembering. Foreign and missing ids must answer alike (404 when the role may use the route
+at all), no response for an agency user may contain another agency's canary, a regional
+manager never sees another region's, and a request on a foreign id writes nothing.
+"""
+import hashlib
+
+import pytest
+from flask import url_for
+from sqlalchemy import inspect, select, text
+
+from portal.auth.roles import AGENCY_ROLES, Role
+from portal.extensions import db
+from portal.tenancy import unscoped
+from tests.factories import sign_in
+from tests.isolation_params import PARAMS, SKIP_ENDPOINTS, Owned, Reference
+
+MISSING_ID = 987654321
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _fingerprint() -> str:
+    """A hash of every row of every table: any write shows."""
+    digest = hashlib.sha256()
+    with unscoped("the isolation test compares the whole database before and after"):
+        for table in sorted(inspect(db.engine).get_table_names()):
+            rows = db.session.execute(text(f'SELECT * FROM "{table}" ORDER BY 1')).all()
+            digest.update(table.encode() + repr(rows).encode())
+    db.session.commit()  # close the read's savepoint before the case's own is rolled back
+    return digest.hexdigest()
+
+
+def _rules(app):
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        if rule.endpoint in SKIP_ENDPOINTS:
+            continue
+        yield rule
+
+
+def _targets(rule, world):
+    """(name, kwargs) pairs to call `rule` with."""
+    owned = [p for p in rule.arguments if isinstance(PARAMS.get(p), Owned)]
+    with unscoped("the isolation test makes rows of every agency"):
+        def values(agency):
+            out = {}
+            for p in rule.arguments:
+                kind = PARAMS[p]
+                out[p] = kind.make(world, agency) if isinstance(kind, Owned) else kind.make(world)
+            return out
+
+        if owned:
+            yield "own", values(world.a)
+            yield "sibling", values(world.a2)
+            yield "foreign", values(world.b)
+            yield "missing", {**values(world.a), **{p: MISSING_ID for p in owned}}
+        elif rule.arguments:
+            yield "reference", values(world.a)
+            yield "missing", {p: MISSING_ID for p in rule.arguments}
+        else:
+            yield "plain", {}
+
+
+def test_every_url_parameter_is_known(app):
+    unknown = sorted({(r.rule, p) for r in _rules(app) for p in r.arguments
+                      if p not in PARAMS})
+    assert not unknown, (
+        "the isolation test cannot judge these URL parameters; add them to "
+        f"tests/isolation_params.py: {unknown}")
+
+
+def test_route_role_matrix(app, _transaction, world, capsys):
+    cases = 0
+    failures: list[str] = []
+    with app.test_request_context():
+        rules = [(rule, list(_targets(rule, world))) for rule in _rules(app)]
+        db.session.commit()
+        urls = [(rule, [(name, url_for(rule.endpoint, **kw)) for name, kw in targets])
+                for rule, targets in rules]
+    for role in Role:
+        user = world.user(role)
+        forbidden = _forbidden_canaries(role)
+        for rule, targets in urls:
+            for method in sorted(set(rule.methods) & set(METHODS)):
+                statuses = {}
+                for name, url in targets:
+                    # Each call runs in a savepoint rolled back afterwards, so that a legitimate
+                    # write on the user's own row cannot change the world for the next call.
+                    _transaction.exec_driver_sql("SAVEPOINT isolation_case")
+                    client = app.test_client()
+                    sign_in(client, user)
+                    judge_writes = name in ("sibling", "foreign", "missing") and (
+                        role in AGENCY_ROLES or (role == Role.REGIONAL_MANAGER
+                                                 and name != "sibling"))
+                    before = None
+                    if judge_writes and method != "GET":
+                        with app.app_context():
+                            before = _fingerprint()
+                    response = client.open(url, method=method, data={})
+                    cases += 1
+                    statuses[name] = response.status_code
+                    where = f"{role.value} {method} {url} ({name})"
+                    if response.status_code >= 500:
+                        failures.append(f"{where}: {response.status_code}")
+                    body = response.get_data()
+                    leaked = [c for c in forbidden if c.encode() in body]
+                    if leaked:
+                        failures.append(f"{where}: shows {leaked}")
+                    if before is not None:
+                        with app.app_context():
+                            if _fingerprint() != before:
+                                failures.append(f"{where}: wrote to the database")
+                    _transaction.exec_driver_sql("ROLLBACK TO SAVEPOINT isolation_case")
+                failures.extend(_judge_statuses(role, method, rule.rule, statuses))
+    with capsys.disabled():
+        print(f"\nisolation matrix: {cases} (route, method, role, object) cases tried")
+    assert not failures, "\n".join(failures[:50])
+
+
+def _forbidden_canaries(role: Role) -> list[str]:
+    if role in AGENCY_ROLES:
+        return ["CANARY-B", "CANARY-S"]
+    if role == Role.REGIONAL_MANAGER:
+        return ["CANARY-B"]
+    return []
+
+
+def _judge_statuses(role, method, rule, statuses) -> list[str]:
+    missing = statuses.get("missing")
+    problems = []
+    restricted = ["foreign", "sibling"] if role in AGENCY_ROLES else (
+        ["foreign"] if role == Role.REGIONAL_MANAGER else [])
+    for name in restricted:
+        if name in statuses and statuses[name] != missing:
+            problems.append(f"{role.value} {method} {rule}: {name} answered {statuses[name]}, "
+                            f"missing answered {missing}")
+    if missing is not None and missing not in (302, 400, 403, 404, 405):
+        problems.append(f"{role.value} {method} {rule}: a missing id answered {missing}")
+    return problems
+
+
+@pytest.mark.parametrize("path", ["/", "/agencies/", "/users/", "/audit/"])
+def test_anonymous_is_sent_to_sign_in(client, path):
+    response = client.get(path)
+    assert response.status_code == 302
+    assert "/auth/sign-in" in response.headers["Location"]
+
+
+def test_every_view_declares_an_access_policy(app):
+    from portal.auth.access import policy_of
+
+    with app.test_request_context():
+        missing = sorted(r.endpoint for r in app.url_map.iter_rules()
+                         if policy_of(r.endpoint) is None)
+    assert not missing, f"views without @allow(...) or @public: {missing}"
+
+
+def test_public_views_are_few(app):
+    from portal.auth.access import policy_of
+
+    with app.test_request_context():
+        public = sorted(r.endpoint for r in app.url_map.iter_rules()
+                        if policy_of(r.endpoint).public and r.endpoint not in SKIP_ENDPOINTS)
+    print("public endpoints:", public)
+    assert set(public) <= {"auth.sign_in", "web.set_locale", "web.healthz",
+                           "certification.verify"}
+
+
+def test_reference_kinds_are_consistent():
+    for name, kind in PARAMS.items():
+        assert isinstance(kind, Owned | Reference), name
+
+
+_ = select
