@@ -6,3 +6,6 @@ def init_app(app) -> None:
     from certification.views import bp
 
     app.register_blueprint(bp)
+    from certification import demo
+
+    demo.register()

@@ -53,7 +53,7 @@ def render_item(type_, obj, autogen_context):
     never import application code."""
     if type_ == "type":
         name = type(obj).__name__
-        if name == "Money":
+        if name in ("Money", "Hours", "ExactDecimal"):
             return "sa.BigInteger()"
         if name == "UTCDateTime":
             return "sa.DateTime(timezone=True)"

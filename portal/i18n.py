@@ -19,6 +19,7 @@ CATALOGS = {
                "templates/_macros.html"],
     "tenants": ["tenants", "templates/tenants"],
     "certification": ["certification", "templates/certification"],
+    "service": ["service", "templates/service"],
 }
 
 

@@ -19,8 +19,8 @@ def money(value) -> Decimal:
     return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-class Money(TypeDecorator):
-    """CNY amounts as exact Decimals, stored as integer fen on every database.
+class ExactDecimal(TypeDecorator):
+    """A Decimal with a fixed number of places, stored as a scaled integer on every database.
 
     SQLite has no decimal type and binds Numeric as float; integers stay exact everywhere,
     and SUM() over them equals the Python sum of the Decimals.
@@ -28,21 +28,35 @@ class Money(TypeDecorator):
 
     impl = BigInteger
     cache_ok = True
+    places = 2
 
     def process_bind_param(self, value, dialect):
         if value is None:
             return None
         if isinstance(value, float):
-            raise TypeError("money is never a float")
+            raise TypeError(f"{type(self).__name__} is never a float")
         amount = Decimal(value)
-        if amount != amount.quantize(CENT):
-            raise ValueError(f"{amount} has more than two decimal places")
-        return int(amount * 100)
+        unit = Decimal(1).scaleb(-self.places)
+        if amount != amount.quantize(unit):
+            raise ValueError(f"{amount} has more than {self.places} decimal places")
+        return int(amount.scaleb(self.places))
 
     def process_result_value(self, value, dialect):
         if value is None:
             return None
-        return (Decimal(int(value)) / 100).quantize(CENT)
+        return Decimal(int(value)).scaleb(-self.places).quantize(Decimal(1).scaleb(-self.places))
+
+
+class Money(ExactDecimal):
+    """CNY amounts, exact to the fen (stored as integer fen)."""
+
+    places = 2
+
+
+class Hours(ExactDecimal):
+    """Labor hours and other quantities exact to two places (stored as hundredths)."""
+
+    places = 2
 
 
 class UTCDateTime(TypeDecorator):

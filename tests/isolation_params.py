@@ -49,5 +49,14 @@ PARAMS: dict[str, Owned | Reference] = {
     "model_id": Reference(_model),
 }
 
+# Each area keeps its own parameters beside its tests; they are merged here.
+from tests.certification.params import PARAMS as _certification  # noqa: E402
+from tests.service.params import PARAMS as _service  # noqa: E402
+
+for _area in (_certification, _service):
+    _clash = PARAMS.keys() & _area.keys()
+    assert not _clash, f"URL parameter names used by two areas: {_clash}"
+    PARAMS.update(_area)
+
 # Rules whose every parameter is judged elsewhere (e.g. Flask's static files).
 SKIP_ENDPOINTS = {"static", "bootstrap.static"}

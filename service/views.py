@@ -1,0 +1,4 @@
+"""Service pages."""
+from flask import Blueprint
+
+bp = Blueprint("service", __name__)
