@@ -71,9 +71,15 @@ def _pybabel(*args: str) -> None:
 
 
 @translate.command()
-def update():
-    """Extract messages from code and templates and merge them into each zh_CN/en catalog."""
+@click.argument("areas", nargs=-1)
+def update(areas):
+    """Extract messages into the zh_CN/en catalogs of AREAS (default: every area)."""
+    unknown = set(areas) - CATALOGS.keys()
+    if unknown:
+        raise click.BadParameter(f"unknown areas: {', '.join(sorted(unknown))}")
     for name, sources in CATALOGS.items():
+        if areas and name not in areas:
+            continue
         pot = TRANSLATIONS / name / "messages.pot"
         pot.parent.mkdir(parents=True, exist_ok=True)
         _pybabel("extract", "-F", "pyproject.toml", "-k", "_l", "--no-location",
@@ -110,4 +116,14 @@ def compile():  # noqa: A001 - the command's name
 
 def compile_catalogs() -> None:
     for name in CATALOGS:
-        _pybabel("compile", "-d", str(TRANSLATIONS / name))
+        for po in sorted((TRANSLATIONS / name).glob("*/LC_MESSAGES/messages.po")):
+            locale = po.parent.parent.name
+            # Babel resolves "zh_CN" to zh_Hans_CN, and gettext then looks for that directory
+            # (or "zh"): the compiled catalog goes where it will be found.
+            target = _COMPILED_DIR.get(locale, locale)
+            mo = TRANSLATIONS / name / target / "LC_MESSAGES" / "messages.mo"
+            mo.parent.mkdir(parents=True, exist_ok=True)
+            _pybabel("compile", "-i", str(po), "-o", str(mo), "-l", locale)
+
+
+_COMPILED_DIR = {"zh_CN": "zh_Hans_CN"}

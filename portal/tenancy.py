@@ -147,6 +147,11 @@ class TenantScoped:
     def tenant_criteria(cls, scope: Scope):
         raise NotImplementedError
 
+    def check_tenant_insert(self, scope: Scope) -> None:
+        """Refuse creating this row in `scope` (default: only the whole-network scope may)."""
+        if scope.is_restricted:
+            raise TenancyViolation(f"{type(self).__name__} created in scope {scope.encode()}")
+
 
 def owner_criteria(owner_column, scope: Scope):
     """The filter that limits `owner_column` (an agency id) to `scope`."""
@@ -288,6 +293,11 @@ def _push_to_database() -> None:
 # --- the mapper guard: stamp the owner, never move it ---------------------------------------
 
 
+def _check_scoped_insert(mapper, connection, target) -> None:
+    if not isinstance(target, AgencyOwned):
+        target.check_tenant_insert(current_scope())
+
+
 def _check_owner_on_insert(mapper, connection, target) -> None:
     scope = current_scope()
     if scope.kind == "agency":
@@ -311,6 +321,7 @@ def _check_owner_unchanged(mapper, connection, target) -> None:
 
 
 event.listen(AgencyOwned, "before_insert", _check_owner_on_insert, propagate=True)
+event.listen(TenantScoped, "before_insert", _check_scoped_insert, propagate=True)
 event.listen(AgencyOwned, "before_update", _check_owner_unchanged, propagate=True)
 
 

@@ -121,7 +121,7 @@ class Agency(TenantScoped, db.Model):
     """An authorized service agency: the tenant. Its users see only its rows."""
 
     __tablename__ = "agencies"
-    __owner_marker__ = r"agencies(?:_\d+)?\.(?:id|region_id) (?:=|IN)"  # its own id
+    __owner_marker__ = r"agencies(?:_\d+)?\.(?:id|region_id) (?:=|IN|IS)"  # its own id
     __table_args__ = (
         CheckConstraint("tier BETWEEN 1 AND 5", name="tier_range"),
         CheckConstraint("auth_valid_to IS NULL OR auth_valid_from IS NULL "

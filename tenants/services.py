@@ -8,6 +8,7 @@ from portal.auth.roles import AGENCY_ASSIGNABLE, AGENCY_ROLES, Role
 from portal.errors_domain import DomainError
 from portal.extensions import db
 from tenants.models import (
+    STATUS_LABELS,
     TRANSITIONS,
     Agency,
     AgencyProductLine,
@@ -99,7 +100,8 @@ def change_agency_status(agency: Agency, to_status: str, reason: str, actor_id=N
         raise DomainError(_("Unknown status."), field="to_status") from None
     if target not in TRANSITIONS[current]:
         raise DomainError(_("An agency cannot go from %(old)s to %(new)s.",
-                            old=current.value, new=target.value), field="to_status")
+                            old=STATUS_LABELS[current], new=STATUS_LABELS[target]),
+                          field="to_status")
     reason = (reason or "").strip()
     if not reason:
         raise DomainError(_("Give a reason."), field="reason")

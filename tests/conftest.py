@@ -55,6 +55,8 @@ def app(tmp_path_factory, worker_id):
         "RATELIMIT_STORAGE_URI": "memory://",
         "UPLOAD_ROOT": str(instance / "files"),
         "SERVER_NAME": "portal.test",
+        # Tests read English unless they ask for Chinese (Accept-Language or /locale).
+        "BABEL_DEFAULT_LOCALE": "en",
     }
     pg = _postgres_urls(worker_id)
     if pg:

@@ -53,6 +53,12 @@ class User(UserMixin, TenantScoped, db.Model):
             return cls.id.is_(None)
         return owner_criteria(cls.agency_id, scope)
 
+    def check_tenant_insert(self, scope: Scope) -> None:
+        # An agency owner creates accounts of their own agency only.
+        if scope.kind == "agency" and self.agency_id == scope.id:
+            return
+        super().check_tenant_insert(scope)
+
     # Flask-Login
     def get_id(self) -> str:
         return f"{self.id}.{self.session_token}"
