@@ -80,6 +80,7 @@ def update(areas):
     for name, sources in CATALOGS.items():
         if areas and name not in areas:
             continue
+        sources = [s for s in sources if (PROJECT_ROOT / s).exists()]
         pot = TRANSLATIONS / name / "messages.pot"
         pot.parent.mkdir(parents=True, exist_ok=True)
         _pybabel("extract", "-F", "pyproject.toml", "-k", "_l", "--no-location",
