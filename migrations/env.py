@@ -110,6 +110,7 @@ def run_migrations_online():
         conf_args["process_revision_directives"] = process_revision_directives
 
     connectable = get_engine()
+    owns_engine = connectable is not current_app.extensions['migrate'].db.engine
 
     with connectable.connect() as connection:
         context.configure(
@@ -121,6 +122,8 @@ def run_migrations_online():
 
         with context.begin_transaction():
             context.run_migrations()
+    if owns_engine:
+        connectable.dispose()
 
 
 if context.is_offline_mode():
