@@ -12,10 +12,10 @@ CREATE OR REPLACE FUNCTION portal_scope_allows(owner integer) RETURNS boolean
 LANGUAGE sql STABLE AS $$
   SELECT CASE split_part(coalesce(current_setting('portal.scope', true), ''), ':', 1)
     WHEN 'all' THEN true
-    WHEN 'agency' THEN owner = split_part(current_setting('portal.scope', true), ':', 2)::int
+    WHEN 'agency' THEN owner = nullif(split_part(current_setting('portal.scope', true), ':', 2), '')::int
     WHEN 'region' THEN owner IN (
       SELECT a.id FROM agencies a
-      WHERE a.region_id = split_part(current_setting('portal.scope', true), ':', 2)::int)
+      WHERE a.region_id = nullif(split_part(current_setting('portal.scope', true), ':', 2), '')::int)
     ELSE false
   END
 $$;
@@ -25,8 +25,8 @@ AGENCIES_POLICY = """
 CREATE POLICY tenant_isolation ON agencies
 USING (CASE split_part(coalesce(current_setting('portal.scope', true), ''), ':', 1)
     WHEN 'all' THEN true
-    WHEN 'agency' THEN id = split_part(current_setting('portal.scope', true), ':', 2)::int
-    WHEN 'region' THEN region_id = split_part(current_setting('portal.scope', true), ':', 2)::int
+    WHEN 'agency' THEN id = nullif(split_part(current_setting('portal.scope', true), ':', 2), '')::int
+    WHEN 'region' THEN region_id = nullif(split_part(current_setting('portal.scope', true), ':', 2), '')::int
     ELSE false END)
 """
 
