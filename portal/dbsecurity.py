@@ -52,14 +52,16 @@ def drop_scope_function() -> None:
 
 
 def enable_tenant_rls(table: str, owner_column: str = "agency_id", *,
-                      nullable_owner_visible_to_all: bool = False) -> None:
+                      is_accounts_table: bool = False) -> None:
     """Enable and force row-level security on `table`, keyed on its owner column."""
     if not _is_postgresql():
         return
     check = f"portal_scope_allows({owner_column})"
-    if nullable_owner_visible_to_all:
-        # Rows without an owner (HQ accounts) are visible in the 'all' scope only.
-        check = (f"(CASE WHEN {owner_column} IS NULL THEN "
+    if is_accounts_table:
+        # Accounts without an agency (HQ staff) are visible in the 'all' scope only; every
+        # account may read its own row (portal.user_id is set with the scope).
+        check = (f"(id = nullif(current_setting('portal.user_id', true), '')::int OR "
+                 f"CASE WHEN {owner_column} IS NULL THEN "
                  f"coalesce(current_setting('portal.scope', true), '') = 'all' "
                  f"ELSE portal_scope_allows({owner_column}) END)")
     op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")

@@ -9,7 +9,7 @@ statements bypass the ORM guard: row-level security and the strict test mode cat
 import logging
 import re
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import abort, g, has_app_context
 from flask_sqlalchemy.session import Session as FlaskSession
@@ -45,6 +45,9 @@ class Scope:
 
     kind: str  # "all", "region", "agency" or "none"
     id: int | None = None
+    # The signed-in account, which may always read its own row (a regional manager's account
+    # belongs to no agency of their region).
+    user_id: int | None = field(default=None, compare=False)
 
     def encode(self) -> str:
         return f"{self.kind}:{self.id}" if self.id is not None else self.kind
@@ -58,12 +61,12 @@ ALL = Scope("all")
 NONE = Scope("none")
 
 
-def agency_scope(agency_id: int) -> Scope:
-    return Scope("agency", agency_id)
+def agency_scope(agency_id: int, user_id: int | None = None) -> Scope:
+    return Scope("agency", agency_id, user_id)
 
 
-def region_scope(region_id: int) -> Scope:
-    return Scope("region", region_id)
+def region_scope(region_id: int, user_id: int | None = None) -> Scope:
+    return Scope("region", region_id, user_id)
 
 
 def current_scope() -> Scope:
@@ -272,9 +275,11 @@ def _hand_scope_to_database(session, transaction, connection) -> None:
 def _set_database_scope(connection) -> None:
     # is_local=true: the setting ends with the transaction, so a pooled connection never
     # carries one request's scope into the next request or job.
+    scope = current_scope()
     connection.execute(
-        text("SELECT set_config('portal.scope', :scope, true)"),
-        {"scope": current_scope().encode()},
+        text("SELECT set_config('portal.scope', :scope, true), "
+             "set_config('portal.user_id', :user_id, true)"),
+        {"scope": scope.encode(), "user_id": str(scope.user_id or "")},
     )
 
 

@@ -175,7 +175,7 @@ def upgrade():
     # ### end Alembic commands ###
 
     dbsecurity.create_scope_function()
-    dbsecurity.enable_tenant_rls("users", nullable_owner_visible_to_all=True)
+    dbsecurity.enable_tenant_rls("users", is_accounts_table=True)
     for table in OWNED_TABLES:
         dbsecurity.enable_tenant_rls(table)
     dbsecurity.protect_audit_log()

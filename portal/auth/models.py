@@ -3,7 +3,7 @@ import secrets
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, or_
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.auth.roles import AGENCY_ROLES, Role
@@ -51,6 +51,8 @@ class User(UserMixin, TenantScoped, db.Model):
     def tenant_criteria(cls, scope: Scope):
         if scope.kind == "none":
             return cls.id.is_(None)
+        if scope.user_id is not None:
+            return or_(owner_criteria(cls.agency_id, scope), cls.id == scope.user_id)
         return owner_criteria(cls.agency_id, scope)
 
     def check_tenant_insert(self, scope: Scope) -> None:
@@ -80,10 +82,10 @@ class User(UserMixin, TenantScoped, db.Model):
     def scope(self) -> Scope:
         """What this user may see: their agency, their region, or the whole network."""
         if self.agency_id is not None:
-            return agency_scope(self.agency_id)
+            return agency_scope(self.agency_id, self.id)
         if self.role == Role.REGIONAL_MANAGER:
-            return region_scope(self.region_id)
-        return Scope("all")
+            return region_scope(self.region_id, self.id)
+        return Scope("all", user_id=self.id)
 
     def rotate_session_token(self) -> None:
         self.session_token = new_session_token()
