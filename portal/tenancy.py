@@ -291,7 +291,11 @@ def _push_to_database() -> None:
         session = db.session()
     except RuntimeError:  # no app context
         return
-    if session.in_transaction() and session.get_bind().dialect.name == "postgresql":
+    transaction = session.get_transaction()
+    # A failed transaction must be rolled back first; the next begin sends the scope anyway.
+    if transaction is None or not transaction.is_active:
+        return
+    if session.get_bind().dialect.name == "postgresql":
         _set_database_scope(session.connection())
 
 
