@@ -43,7 +43,6 @@ def _init_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), compare_type=True,
                      render_as_batch=True)
-    csrf.init_app(app)
     limiter.init_app(app)
     bootstrap.init_app(app)
     babel.init_app(
@@ -52,7 +51,9 @@ def _init_extensions(app: Flask) -> None:
         default_translation_directories=";".join(i18n.translation_directories()),
     )
     login_manager.init_app(app)
+    # The user's scope is set before anything else runs (CSRF refusals render pages too).
     sessions.init_app(app)
+    csrf.init_app(app)
     i18n.init_app(app)
     errors.init_app(app)
     app.after_request(set_security_headers)
