@@ -15,6 +15,7 @@ from wtforms import (
 from wtforms.validators import (
     DataRequired,
     Email,
+    InputRequired,
     Length,
     NumberRange,
     Optional,
@@ -48,7 +49,7 @@ class AgencyForm(FlaskForm):
     contact_name = StringField(_l("Contact person"), validators=[Length(max=64)])
     contact_phone = StringField(_l("Contact phone"), validators=[Optional(), PHONE])
     tier = IntegerField(_l("Tier (stars)"), default=1,
-                        validators=[DataRequired(), NumberRange(min=1, max=5)])
+                        validators=[InputRequired(), NumberRange(min=1, max=5)])
     service_types = MultiCheckboxField(
         _l("Authorized service types"),
         choices=[(k.value, v) for k, v in SERVICE_TYPE_LABELS.items()])
@@ -63,7 +64,7 @@ class AgencyForm(FlaskForm):
         description=_l("Leave empty to keep the stored account."))
     required_l2_engineers = IntegerField(
         _l("Required L2 engineers per product line"), default=1,
-        validators=[DataRequired(), NumberRange(min=0, max=50)])
+        validators=[InputRequired(), NumberRange(min=0, max=50)])
     submit = SubmitField(_l("Save"))
 
     def validate_auth_valid_to(self, field):
@@ -97,7 +98,7 @@ class ProductModelForm(FlaskForm):
     code = StringField(_l("Model code"), validators=[DataRequired(), Length(max=32), CODE])
     name = StringField(_l("Model name"), validators=[DataRequired(), Length(max=120)])
     warranty_months = IntegerField(_l("Warranty (months)"), default=12,
-                                   validators=[DataRequired(), NumberRange(min=0, max=120)])
+                                   validators=[InputRequired(), NumberRange(min=0, max=120)])
     submit = SubmitField(_l("Save"))
 
 

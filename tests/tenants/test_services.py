@@ -1,0 +1,119 @@
+"""Network rules: the agency lifecycle and who may create which account."""
+import pytest
+from sqlalchemy import func, select
+
+from portal.audit.models import AuditEntry
+from portal.auth.roles import Role
+from portal.errors_domain import DomainError
+from portal.extensions import db
+from portal.tenancy import agency_scope, scoped, unscoped
+from tenants import services
+from tenants.models import AgencyStatus, AgencyStatusChange
+
+
+def _audits(action):
+    with unscoped("test counts audit entries"):
+        return db.session.scalar(select(func.count(AuditEntry.id))
+                                 .where(AuditEntry.action == action))
+
+
+@pytest.mark.parametrize("path,ok", [
+    (["probation", "active", "suspended", "active"], True),
+    (["probation", "terminated"], True),
+    (["active"], False),                    # an applicant must go through probation
+    (["probation", "active", "applicant"], False),
+    (["terminated", "probation"], False),   # terminated is final
+])
+def test_lifecycle_follows_the_allowed_steps(ctx, world, path, ok):
+    with unscoped("HQ admin"):
+        agency = world.b
+        agency.status = AgencyStatus.APPLICANT
+        try:
+            for step in path:
+                services.change_agency_status(agency, step, "reason")
+        except DomainError:
+            assert not ok
+        else:
+            assert ok
+            assert agency.status == path[-1]
+            history = db.session.scalar(select(func.count(AgencyStatusChange.id))
+                                        .where(AgencyStatusChange.agency_id == agency.id))
+            assert history == len(path)
+
+
+def test_status_change_needs_a_reason_and_is_audited(ctx, world):
+    with unscoped("HQ admin"):
+        with pytest.raises(DomainError):
+            services.change_agency_status(world.a, "suspended", "  ")
+        services.change_agency_status(world.a, "suspended", "quality problems")
+    assert _audits("agency.status_changed") == 1
+
+
+def test_agency_code_is_unique_case_insensitively(ctx, world):
+    with unscoped("HQ admin"), pytest.raises(DomainError, match="already used"):
+        services.create_agency({"code": "a-own", "legal_name": "x", "region_id": world.region1.id,
+                                "agency_type": "station", "tier": 1}, [])
+
+
+def test_province_must_belong_to_the_region(ctx, world):
+    from tenants.models import Province
+
+    with unscoped("HQ admin"):
+        other = db.session.scalars(select(Province.id)
+                                   .where(Province.region_id == world.region2.id)).first()
+        with pytest.raises(DomainError, match="province"):
+            services.create_agency({"code": "NEW1", "legal_name": "x", "tier": 1,
+                                    "region_id": world.region1.id, "province_id": other,
+                                    "agency_type": "station"}, [])
+
+
+def test_owner_creates_staff_of_their_own_agency_only(ctx, world):
+    owner = world.user(Role.AGENCY_OWNER)
+    with scoped(agency_scope(world.a.id)):
+        user = services.create_account(actor=owner, email="new.staff@a.example", name="N",
+                                       role=Role.AGENCY_STAFF, password_hash="x",
+                                       agency_id=world.b.id)  # ignored: always their own
+        assert user.agency_id == world.a.id
+        for role in (Role.HQ_ADMIN, Role.AUDITOR, Role.AGENCY_OWNER, Role.REGIONAL_MANAGER):
+            with pytest.raises(DomainError, match="may not give this role"):
+                services.create_account(actor=owner, email=f"{role}@a.example", name="N",
+                                        role=role, password_hash="x")
+
+
+def test_email_is_unique_across_agencies(ctx, world):
+    owner = world.user(Role.AGENCY_OWNER)
+    foreign = world.b_users[Role.AGENCY_STAFF]
+    with scoped(agency_scope(world.a.id)), pytest.raises(DomainError, match="already exists"):
+        services.create_account(actor=owner, email=foreign.email.upper(), name="N",
+                                role=Role.AGENCY_STAFF, password_hash="x")
+
+
+def test_owner_cannot_manage_another_owner_or_hq_accounts(ctx, world):
+    owner = world.user(Role.AGENCY_OWNER)
+    with pytest.raises(DomainError):
+        services.set_account_active(owner, world.b_users[Role.AGENCY_OWNER], False)
+    with pytest.raises(DomainError):
+        services.set_account_active(owner, world.user(Role.HQ_ADMIN), False)
+
+
+def test_deactivation_rotates_the_session_token(ctx, world):
+    admin = world.user(Role.HQ_ADMIN)
+    with unscoped("HQ admin"):
+        staff = world.b_users[Role.AGENCY_STAFF]
+        staff = db.session.merge(staff)
+        before = staff.session_token
+        services.set_account_active(admin, staff, False)
+        assert staff.session_token != before and not staff.is_active
+        with pytest.raises(DomainError):
+            services.set_account_active(admin, db.session.merge(admin), False)
+
+
+def test_hq_accounts_never_belong_to_an_agency(ctx, world):
+    admin = world.user(Role.HQ_ADMIN)
+    with unscoped("HQ admin"):
+        with pytest.raises(DomainError):
+            services.create_account(actor=admin, email="x@hq.example", name="X",
+                                    role=Role.HQ_PARTS, password_hash="x", agency_id=world.a.id)
+        with pytest.raises(DomainError, match="region"):
+            services.create_account(actor=admin, email="y@hq.example", name="Y",
+                                    role=Role.REGIONAL_MANAGER, password_hash="x")
