@@ -17,6 +17,7 @@ def init_app(app) -> None:
     app.cli.add_command(demo_data)
     app.cli.add_command(setup)
     app.cli.add_command(accounts)
+    app.cli.add_command(grant_app_role)
 
 
 def _database_is_empty() -> bool:
@@ -73,3 +74,22 @@ def setup():
         load_demo()
     else:
         click.echo("Database has data: demo data not loaded.")
+
+
+@click.command("grant-app-role")
+@click.argument("role")
+@with_appcontext
+def grant_app_role(role: str):
+    """PostgreSQL: give the application's login ROLE its table rights (run as the owner)."""
+    from sqlalchemy import create_engine
+
+    from portal.config import normalize_database_url
+    from portal.dbsecurity import grant_app_role as grant
+
+    url = current_app.config.get("MIGRATION_DATABASE_URL")
+    engine = create_engine(normalize_database_url(url)) if url else db.engine
+    if engine.dialect.name != "postgresql":
+        raise click.ClickException("only PostgreSQL has roles to grant")
+    with engine.begin() as connection:
+        grant(connection, role)
+    click.echo(f"granted table rights to {role}")
