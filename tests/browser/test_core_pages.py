@@ -21,8 +21,8 @@ def _switch(page, locale):
         return  # already in that language
     if not button.is_visible():
         page.click("button.navbar-toggler")
-    button.click()
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        button.click()
 
 
 @pytest.mark.parametrize("size", sorted(SIZES))
@@ -41,8 +41,8 @@ def test_hq_admin_walks_the_network_in_both_languages(browser, live_portal, shot
     _switch(page, "en")
     assert "Service network" in page.inner_text("h1")
     shot(page, f"{size}-agencies-en")
-    page.click("table.table-hover tbody tr:first-child a")
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.click("table.table-hover tbody tr:first-child a")
     assert "Lifecycle" in page.content()
     shot(page, f"{size}-agency-en")
     assert not errors, errors  # no CSP violations or script errors

@@ -188,3 +188,28 @@ def test_session_cookie_flags(app, client, world):
     response = client.post("/auth/sign-in", data={"email": user.email, "password": PASSWORD})
     cookie = response.headers.get("Set-Cookie", "")
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_session_cookie_replay_after_sign_out_is_refused(app, world):
+    user = world.user(Role.HQ_ADMIN)
+    client = app.test_client()
+    sign_in(client, user)
+    stolen = client.get_cookie("session", domain="portal.test").value
+    client.post("/auth/sign-out")
+    replay = app.test_client()
+    replay.set_cookie("session", stolen, domain="portal.test")
+    assert replay.get("/").status_code == 302
+
+
+def test_passwords_never_reach_the_logs(client, world, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    user = world.user(Role.HQ_ADMIN)
+    client.post("/auth/sign-in", data={"email": user.email, "password": "S3cret-guess-42"})
+    sign_in(client, user)
+    client.post("/auth/password", data={"current": PASSWORD, "new": "An0ther-secret-99",
+                                        "confirm": "An0ther-secret-99"})
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    for secret in ("S3cret-guess-42", PASSWORD, "An0ther-secret-99"):
+        assert secret not in logged
