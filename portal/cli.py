@@ -28,8 +28,7 @@ def _database_is_empty() -> bool:
 
 
 def load_demo(seed: int = 2026) -> None:
-    random.seed(seed)
-    ctx: dict = {"rng": random.Random(seed)}
+    ctx: dict = {"rng": random.Random(seed)}  # noqa: S311 - reproducible demo data, no secrets
     g._audit_actor = None
     with unscoped("demo data builds the whole network"):
         for loader in demo.loaders():

@@ -13,7 +13,7 @@ class DemoLoader:
 _loaders: list[DemoLoader] = []
 # Demo accounts printed after loading and listed in the README: (role, email, password).
 ACCOUNTS: list[tuple[str, str, str]] = []
-DEMO_PASSWORD = "demo-portal-2026"
+DEMO_PASSWORD = "demo-portal-2026"  # noqa: S105 - the published demo password
 
 
 def register(name: str, load: Callable, order: int) -> None:

@@ -4,8 +4,8 @@ import sys
 from decimal import Decimal
 
 import click
-from flask import current_app, g, has_request_context, request, session
 from babel.numbers import format_currency
+from flask import current_app, g, has_request_context, request, session
 from flask_babel import format_date, format_datetime, format_decimal, get_locale
 from flask_login import current_user
 
@@ -66,7 +66,7 @@ def translate():
 
 
 def _pybabel(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "babel.messages.frontend", *args], check=True,
+    subprocess.run([sys.executable, "-m", "babel.messages.frontend", *args], check=True,  # noqa: S603
                    cwd=PROJECT_ROOT)
 
 

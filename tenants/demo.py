@@ -111,7 +111,8 @@ def load(ctx: dict) -> None:
                 "tier": 4 if kind == "center" else rng.randint(1, 3),
                 "service_types": "carry_in,onsite,phone",
                 "auth_valid_from": date(2025, 1, 1), "auth_valid_to": date(2027, 12, 31),
-                "bank_name": "中国工商银行", "bank_account": f"6222{rng.randint(10**11, 10**12 - 1)}",
+                "bank_name": "中国工商银行",
+                "bank_account": f"6222{rng.randint(10**11, 10**12 - 1)}",
                 "required_l2_engineers": 1,
             }, [lines[c].id for c in line_codes])
             _walk_lifecycle(agency, _statuses(index))

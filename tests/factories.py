@@ -9,8 +9,15 @@ from portal.auth.passwords import hash_password
 from portal.auth.roles import AGENCY_ROLES, Role
 from portal.extensions import db
 from portal.tenancy import unscoped
-from tenants.models import Agency, AgencyProductLine, AgencyStatus, ProductLine, ProductModel, \
-    Province, Region
+from tenants.models import (
+    Agency,
+    AgencyProductLine,
+    AgencyStatus,
+    ProductLine,
+    ProductModel,
+    Province,
+    Region,
+)
 
 PASSWORD = "correct horse battery"
 _seq = itertools.count(1)

@@ -22,7 +22,8 @@ class User(UserMixin, TenantScoped, db.Model):
     __tablename__ = "users"
     __table_args__ = (
         CheckConstraint(
-            f"(role IN ({_AGENCY_ROLE_SQL})) = (agency_id IS NOT NULL)", name="agency_role_has_agency"
+            f"(role IN ({_AGENCY_ROLE_SQL})) = (agency_id IS NOT NULL)",
+            name="agency_role_has_agency",
         ),
         CheckConstraint(
             "(role = 'regional_manager') = (region_id IS NOT NULL)", name="regional_has_region"

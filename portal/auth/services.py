@@ -10,7 +10,6 @@ from portal.extensions import db
 from portal.models import utcnow
 from portal.tenancy import unscoped
 
-
 _dummy = {}
 
 

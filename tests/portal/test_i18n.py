@@ -21,7 +21,7 @@ def _extracted(area: str, tmp_path) -> set:
     if not sources:
         return set()
     pot = tmp_path / f"{area}.pot"
-    subprocess.run([sys.executable, "-m", "babel.messages.frontend", "extract", "-F",
+    subprocess.run([sys.executable,  # noqa: S603 - our own interpreter and arguments "-m", "babel.messages.frontend", "extract", "-F",
                     "pyproject.toml", "-k", "_l", "--no-location", "-o", str(pot), *sources],
                    cwd=ROOT, check=True, capture_output=True)
     with open(pot, "rb") as f:

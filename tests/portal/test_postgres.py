@@ -8,8 +8,15 @@ from sqlalchemy.exc import DBAPIError
 
 from certification.models import Engineer
 from portal.extensions import db
-from portal.tenancy import NONE, agency_scope, raw_sql_allowed, region_scope, scoped, unscoped
-from portal.tenancy import tenant_models
+from portal.tenancy import (
+    NONE,
+    agency_scope,
+    raw_sql_allowed,
+    region_scope,
+    scoped,
+    tenant_models,
+    unscoped,
+)
 
 pytestmark = [
     pytest.mark.postgres,
