@@ -91,6 +91,9 @@ def _register_blueprints(app: Flask) -> None:
 
     for bp in (web_bp, auth_bp, audit_bp):
         app.register_blueprint(bp)
+    from portal import jobs_views
+
+    jobs_views.init_app(app)
 
     # The areas, in the order their menus appear. Each registers its blueprint, commands and
     # demo data loader; add a new area here (and its catalog in portal/i18n.py).

@@ -52,18 +52,22 @@ def drop_scope_function() -> None:
 
 
 def enable_tenant_rls(table: str, owner_column: str = "agency_id", *,
-                      is_accounts_table: bool = False) -> None:
-    """Enable and force row-level security on `table`, keyed on its owner column."""
+                      hq_rows: bool = False, is_accounts_table: bool = False) -> None:
+    """Enable and force row-level security on `table`, keyed on its owner column.
+
+    `hq_rows`: rows without an owner belong to HQ and are visible in the 'all' scope only.
+    `is_accounts_table`: the users table, where every account may also read its own row
+    (``portal.user_id`` is set with the scope).
+    """
     if not _is_postgresql():
         return
     check = f"portal_scope_allows({owner_column})"
-    if is_accounts_table:
-        # Accounts without an agency (HQ staff) are visible in the 'all' scope only; every
-        # account may read its own row (portal.user_id is set with the scope).
-        check = (f"(id = nullif(current_setting('portal.user_id', true), '')::int OR "
-                 f"CASE WHEN {owner_column} IS NULL THEN "
+    if hq_rows or is_accounts_table:
+        check = (f"(CASE WHEN {owner_column} IS NULL THEN "
                  f"coalesce(current_setting('portal.scope', true), '') = 'all' "
                  f"ELSE portal_scope_allows({owner_column}) END)")
+    if is_accounts_table:
+        check = f"(id = nullif(current_setting('portal.user_id', true), '')::int OR {check})"
     op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
     op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
     op.execute(f"CREATE POLICY tenant_isolation ON {table} USING ({check}) WITH CHECK ({check})")

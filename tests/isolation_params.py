@@ -60,3 +60,16 @@ for _area in (_certification, _service):
 
 # Rules whose every parameter is judged elsewhere (e.g. Flask's static files).
 SKIP_ENDPOINTS = {"static", "bootstrap.static"}
+
+
+def _job(world, agency):
+    from portal import jobs
+
+    job = jobs.Job(kind="test.noop", params={}, scope=f"agency:{agency.id}",
+                   agency_id=agency.id, status=jobs.FAILED)
+    db.session.add(job)
+    db.session.flush()
+    return job.id
+
+
+PARAMS["job_id"] = Owned(_job)

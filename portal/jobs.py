@@ -1,0 +1,240 @@
+"""Background jobs: long work with stored status and visible progress.
+
+A job row records what to run, for whom (the tenant scope travels with the job, never with
+the worker) and how it ended. Progress is ephemeral: kept in Redis when ``REDIS_URL`` is set
+(jobs then run on RQ workers, ``flask --app wsgi worker``), else in this process, where an
+in-process thread runs the job. A handler does all its writes in one transaction, so a failed
+or killed job leaves nothing half done and can simply be run again.
+"""
+import logging
+import threading
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from typing import Callable
+
+from flask import current_app, g
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from portal.extensions import db
+from portal.models import UTCDateTime, utcnow
+from portal.tenancy import Scope, TenantScoped, owner_criteria, scoped
+
+log = logging.getLogger(__name__)
+
+QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
+STALE_AFTER = timedelta(minutes=10)
+
+
+class Job(TenantScoped, db.Model):
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_agency_id_created_at", "agency_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    params: Mapped[dict] = mapped_column(JSON, default=dict)
+    scope: Mapped[str] = mapped_column(String(32))  # Scope.encode() of whoever started it
+    agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id", ondelete="RESTRICT"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id",
+                                                                 ondelete="RESTRICT"))
+    status: Mapped[str] = mapped_column(String(16), default=QUEUED)
+    attempts: Mapped[int] = mapped_column(default=0)
+    result: Mapped[dict | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @classmethod
+    def tenant_criteria(cls, scope: Scope):
+        if scope.kind == "none":
+            return cls.id.is_(None)
+        return owner_criteria(cls.agency_id, scope)
+
+    def check_tenant_insert(self, scope: Scope) -> None:
+        if scope.kind == "agency" and self.agency_id == scope.id:
+            return
+        super().check_tenant_insert(scope)
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (SUCCEEDED, FAILED)
+
+
+# --- handlers --------------------------------------------------------------------------------
+
+_handlers: dict[str, Callable] = {}
+
+
+def handler(kind: str):
+    """Register `fn(params, progress) -> dict` as the job `kind` (a decorator)."""
+
+    def register(fn):
+        _handlers[kind] = fn
+        return fn
+
+    return register
+
+
+# --- progress ----------------------------------------------------------------------------------
+
+_local_progress: dict[int, tuple[int, int, str, float]] = {}
+
+
+def _redis():
+    url = current_app.config.get("REDIS_URL")
+    if not url:
+        return None
+    from redis import Redis
+
+    return Redis.from_url(url)
+
+
+def report(job_id: int, done: int, total: int, note: str = "") -> None:
+    redis = _redis()
+    if redis is not None:
+        redis.hset(f"portal:job:{job_id}", mapping={"done": done, "total": total, "note": note,
+                                                    "at": time.time()})
+        redis.expire(f"portal:job:{job_id}", 86400)
+    else:
+        _local_progress[job_id] = (done, total, note, time.time())
+
+
+def progress_of(job: Job) -> dict:
+    redis = _redis()
+    if redis is not None:
+        raw = {k.decode(): v.decode() for k, v in redis.hgetall(f"portal:job:{job.id}").items()}
+        done, total, note = int(raw.get("done", 0)), int(raw.get("total", 0)), raw.get("note", "")
+    else:
+        done, total, note, _at = _local_progress.get(job.id, (0, 0, "", 0.0))
+    if job.status == SUCCEEDED:
+        done = total = max(total, 1)
+    percent = int(100 * done / total) if total else 0
+    return {"id": job.id, "status": job.status, "done": done, "total": total, "note": note,
+            "percent": percent, "error": job.error if job.status == FAILED else None,
+            "result": job.result if job.status == SUCCEEDED else None}
+
+
+# --- starting and running ------------------------------------------------------------------
+
+_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="portal-job")
+_executor_lock = threading.Lock()
+
+
+def start(kind: str, params: dict, *, scope: Scope, agency_id=None, user_id=None) -> Job:
+    """Record a job and queue it after the caller's commit (the caller commits)."""
+    if kind not in _handlers:
+        raise KeyError(f"no job handler {kind!r}")
+    job = Job(kind=kind, params=params, scope=scope.encode(), agency_id=agency_id,
+              created_by_id=user_id)
+    db.session.add(job)
+    db.session.flush()
+    return job
+
+
+def enqueue(job_id: int) -> None:
+    """Hand a committed job to RQ (REDIS_URL) or to this process's runner."""
+    app = current_app._get_current_object()
+    redis = _redis()
+    if redis is not None:
+        from rq import Queue
+
+        Queue("portal", connection=redis).enqueue(run_in_worker, job_id, job_timeout=3600)
+        return
+    with _executor_lock:
+        _executor.submit(_run_in_app, app, job_id)
+
+
+def _run_in_app(app, job_id: int) -> None:
+    with app.app_context():
+        run(job_id)
+
+
+def run_in_worker(job_id: int) -> None:
+    """RQ entry point: a fresh app per worker process."""
+    from portal import create_app
+
+    _run_in_app(create_app(), job_id)
+
+
+def _decode(scope: str) -> Scope:
+    kind, _, ident = scope.partition(":")
+    return Scope(kind, int(ident) if ident else None)
+
+
+def run(job_id: int, progress: Callable | None = None) -> Job:
+    """Run a job to the end in the current app context; returns the finished job.
+
+    The handler's writes and the final status are committed together: a failure rolls the
+    handler's work back and records only the failure.
+    """
+    from portal.tenancy import unscoped
+
+    with unscoped("the runner reads the job row before taking on the job's own scope"):
+        job = db.session.scalars(select(Job).where(Job.id == job_id)).one()
+        job.status, job.started_at, job.heartbeat_at = RUNNING, utcnow(), utcnow()
+        job.attempts += 1
+        job.error = None
+        db.session.commit()
+        kind, params, scope = job.kind, dict(job.params or {}), _decode(job.scope)
+
+    def tick(done: int, total: int, note: str = "") -> None:
+        report(job_id, done, total, note)
+        if progress is not None:
+            progress(done, total, note)
+
+    g._audit_actor = None
+    started = time.monotonic()
+    try:
+        with scoped(scope):
+            result = _handlers[kind](params, tick) or {}
+            result["seconds"] = round(time.monotonic() - started, 3)
+            _finish(job_id, SUCCEEDED, result=result)
+            db.session.commit()
+    except Exception as error:  # the job failed: nothing of it stays
+        db.session.rollback()
+        log.error("job %s (%s) failed: %s", job_id, kind, error)
+        _finish(job_id, FAILED, error=f"{type(error).__name__}: {error}"[:2000],
+                trace=traceback.format_exc())
+        db.session.commit()
+    with scoped(Scope("all")):
+        return db.session.scalars(select(Job).where(Job.id == job_id)).one()
+
+
+def _finish(job_id: int, status: str, *, result=None, error=None, trace=None) -> None:
+    from portal.tenancy import unscoped
+
+    with unscoped("the runner records how the job ended"):
+        job = db.session.scalars(select(Job).where(Job.id == job_id)).one()
+        job.status, job.finished_at = status, utcnow()
+        job.result, job.error = result, error
+        if trace:
+            log.debug("job %s trace:\n%s", job_id, trace)
+
+
+def _last_sign_of_life(job: Job) -> float:
+    redis = _redis()
+    if redis is not None:
+        at = redis.hget(f"portal:job:{job.id}", "at")
+        return float(at) if at else 0.0
+    return _local_progress.get(job.id, (0, 0, "", 0.0))[3]
+
+
+def reap_stale(now: datetime | None = None) -> int:
+    """Mark running jobs that gave no sign of life for a while as failed (their worker died;
+    their transaction was rolled back with it), so that they can be run again."""
+    from portal.tenancy import unscoped
+
+    now = now or utcnow()
+    limit = now - STALE_AFTER
+    with unscoped("housekeeping over every agency's jobs"):
+        running = db.session.scalars(select(Job).where(Job.status == RUNNING,
+                                                       Job.started_at < limit)).all()
+        stale = [j for j in running if _last_sign_of_life(j) < limit.timestamp()]
+        for job in stale:
+            job.status, job.finished_at = FAILED, now
+            job.error = "the worker stopped before the job finished; nothing of it was kept"
+        return len(stale)
