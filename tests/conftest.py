@@ -57,6 +57,7 @@ def app(tmp_path_factory, worker_id):
         "SERVER_NAME": "portal.test",
         # Tests read English unless they ask for Chinese (Accept-Language or /locale).
         "BABEL_DEFAULT_LOCALE": "en",
+        "JOBS_RUN_INLINE": True,
     }
     pg = _postgres_urls(worker_id)
     if pg:
