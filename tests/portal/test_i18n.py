@@ -21,9 +21,9 @@ def _extracted(area: str, tmp_path) -> set:
     if not sources:
         return set()
     pot = tmp_path / f"{area}.pot"
-    subprocess.run([sys.executable,  # noqa: S603 - our own interpreter and arguments "-m", "babel.messages.frontend", "extract", "-F",
-                    "pyproject.toml", "-k", "_l", "--no-location", "-o", str(pot), *sources],
-                   cwd=ROOT, check=True, capture_output=True)
+    command = [sys.executable, "-m", "babel.messages.frontend", "extract", "-F",
+               "pyproject.toml", "-k", "_l", "--no-location", "-o", str(pot), *sources]
+    subprocess.run(command, cwd=ROOT, check=True, capture_output=True)  # noqa: S603
     with open(pot, "rb") as f:
         return {m.id for m in read_po(f) if m.id}
 
