@@ -52,6 +52,11 @@ def init_app(app) -> None:
             "This change conflicts with another one that was just saved. Nothing was saved; "
             "reload the page and check."))
 
+    @app.errorhandler(OverflowError)
+    def number_too_large(error):
+        # An id or quantity beyond what the database stores: bad input, nothing was written.
+        return _page(400)
+
     @app.errorhandler(DBAPIError)
     def database_error(error):
         app.logger.error("database error on %s: %s", request.path, error)

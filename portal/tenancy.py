@@ -345,6 +345,8 @@ def get_or_404(model, ident):
         ident = int(ident)
     except (TypeError, ValueError):
         abort(404)
+    if not 0 < ident < 2**63:
+        abort(404)
     obj = db.session.scalars(select(model).where(model.id == ident)).one_or_none()
     if obj is None:
         abort(404)
