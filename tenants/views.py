@@ -90,12 +90,14 @@ def my_agency():
 @bp.route("/agencies/<int:agency_id>")
 @allow(*Role)
 def agency(agency_id):
-    agency = get_or_404(Agency, agency_id)
-    form = StatusChangeForm()
+    return _agency_page(get_or_404(Agency, agency_id), StatusChangeForm())
+
+
+def _agency_page(agency: Agency, form: StatusChangeForm, status: int = 200):
     allowed = TRANSITIONS[AgencyStatus(agency.status)]
     form.to_status.choices = [(s.value, STATUS_LABELS[s]) for s in allowed]
     return render_template("tenants/agency.html", agency=agency, status_form=form,
-                           **queries.agency_profile(agency))
+                           **queries.agency_profile(agency)), status
 
 
 def _agency_form(form: AgencyForm, agency: Agency | None = None) -> AgencyForm:
@@ -174,11 +176,8 @@ def agency_status(agency_id):
                                            form.to_status.data, form.reason.data,
                                            current_user.id):
         flash(_("Status changed."), "success")
-    else:
-        for errors in [*form.errors.values(), form.form_errors]:
-            for error in errors:
-                flash(error, "danger")
-    return redirect(url_for("tenants.agency", agency_id=agency.id))
+        return redirect(url_for("tenants.agency", agency_id=agency.id))
+    return _agency_page(agency, form, 422)
 
 
 # --- reference data ------------------------------------------------------------------------

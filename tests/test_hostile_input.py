@@ -107,3 +107,36 @@ def test_random_values_never_break_a_form(app, _transaction, world, data):
     _submit(app, client, form, {**form.fields, **values}, tally, "hypothesis")
     _transaction.exec_driver_sql("ROLLBACK TO SAVEPOINT hostile_case")
     assert not tally.failures, tally.failures
+
+
+def _audit_count(app) -> int:
+    from sqlalchemy import func, select
+
+    from portal.audit.models import AuditEntry
+
+    with app.app_context(), unscoped("count audit entries"):
+        return db.session.scalar(select(func.count(AuditEntry.id)))
+
+
+def test_an_accepted_form_writes_exactly_one_audit_entry(app, _transaction, world, capsys):
+    """Forms sent as the page renders them (edit forms come filled in): when the portal
+    accepts one, exactly one audit entry records the change."""
+    accepted, problems = 0, []
+    for role in ROLES:
+        client = app.test_client()
+        sign_in(client, world.user(role))
+        forms, _pages = crawl(client, START)
+        for form in forms:
+            _transaction.exec_driver_sql("SAVEPOINT audit_case")
+            sign_in(client, world.user(role))
+            before = _audit_count(app)
+            response = client.post(form.action, data=form.fields)
+            if response.status_code == 302 and "/auth/" not in form.action:
+                accepted += 1
+                written = _audit_count(app) - before
+                if written != 1:
+                    problems.append(f"{role.value} {form.action}: {written} audit entries")
+            _transaction.exec_driver_sql("ROLLBACK TO SAVEPOINT audit_case")
+    with capsys.disabled():
+        print(f"\naudit completeness: {accepted} accepted forms, {len(problems)} problems")
+    assert not problems, "\n".join(problems)
