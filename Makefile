@@ -46,7 +46,7 @@ run: install
 	$(FLASK) run --host 127.0.0.1 --port 5000
 
 test: install
-	$(BIN)/pytest -n 2 --dist loadfile
+	$(BIN)/pytest -n 2 --dist load
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

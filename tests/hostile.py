@@ -11,9 +11,10 @@ from urllib.parse import urljoin, urlsplit
 HOSTILE_TEXT = [
     "", " ", "x" * 5000, "-1", "0", "-0.01", "99999999999999999999", "1e309", "NaN",
     "<script>alert('x')</script>", "'; DROP TABLE users;--", "\x00", "2999-12-31",
-    "0000-00-00", "1899-01-01", "../../etc/passwd", "１２３", "😀" * 10, "%(name)s", "{{7*7}}",
-    "\u202e", "null", "[]", "{}", "true",
+    "0000-00-00", "../../etc/passwd", "１２３", "😀" * 10, "%(name)s", "{{7*7}}",
 ]
+# Choice fields refuse anything outside their options the same way: a few values suffice.
+HOSTILE_CHOICES = ["", "-1", "99999999999999999999", "<script>", "x" * 300]
 
 
 @dataclass
