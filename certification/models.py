@@ -1,9 +1,17 @@
-"""Engineers of the agencies, certification programs and certificates."""
+"""Engineers of the agencies, certification programs, exam sessions and certificates."""
 from datetime import date, datetime
 from enum import StrEnum
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -50,11 +58,29 @@ class Engineer(AgencyOwned, db.Model):
     status: Mapped[str] = mapped_column(String(16), default=EngineerStatus.ACTIVE)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    left_on: Mapped[date | None]
+
+    agency = relationship("Agency", viewonly=True)
+    product_lines = relationship(
+        "ProductLine", secondary="engineer_product_lines",
+        primaryjoin="and_(Engineer.agency_id == EngineerProductLine.agency_id, "
+                    "Engineer.id == EngineerProductLine.engineer_id)",
+        secondaryjoin="ProductLine.id == EngineerProductLine.product_line_id",
+        order_by="ProductLine.code", viewonly=True)
+    certificates = relationship(
+        "Certificate",
+        primaryjoin="and_(Engineer.agency_id == foreign(Certificate.agency_id), "
+                    "Engineer.id == foreign(Certificate.engineer_id))",
+        order_by="Certificate.valid_to.desc()", viewonly=True)
 
     @property
     def masked_id_number(self) -> str:
         n = self.id_number or ""
         return n[:3] + "*" * max(len(n) - 7, 0) + n[-4:] if len(n) > 7 else "*" * len(n)
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == EngineerStatus.ACTIVE
 
     def years_of_experience(self, on: date) -> float:
         return (on - self.hire_date).days / 365.25
@@ -101,13 +127,159 @@ class Program(db.Model):
 
     product_line = relationship("ProductLine")
 
+    def title(self, locale: str) -> str:
+        """"空调 · L2 中级" / "Air conditioners · L2 Intermediate"."""
+        from certification.states import LEVEL_LABELS
+
+        return f"{self.product_line.name(locale)} · L{self.level} {LEVEL_LABELS[self.level]}"
+
+
+class SessionStatus(StrEnum):
+    OPEN = "open"        # admitting nominees; scores not yet recorded
+    SCORED = "scored"    # scores recorded, certificates issued: final
+
+
+class ExamSession(db.Model):
+    """An exam of one program on one day and place, run by HQ (not owned by an agency)."""
+
+    __tablename__ = "exam_sessions"
+    __table_args__ = (
+        # Seats reference (id, capacity): the database keeps every seat number within capacity.
+        UniqueConstraint("id", "capacity"),
+        CheckConstraint("capacity BETWEEN 1 AND 500", name="capacity_range"),
+        CheckConstraint("status IN ('open', 'scored')", name="status_known"),
+        Index("ix_exam_sessions_exam_date", "exam_date"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    program_id: Mapped[int] = mapped_column(ForeignKey("programs.id", ondelete="RESTRICT"),
+                                            index=True)
+    exam_date: Mapped[date]
+    place: Mapped[str] = mapped_column(String(200))
+    capacity: Mapped[int]
+    status: Mapped[str] = mapped_column(String(16), default=SessionStatus.OPEN)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    scored_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    program = relationship("Program")
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == SessionStatus.OPEN
+
+
+class NominationStatus(StrEnum):
+    PENDING = "pending"      # nominated, waiting for a seat
+    ADMITTED = "admitted"    # holds a seat in a session
+    PASSED = "passed"
+    FAILED = "failed"
+    ABSENT = "absent"
+    WITHDRAWN = "withdrawn"
+
+
+OPEN_NOMINATION_STATUSES = (NominationStatus.PENDING, NominationStatus.ADMITTED)
+
+
+class Nomination(AgencyOwned, db.Model):
+    """An agency owner's request that one engineer sit one program's exam."""
+
+    __tablename__ = "nominations"
+    __owned_table_args__ = (
+        owner_fk("engineer_id", "engineers", ondelete="RESTRICT"),
+        Index("ix_nominations_agency_id_engineer_id", "agency_id", "engineer_id"),
+        Index("ix_nominations_program_id_status", "program_id", "status"),
+        # One open nomination per engineer and program, whatever double submits do.
+        Index("uq_nominations_open", "engineer_id", "program_id", unique=True,
+              sqlite_where="status IN ('pending', 'admitted')",
+              postgresql_where="status IN ('pending', 'admitted')"),
+        CheckConstraint("status IN ('pending', 'admitted', 'passed', 'failed', 'absent', "
+                        "'withdrawn')", name="status_known"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    engineer_id: Mapped[int]
+    program_id: Mapped[int] = mapped_column(ForeignKey("programs.id", ondelete="RESTRICT"))
+    status: Mapped[str] = mapped_column(String(16), default=NominationStatus.PENDING)
+    note: Mapped[str] = mapped_column(Text, default="")
+    nominated_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"))
+    nominated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    engineer = relationship("Engineer", viewonly=True)
+    program = relationship("Program")
+    seat = relationship(
+        "ExamSeat",
+        primaryjoin="and_(Nomination.agency_id == foreign(ExamSeat.agency_id), "
+                    "Nomination.id == foreign(ExamSeat.nomination_id))",
+        uselist=False, viewonly=True)
+
+
+class ExamResult(StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    ABSENT = "absent"
+
+
+class ExamSeat(AgencyOwned, db.Model):
+    """A nominee's seat in an exam session, and the attempt's scores and result."""
+
+    __tablename__ = "exam_seats"
+    __owned_table_args__ = (
+        owner_fk("nomination_id", "nominations", ondelete="RESTRICT"),
+        owner_fk("engineer_id", "engineers", ondelete="RESTRICT"),
+        ForeignKeyConstraint(["session_id", "session_capacity"],
+                             ["exam_sessions.id", "exam_sessions.capacity"],
+                             onupdate="CASCADE", ondelete="RESTRICT"),
+        UniqueConstraint("session_id", "seat_no"),
+        UniqueConstraint("session_id", "engineer_id"),
+        UniqueConstraint("agency_id", "nomination_id"),
+        Index("ix_exam_seats_agency_id_engineer_id", "agency_id", "engineer_id"),
+        CheckConstraint("seat_no BETWEEN 1 AND session_capacity", name="seat_within_capacity"),
+        CheckConstraint("(theory_score IS NULL OR theory_score BETWEEN 0 AND 100) AND "
+                        "(practical_score IS NULL OR practical_score BETWEEN 0 AND 100)",
+                        name="scores_range"),
+        CheckConstraint("result IS NULL OR result IN ('passed', 'failed', 'absent')",
+                        name="result_known"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int]
+    session_capacity: Mapped[int]
+    seat_no: Mapped[int]
+    nomination_id: Mapped[int]
+    engineer_id: Mapped[int]
+    program_id: Mapped[int] = mapped_column(ForeignKey("programs.id", ondelete="RESTRICT"))
+    exam_date: Mapped[date]  # the session's date, kept with the attempt for retake rules
+    admitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    theory_score: Mapped[int | None]
+    practical_score: Mapped[int | None]
+    result: Mapped[str | None] = mapped_column(String(16))
+    scored_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    session = relationship("ExamSession", foreign_keys="ExamSeat.session_id",
+                           primaryjoin="ExamSeat.session_id == ExamSession.id", viewonly=True)
+    engineer = relationship("Engineer", viewonly=True,
+                            primaryjoin="and_(ExamSeat.agency_id == Engineer.agency_id, "
+                                        "ExamSeat.engineer_id == Engineer.id)")
+    nomination = relationship("Nomination", viewonly=True,
+                              primaryjoin="and_(ExamSeat.agency_id == Nomination.agency_id, "
+                                          "ExamSeat.nomination_id == Nomination.id)")
+    certificate = relationship(
+        "Certificate", uselist=False, viewonly=True,
+        primaryjoin="and_(ExamSeat.agency_id == foreign(Certificate.agency_id), "
+                    "ExamSeat.id == foreign(Certificate.seat_id))")
+
 
 class Certificate(AgencyOwned, db.Model):
-    """A certificate issued to an engineer; valid from/to, possibly revoked."""
+    """A certificate issued to an engineer; valid from/to, possibly revoked or renewed."""
 
     __tablename__ = "certificates"
     __owned_table_args__ = (
         owner_fk("engineer_id", "engineers", ondelete="RESTRICT"),
+        # One certificate per passed attempt: a double submit cannot issue two.
+        owner_fk("seat_id", "exam_seats", ondelete="RESTRICT"),
+        owner_fk("renewal_of_id", "certificates", ondelete="RESTRICT"),
+        UniqueConstraint("seat_id"),
+        UniqueConstraint("renewal_of_id"),
         Index("ix_certificates_agency_id_engineer_id", "agency_id", "engineer_id"),
         Index("ix_certificates_valid_to", "valid_to"),
         CheckConstraint("valid_to >= valid_from", name="validity_order"),
@@ -128,7 +300,20 @@ class Certificate(AgencyOwned, db.Model):
     # The local day from which the revocation applies (service dates are compared with it).
     revoked_on: Mapped[date | None]
     revoke_reason: Mapped[str | None] = mapped_column(Text)
+    seat_id: Mapped[int | None]          # the passed attempt that issued it
+    renewal_of_id: Mapped[int | None]    # the certificate this one renews
 
     # Joined on the composite key (agency_id, engineer_id); set the ids, not the relationship.
-    engineer = relationship("Engineer", viewonly=True)
+    engineer = relationship("Engineer", viewonly=True,
+                            primaryjoin="and_(Certificate.agency_id == Engineer.agency_id, "
+                                        "Certificate.engineer_id == Engineer.id)")
     program = relationship("Program")
+    product_line = relationship("ProductLine", viewonly=True)
+    renewal_of = relationship(
+        "Certificate", viewonly=True, uselist=False,
+        primaryjoin="and_(Certificate.agency_id == remote(Certificate.agency_id), "
+                    "foreign(Certificate.renewal_of_id) == remote(Certificate.id))")
+    renewed_by = relationship(
+        "Certificate", viewonly=True, uselist=False,
+        primaryjoin="and_(Certificate.agency_id == remote(Certificate.agency_id), "
+                    "Certificate.id == remote(foreign(Certificate.renewal_of_id)))")

@@ -1,7 +1,28 @@
-"""Reads other areas rely on: is an engineer certified for a product line on a day?"""
-from sqlalchemy import exists, or_, select
+"""Reads of the certification area: lists, coverage and reminders, in SQL with a fixed number
+of queries; and the check other areas rely on (is an engineer certified on a day?)."""
+from datetime import date, timedelta
 
-from certification.models import Certificate
+from flask import current_app, request
+from flask_sqlalchemy.pagination import SelectPagination
+from sqlalchemy import and_, case, distinct, exists, func, not_, or_, select
+from sqlalchemy.orm import aliased, joinedload, selectinload
+
+from certification.models import (
+    Certificate,
+    Engineer,
+    EngineerProductLine,
+    EngineerStatus,
+    ExamSeat,
+    ExamSession,
+    Nomination,
+    NominationStatus,
+    Program,
+    SessionStatus,
+)
+from certification.states import EXPIRING_DAYS, CertificateState
+from portal.extensions import db
+from portal.listing import int_arg
+from tenants.models import Agency, AgencyProductLine, AgencyStatus, ProductLine
 
 
 def valid_certificate_exists(engineer_id, product_line_id, day, *, min_level: int = 1):
@@ -17,3 +38,245 @@ def valid_certificate_exists(engineer_id, product_line_id, day, *, min_level: in
             or_(Certificate.revoked_on.is_(None), Certificate.revoked_on > day),
         )
     )
+
+
+# --- certificate states in SQL (the same rules as states.state_of) ---------------------------
+
+
+def _renewed(cert=Certificate):
+    later = aliased(Certificate)
+    return exists(select(later.id).where(later.agency_id == cert.agency_id,
+                                         later.renewal_of_id == cert.id))
+
+
+def _not_revoked(day: date, cert=Certificate):
+    return or_(cert.revoked_on.is_(None), cert.revoked_on > day)
+
+
+def state_condition(state: str, today: date, cert=Certificate):
+    """A WHERE clause for certificates in `state` on `today`, or None for an unknown state."""
+    soon = today + timedelta(days=EXPIRING_DAYS)
+    live = and_(_not_revoked(today, cert), not_(_renewed(cert)))
+    return {
+        CertificateState.REVOKED: cert.revoked_on <= today,
+        CertificateState.RENEWED: and_(_not_revoked(today, cert), _renewed(cert)),
+        CertificateState.EXPIRED: and_(live, cert.valid_to < today),
+        CertificateState.NOT_YET_VALID: and_(live, cert.valid_from > today),
+        CertificateState.EXPIRING: and_(live, cert.valid_from <= today,
+                                        cert.valid_to.between(today, soon)),
+        CertificateState.VALID: and_(live, cert.valid_from <= today, cert.valid_to > soon),
+    }.get(state)
+
+
+class RowPagination(SelectPagination):
+    """Pages of a multi-column select (rows, not entities)."""
+
+    def _query_items(self):
+        stmt = self._query_args["select"].limit(self.per_page).offset(self._query_offset)
+        return list(self._query_args["session"].execute(stmt).all())
+
+
+def paginate_rows(stmt):
+    return RowPagination(select=stmt, session=db.session(), page=int_arg("page", 1, high=100000),
+                         per_page=current_app.config["PAGE_SIZE"], error_out=False)
+
+
+# --- lists --------------------------------------------------------------------------------
+
+
+def _q() -> str:
+    return request.args.get("q", "").replace("\x00", "").strip()[:100]
+
+
+def engineer_certificates():
+    """Loader options: an engineer's certificates with what their badges and states need."""
+    certs = selectinload(Engineer.certificates)
+    return (certs.joinedload(Certificate.program).joinedload(Program.product_line),
+            certs.selectinload(Certificate.renewed_by))
+
+
+def engineer_list_statement():
+    stmt = select(Engineer).options(joinedload(Engineer.agency),
+                                    selectinload(Engineer.product_lines),
+                                    *engineer_certificates())
+    args = request.args
+    status = args.get("status", "active")
+    if status in (EngineerStatus.ACTIVE, EngineerStatus.LEFT):
+        stmt = stmt.where(Engineer.status == status)
+    if agency := int_arg("agency", None):
+        stmt = stmt.where(Engineer.agency_id == agency)
+    if line := int_arg("line", None):
+        stmt = stmt.where(Engineer.id.in_(select(EngineerProductLine.engineer_id)
+                                          .where(EngineerProductLine.product_line_id == line)))
+    if q := _q():
+        stmt = stmt.where(or_(Engineer.name.ilike(f"%{q}%"), Engineer.phone.ilike(f"%{q}%")))
+    return stmt
+
+
+def certificate_list_statement(today: date, *, user=None):
+    """Certificates the reader may list; an engineer's account lists only its own."""
+    stmt = select(Certificate).join(Certificate.engineer).options(
+        joinedload(Certificate.engineer).joinedload(Engineer.agency),
+        joinedload(Certificate.program).joinedload(Program.product_line),
+        selectinload(Certificate.renewed_by))
+    if user is not None:
+        stmt = stmt.where(Engineer.user_id == user.id)
+    args = request.args
+    if (condition := state_condition(args.get("state", ""), today)) is not None:
+        stmt = stmt.where(condition)
+    if line := int_arg("line", None):
+        stmt = stmt.where(Certificate.product_line_id == line)
+    if level := int_arg("level", None, high=3):
+        stmt = stmt.where(Certificate.level == level)
+    if agency := int_arg("agency", None):
+        stmt = stmt.where(Certificate.agency_id == agency)
+    if q := _q():
+        stmt = stmt.where(or_(Certificate.number.ilike(f"%{q}%"), Engineer.name.ilike(f"%{q}%")))
+    return stmt
+
+
+def nomination_list_statement():
+    stmt = select(Nomination).join(Nomination.engineer).options(
+        joinedload(Nomination.engineer).joinedload(Engineer.agency),
+        joinedload(Nomination.program).joinedload(Program.product_line),
+        selectinload(Nomination.seat).joinedload(ExamSeat.session))
+    status = request.args.get("status", "open")
+    if status == "open":
+        stmt = stmt.where(Nomination.status.in_((NominationStatus.PENDING,
+                                                 NominationStatus.ADMITTED)))
+    elif status in set(NominationStatus):
+        stmt = stmt.where(Nomination.status == status)
+    if program := int_arg("program", None):
+        stmt = stmt.where(Nomination.program_id == program)
+    if q := _q():
+        stmt = stmt.where(Engineer.name.ilike(f"%{q}%"))
+    return stmt
+
+
+def session_list_statement():
+    stmt = select(ExamSession).options(joinedload(ExamSession.program)
+                                       .joinedload(Program.product_line))
+    status = request.args.get("status", "")
+    if status in set(SessionStatus):
+        stmt = stmt.where(ExamSession.status == status)
+    if program := int_arg("program", None):
+        stmt = stmt.where(ExamSession.program_id == program)
+    return stmt
+
+
+def seat_counts(session_ids) -> dict[int, int]:
+    """Seats taken per session, in one query (the guard limits what a region manager sees)."""
+    rows = db.session.execute(select(ExamSeat.session_id, func.count(ExamSeat.id))
+                              .where(ExamSeat.session_id.in_(list(session_ids) or [0]))
+                              .group_by(ExamSeat.session_id))
+    return dict(rows.all())
+
+
+def session_seats(session: ExamSession) -> list[ExamSeat]:
+    return list(db.session.scalars(
+        select(ExamSeat).where(ExamSeat.session_id == session.id)
+        .options(joinedload(ExamSeat.engineer).joinedload(Engineer.agency),
+                 selectinload(ExamSeat.certificate))
+        .order_by(ExamSeat.seat_no)))
+
+
+def waiting_nominations(session: ExamSession) -> list[Nomination]:
+    """Nominations of the session's program waiting for a seat, oldest first."""
+    return list(db.session.scalars(
+        select(Nomination).where(Nomination.program_id == session.program_id,
+                                 Nomination.status == NominationStatus.PENDING)
+        .options(joinedload(Nomination.engineer).joinedload(Engineer.agency))
+        .order_by(Nomination.nominated_at, Nomination.id)))
+
+
+def programs() -> list[Program]:
+    return list(db.session.scalars(select(Program).join(Program.product_line)
+                                   .options(joinedload(Program.product_line))
+                                   .order_by(ProductLine.code, Program.level)))
+
+
+def product_lines() -> list[ProductLine]:
+    return list(db.session.scalars(select(ProductLine).order_by(ProductLine.code)))
+
+
+# --- coverage and reminders -----------------------------------------------------------------
+
+
+def _holders(today: date):
+    """Per agency and product line: active engineers with a valid certificate of level >= 2."""
+    return (select(Certificate.agency_id, Certificate.product_line_id,
+                   func.count(distinct(Certificate.engineer_id)).label("holders"))
+            .join(Engineer, and_(Engineer.agency_id == Certificate.agency_id,
+                                 Engineer.id == Certificate.engineer_id))
+            .where(Engineer.status == EngineerStatus.ACTIVE, Certificate.level >= 2,
+                   Certificate.valid_from <= today, Certificate.valid_to >= today,
+                   _not_revoked(today))
+            .group_by(Certificate.agency_id, Certificate.product_line_id)
+            .subquery("holders"))
+
+
+def coverage_statement(today: date, *, agency_id: int | None = None, gaps_only=False):
+    """One row per agency × authorized product line: holders, required, gap (set-based)."""
+    holders = _holders(today)
+    count = func.coalesce(holders.c.holders, 0)
+    gap = case((Agency.required_l2_engineers > count, Agency.required_l2_engineers - count),
+               else_=0)
+    stmt = (select(Agency.id.label("agency_id"), Agency.code, Agency.legal_name,
+                   Agency.required_l2_engineers.label("required"),
+                   ProductLine.id.label("product_line_id"), ProductLine.code.label("line_code"),
+                   ProductLine.name_zh, ProductLine.name_en, count.label("holders"),
+                   gap.label("gap"))
+            .select_from(AgencyProductLine)
+            .join(Agency, Agency.id == AgencyProductLine.agency_id)
+            .join(ProductLine, ProductLine.id == AgencyProductLine.product_line_id)
+            .outerjoin(holders, and_(holders.c.agency_id == AgencyProductLine.agency_id,
+                                     holders.c.product_line_id ==
+                                     AgencyProductLine.product_line_id))
+            .where(Agency.status != AgencyStatus.TERMINATED))
+    if agency_id is not None:
+        stmt = stmt.where(AgencyProductLine.agency_id == agency_id)
+    if gaps_only:
+        stmt = stmt.where(gap > 0)
+    return stmt.order_by(gap.desc(), Agency.code, ProductLine.code)
+
+
+def coverage_summary(today: date) -> dict:
+    """Network (or region) totals in one query: agency-lines, covered, gaps, agencies short."""
+    rows = coverage_statement(today).order_by(None).subquery()
+    total, short_lines, agencies_short = db.session.execute(
+        select(func.count(), func.count(case((rows.c.gap > 0, 1))),
+               func.count(distinct(case((rows.c.gap > 0, rows.c.agency_id)))))).one()
+    return {"lines": total, "covered": total - short_lines, "short_lines": short_lines,
+            "agencies_short": agencies_short}
+
+
+def expiring_statement(today: date, days: int = EXPIRING_DAYS, *, agency_id=None):
+    """Live certificates (not revoked, not renewed) whose last day is within `days`."""
+    stmt = (select(Certificate).join(Certificate.engineer)
+            .options(joinedload(Certificate.engineer).joinedload(Engineer.agency),
+                     joinedload(Certificate.program).joinedload(Program.product_line))
+            .where(_not_revoked(today), not_(_renewed()), Certificate.valid_from <= today,
+                   Certificate.valid_to.between(today, today + timedelta(days=days)),
+                   Engineer.status == EngineerStatus.ACTIVE)
+            .order_by(Certificate.valid_to, Certificate.number))
+    if agency_id is not None:
+        stmt = stmt.where(Certificate.agency_id == agency_id)
+    return stmt
+
+
+def count_of(stmt) -> int:
+    return db.session.scalar(select(func.count()).select_from(
+        stmt.order_by(None).options().subquery()))
+
+
+def hq_dashboard(today: date) -> dict:
+    """The HQ card: coverage, expiring certificates, open sessions, waiting nominations."""
+    summary = coverage_summary(today)
+    expiring = db.session.scalar(select(func.count()).select_from(
+        expiring_statement(today).with_only_columns(Certificate.id).order_by(None).subquery()))
+    sessions, waiting = db.session.execute(select(
+        select(func.count(ExamSession.id)).where(ExamSession.status == SessionStatus.OPEN)
+        .scalar_subquery(),
+        select(func.count(Nomination.id)).where(Nomination.status == NominationStatus.PENDING)
+        .scalar_subquery())).one()
+    return {**summary, "expiring": expiring, "open_sessions": sessions, "waiting": waiting}

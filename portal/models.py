@@ -51,12 +51,14 @@ class Money(ExactDecimal):
     """CNY amounts, exact to the fen (stored as integer fen)."""
 
     places = 2
+    cache_ok = True
 
 
 class Hours(ExactDecimal):
     """Labor hours and other quantities exact to two places (stored as hundredths)."""
 
     places = 2
+    cache_ok = True
 
 
 class UTCDateTime(TypeDecorator):

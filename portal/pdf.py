@@ -1,4 +1,5 @@
 """PDF rendering with WeasyPrint: project fonts only, no file: or network fetches."""
+import mimetypes
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -47,7 +48,9 @@ class PortalAssetFetcher(URLFetcher):
         if parsed.scheme != "file" or not _allowed(path):
             self.refused.append(url)
             raise ValueError(f"refused to fetch {url!r} in a PDF")
-        return URLFetcherResponse(url, body=path.read_bytes())
+        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        return URLFetcherResponse(url, body=path.read_bytes(),
+                                  headers={"Content-Type": content_type})
 
 
 def render_pdf(template: str, *, locale: str, **context) -> bytes:

@@ -2,6 +2,25 @@
 
 
 def init_app(app) -> None:
+    # The view modules add their routes to the one blueprint when imported.
+    from service import (  # noqa: F401
+        cli,
+        demo,
+        models,
+        views_catalog,
+        views_quality,
+        views_supply,
+        widgets,
+    )
     from service.views import bp
 
     app.register_blueprint(bp)
+    cli.init_app(app)
+    demo.register()
+    widgets.register()
+
+    @app.context_processor
+    def service_labels():
+        return {"svc_return_statuses": models.RETURN_STATUS_LABELS,
+                "svc_complaint_statuses": models.COMPLAINT_STATUS_LABELS,
+                "svc_request_statuses": models.REQUEST_STATUS_LABELS}

@@ -104,7 +104,7 @@ class ProductModelForm(FlaskForm):
 
 class UserForm(FlaskForm):
     email = EmailField(_l("Email"), validators=[DataRequired(), Email(), Length(max=254)])
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
+    name = StringField(_l("Full name"), validators=[DataRequired(), Length(max=120)])
     role = SelectField(_l("Role"))
     agency_id = SelectField(_l("Agency"), coerce=int, validators=[Optional()])
     region_id = SelectField(_l("Region"), coerce=int, validators=[Optional()])

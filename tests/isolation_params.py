@@ -53,10 +53,14 @@ PARAMS: dict[str, Owned | Reference] = {
 from tests.certification.params import PARAMS as _certification  # noqa: E402
 from tests.service.params import PARAMS as _service  # noqa: E402
 
-for _area in (_certification, _service):
-    _clash = PARAMS.keys() & _area.keys()
-    assert not _clash, f"URL parameter names used by two areas: {_clash}"
-    PARAMS.update(_area)
+# Per blueprint: two areas may use the same parameter name for different rows.
+AREA_PARAMS = {"certification": _certification, "service": _service}
+
+
+def param_for(endpoint: str, name: str):
+    """The kind of URL parameter `name` in `endpoint` (its area's first, then the core's)."""
+    area = AREA_PARAMS.get(endpoint.split(".", 1)[0], {})
+    return area.get(name) or PARAMS.get(name)
 
 # Rules whose every parameter is judged elsewhere (e.g. Flask's static files).
 SKIP_ENDPOINTS = {"static", "bootstrap.static"}

@@ -17,6 +17,7 @@ from portal.tenancy import unscoped
 from tests.factories import sign_in
 from tests.hostile import HOSTILE_CHOICES, HOSTILE_TEXT, crawl
 
+PER_FIELD = 6
 ROLES = [Role.HQ_ADMIN, Role.AGENCY_OWNER, Role.AGENCY_STAFF, Role.HQ_CERTIFIER,
          Role.HQ_SETTLEMENT, Role.HQ_PARTS, Role.HQ_SERVICE, Role.REGIONAL_MANAGER]
 START = ["/", "/agencies/", "/users/", "/network/reference", "/my-agency"]
@@ -56,10 +57,17 @@ def _cases_for(form, foreign_ids):
     """(label, data) pairs: empty, one hostile field at a time, foreign ids."""
     base = dict(form.fields)
     yield "empty", {}
-    for name in sorted(set(form.fields) | set(form.choices)):
+    for n, name in enumerate(sorted(set(form.fields) | set(form.choices))):
         if name == "csrf_token":
             continue
-        values = HOSTILE_CHOICES if name in form.choices else HOSTILE_TEXT
+        if name in form.choices:
+            values = HOSTILE_CHOICES
+        else:
+            # Every field gets the worst three and a rotating share of the rest, so that the
+            # whole list is spread over each form without sending all of it to every field.
+            rest = HOSTILE_TEXT[3:]
+            start = (n * PER_FIELD) % len(rest)
+            values = HOSTILE_TEXT[:3] + (rest + rest)[start:start + PER_FIELD]
         for value in values:
             yield f"{name}={value[:12]!r}", {**base, name: value}
         for ident in foreign_ids:

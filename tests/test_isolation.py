@@ -15,7 +15,7 @@ from portal.auth.roles import AGENCY_ROLES, Role
 from portal.extensions import db
 from portal.tenancy import unscoped
 from tests.factories import sign_in
-from tests.isolation_params import PARAMS, SKIP_ENDPOINTS, Owned, Reference
+from tests.isolation_params import AREA_PARAMS, PARAMS, SKIP_ENDPOINTS, Owned, Reference, param_for
 
 MISSING_ID = 987654321
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -42,12 +42,12 @@ def _rules(app):
 
 def _targets(rule, world):
     """(name, kwargs) pairs to call `rule` with."""
-    owned = [p for p in rule.arguments if isinstance(PARAMS.get(p), Owned)]
+    owned = [p for p in rule.arguments if isinstance(param_for(rule.endpoint, p), Owned)]
     with unscoped("the isolation test makes rows of every agency"):
         def values(agency):
             out = {}
             for p in rule.arguments:
-                kind = PARAMS[p]
+                kind = param_for(rule.endpoint, p)
                 out[p] = kind.make(world, agency) if isinstance(kind, Owned) else kind.make(world)
             return out
 
@@ -65,7 +65,7 @@ def _targets(rule, world):
 
 def test_every_url_parameter_is_known(app):
     unknown = sorted({(r.rule, p) for r in _rules(app) for p in r.arguments
-                      if p not in PARAMS})
+                      if param_for(r.endpoint, p) is None})
     assert not unknown, (
         "the isolation test cannot judge these URL parameters; add them to "
         f"tests/isolation_params.py: {unknown}")
@@ -169,8 +169,9 @@ def test_public_views_are_few(app):
 
 
 def test_reference_kinds_are_consistent():
-    for name, kind in PARAMS.items():
-        assert isinstance(kind, Owned | Reference), name
+    for params in (PARAMS, *AREA_PARAMS.values()):
+        for name, kind in params.items():
+            assert isinstance(kind, Owned | Reference), name
 
 
 _ = select

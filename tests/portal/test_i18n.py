@@ -151,3 +151,23 @@ def test_money_dates_and_numbers_follow_the_locale(app):
             assert app.jinja_env.filters["date"](date(2026, 11, 22)) == "Nov 22, 2026"
             # formatting never rounds half-even: amounts are already exact fen
             assert format_money(Decimal("0.125")) == "CN¥0.125"
+
+
+def test_no_message_is_translated_two_ways_across_catalogs():
+    """Flask-Babel merges the area catalogs: a msgid translated differently in two of them
+    would show one area's word in another's page."""
+    seen: dict[str, tuple[str, str]] = {}
+    clashes = []
+    for area in sorted(CATALOGS):
+        path = TRANSLATIONS / area / "zh_CN" / "LC_MESSAGES" / "messages.po"
+        if not path.exists():
+            continue
+        with open(path, "rb") as f:
+            for message in read_po(f, locale="zh_CN"):
+                if not message.id or isinstance(message.id, tuple):
+                    continue
+                if message.id in seen and seen[message.id][1] != message.string:
+                    clashes.append(f"{message.id!r}: {seen[message.id][0]}={seen[message.id][1]!r}"
+                                   f" vs {area}={message.string!r}")
+                seen.setdefault(message.id, (area, message.string))
+    assert not clashes, "\n".join(clashes)

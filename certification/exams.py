@@ -1,0 +1,334 @@
+"""The rules of exam sessions: creation, admission within capacity, scores and issuing.
+
+A session belongs to HQ; its seats belong to the nominees' agencies. Admission re-counts the
+seats after locking the session row, and the database refuses a seat number beyond capacity
+(seats reference the session's (id, capacity) and check seat_no <= capacity). Scores for the
+whole session are validated first, then written in the caller's one transaction.
+"""
+import secrets
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from flask_babel import format_date
+from flask_babel import gettext as _
+from sqlalchemy import select, update
+
+from certification import eligibility
+from certification.models import (
+    Certificate,
+    Engineer,
+    ExamResult,
+    ExamSeat,
+    ExamSession,
+    Nomination,
+    NominationStatus,
+    Program,
+    SessionStatus,
+)
+from certification.states import is_valid_on, local_today, validity_end
+from portal.audit.services import changes, record, snapshot
+from portal.errors_domain import DomainError
+from portal.extensions import db
+from portal.models import utcnow
+
+SESSION_FIELDS = ("program_id", "exam_date", "place", "capacity")
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: easy to read and type
+CODE_LENGTH = 8
+MAX_CAPACITY = 500
+
+
+@dataclass(frozen=True)
+class ScoreRow:
+    seat_id: int
+    theory: int | None
+    practical: int | None
+    absent: bool = False
+
+
+@dataclass(frozen=True)
+class ScoreOutcome:
+    passed: int
+    failed: int
+    absent: int
+    certificates: list
+
+
+def new_verification_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def _program(program_id) -> Program:
+    program = db.session.scalars(select(Program).where(Program.id == program_id)).one_or_none()
+    if program is None:
+        raise DomainError(_("Unknown program."), field="program_id")
+    return program
+
+
+def _check_session_data(data: dict) -> None:
+    if not (data.get("place") or "").strip():
+        raise DomainError(_("Enter the place of the exam."), field="place")
+    capacity = data.get("capacity")
+    if not isinstance(capacity, int) or not 1 <= capacity <= MAX_CAPACITY:
+        raise DomainError(_("The capacity must be between 1 and %(max)s.", max=MAX_CAPACITY),
+                          field="capacity")
+    if data.get("exam_date") is None or data["exam_date"] < date(2000, 1, 1):
+        raise DomainError(_("Enter the exam date."), field="exam_date")
+
+
+def create_session(data: dict, *, actor_id=None) -> ExamSession:
+    """Open an exam session of an active program. Raises DomainError for bad data."""
+    _check_session_data(data)
+    if not _program(data["program_id"]).is_active:
+        raise DomainError(_("This program is closed."), field="program_id")
+    session = ExamSession(**{k: data[k] for k in SESSION_FIELDS}, status=SessionStatus.OPEN,
+                          created_by_id=actor_id)
+    session.place = session.place.strip()
+    db.session.add(session)
+    db.session.flush()
+    record("exam_session.created", session, after=snapshot(session))
+    db.session.flush()
+    return session
+
+
+def _seats(session: ExamSession) -> list[ExamSeat]:
+    return list(db.session.scalars(select(ExamSeat).where(ExamSeat.session_id == session.id)
+                                   .order_by(ExamSeat.seat_no)))
+
+
+def update_session(session: ExamSession, data: dict) -> None:
+    """Change date, place or capacity of an open session (the program only while empty).
+
+    Raises DomainError when the session is scored or the capacity is below the seats taken.
+    """
+    _check_session_data(data)
+    if not session.is_open:
+        raise DomainError(_("The scores of this session are recorded; it can no longer "
+                            "change."))
+    seats = _seats(session)
+    if data["program_id"] != session.program_id and seats:
+        raise DomainError(_("Release every seat before changing the program."),
+                          field="program_id")
+    _program(data["program_id"])
+    if data["capacity"] < len(seats):
+        raise DomainError(_("%(taken)s seats are taken; the capacity cannot be lower.",
+                            taken=len(seats)), field="capacity")
+    before = snapshot(session)
+    if seats and seats[-1].seat_no > data["capacity"]:
+        _compact(seats)
+    for key in SESSION_FIELDS:
+        setattr(session, key, data[key])
+    session.place = session.place.strip()
+    db.session.flush()
+    db.session.expire_all()  # seats follow the new capacity (ON UPDATE CASCADE)
+    old, new = changes(before, snapshot(session))
+    record("exam_session.updated", session, before=old, after=new)
+    db.session.flush()
+
+
+def _compact(seats: list[ExamSeat]) -> None:
+    """Renumber seats 1..n in order (one flush per seat keeps the unique key satisfied)."""
+    for number, seat in enumerate(seats, start=1):
+        if seat.seat_no != number:
+            seat.seat_no = number
+            db.session.flush()
+
+
+def _lock_open(session: ExamSession) -> None:
+    """Lock the session row for this transaction, and check it is still open."""
+    locked = db.session.execute(
+        update(ExamSession).where(ExamSession.id == session.id,
+                                  ExamSession.status == SessionStatus.OPEN)
+        .values(status=SessionStatus.OPEN).execution_options(synchronize_session=False))
+    if locked.rowcount != 1:
+        raise DomainError(_("The scores of this session are recorded; it takes no more "
+                            "nominees."))
+
+
+def admit_nominations(session: ExamSession, nomination_ids, *, today=None) -> list[ExamSeat]:
+    """Give seats in `session` to waiting nominations of its program, never beyond capacity.
+
+    Raises DomainError (nothing admitted) when a nomination is unknown, not waiting, of
+    another program, no longer meets the prerequisites on the exam date, or the seats left
+    are fewer than the nominations.
+    """
+    ids = sorted({int(i) for i in nomination_ids})
+    if not ids:
+        raise DomainError(_("Choose the nominees to admit."), field="nomination_ids")
+    _lock_open(session)
+    nominations = list(db.session.scalars(select(Nomination).where(Nomination.id.in_(ids))
+                                          .order_by(Nomination.nominated_at, Nomination.id)))
+    if len(nominations) != len(ids) or any(
+            n.status != NominationStatus.PENDING or n.program_id != session.program_id
+            for n in nominations):
+        raise DomainError(_("Some of these nominations were admitted, withdrawn or changed "
+                            "meanwhile. Reload the page and choose again."),
+                          field="nomination_ids")
+    taken = {seat_no for seat_no in db.session.scalars(
+        select(ExamSeat.seat_no).where(ExamSeat.session_id == session.id))}
+    free = [n for n in range(1, session.capacity + 1) if n not in taken]
+    if len(nominations) > len(free):
+        raise DomainError(_("Only %(free)s of %(capacity)s seats are left; choose at most "
+                            "%(free)s nominees.", free=len(free), capacity=session.capacity),
+                          field="nomination_ids")
+    _check_prerequisites(session, nominations)
+    seats = []
+    for nomination, seat_no in zip(nominations, free, strict=False):
+        seat = ExamSeat(agency_id=nomination.agency_id, session_id=session.id,
+                        session_capacity=session.capacity, seat_no=seat_no,
+                        nomination_id=nomination.id, engineer_id=nomination.engineer_id,
+                        program_id=session.program_id, exam_date=session.exam_date)
+        nomination.status = NominationStatus.ADMITTED
+        db.session.add(seat)
+        seats.append(seat)
+    db.session.flush()
+    record("exam_session.admitted", session,
+           after={"nomination_ids": [n.id for n in nominations],
+                  "seat_nos": [s.seat_no for s in seats]})
+    db.session.flush()
+    return seats
+
+
+def _check_prerequisites(session: ExamSession, nominations: list[Nomination]) -> None:
+    engineers = {e.id: e for e in db.session.scalars(
+        select(Engineer).where(Engineer.id.in_([n.engineer_id for n in nominations])))}
+    histories = eligibility.load_histories(engineers)
+    unmet = []
+    for nomination in nominations:
+        engineer = engineers[nomination.engineer_id]
+        problems = eligibility.problems(engineer, session.program, histories[engineer.id],
+                                        session.exam_date, nomination_id=nomination.id)
+        unmet.extend(problems)
+    if unmet:
+        raise DomainError(_("Nobody was admitted: %(problems)s", problems=" ".join(unmet)),
+                          field="nomination_ids")
+
+
+def release_seat(seat: ExamSeat) -> None:
+    """Give a seat back before the scores are recorded; the nomination waits again."""
+    session = db.session.scalars(select(ExamSession)
+                                 .where(ExamSession.id == seat.session_id)).one()
+    if not session.is_open or seat.result is not None:
+        raise DomainError(_("The scores of this session are recorded; the seat stays."))
+    nomination = db.session.scalars(select(Nomination)
+                                    .where(Nomination.id == seat.nomination_id)).one()
+    nomination.status = NominationStatus.PENDING
+    record("exam_seat.released", seat, after={"session_id": session.id,
+                                              "seat_no": seat.seat_no,
+                                              "nomination_id": nomination.id})
+    db.session.delete(seat)
+    db.session.flush()
+
+
+def check_score_rows(rows: list[ScoreRow]) -> list[str | None]:
+    """One message per row (None when the row is complete): both scores 0–100, or absent."""
+    out = []
+    for row in rows:
+        scores = (row.theory, row.practical)
+        if row.absent:
+            out.append(None if scores == (None, None) else
+                       _("An absent nominee has no scores: clear them or untick absent."))
+        elif None in scores:
+            out.append(_("Enter both scores, or tick absent."))
+        elif not all(0 <= s <= 100 for s in scores):
+            out.append(_("Scores run from 0 to 100."))
+        else:
+            out.append(None)
+    return out
+
+
+def record_scores(session: ExamSession, rows: list[ScoreRow], *, today=None) -> ScoreOutcome:
+    """Record the whole session's scores at once, issue certificates to those who passed.
+
+    Validates every row before writing anything. Raises DomainError when the exam has not
+    taken place yet, the sheet does not match the seats, a row is incomplete, or the scores
+    were already recorded (a second submit changes nothing).
+    """
+    today = today or local_today()
+    if not session.is_open:
+        raise DomainError(_("The scores of this session are already recorded."))
+    if session.exam_date > today:
+        raise DomainError(_("The exam takes place on %(date)s; record the scores from that "
+                            "day on.", date=format_date(session.exam_date)))
+    seats = {s.id: s for s in _seats(session)}
+    if not seats:
+        raise DomainError(_("Nobody is admitted to this session yet."))
+    if sorted(r.seat_id for r in rows) != sorted(seats):
+        raise DomainError(_("The seats changed since the sheet was opened. Reload it."))
+    if any(check_score_rows(rows)):
+        raise DomainError(_("Some rows are incomplete; nothing was recorded."))
+    claimed = db.session.execute(
+        update(ExamSession).where(ExamSession.id == session.id,
+                                  ExamSession.status == SessionStatus.OPEN)
+        .values(status=SessionStatus.SCORED, scored_at=utcnow())
+        .execution_options(synchronize_session=False))
+    if claimed.rowcount != 1:
+        raise DomainError(_("The scores of this session are already recorded."))
+    outcome = _write_results(session, seats, rows)
+    db.session.expire(session)
+    record("exam_session.scored", session,
+           after={"passed": outcome.passed, "failed": outcome.failed,
+                  "absent": outcome.absent, "certificates": outcome.certificates})
+    db.session.flush()
+    return outcome
+
+
+def _result(program: Program, row: ScoreRow) -> ExamResult:
+    if row.absent:
+        return ExamResult.ABSENT
+    if row.theory >= program.theory_pass_mark and row.practical >= program.practical_pass_mark:
+        return ExamResult.PASSED
+    return ExamResult.FAILED
+
+
+def _write_results(session: ExamSession, seats: dict, rows: list[ScoreRow]) -> ScoreOutcome:
+    program = session.program
+    nominations = {n.id: n for n in db.session.scalars(
+        select(Nomination).where(Nomination.id.in_([s.nomination_id for s in seats.values()])))}
+    results = {row.seat_id: _result(program, row) for row in rows}
+    passed_engineers = [seats[i].engineer_id for i, r in results.items()
+                        if r == ExamResult.PASSED]
+    held = _held_certificates(passed_engineers, program.id)
+    now, numbers = utcnow(), []
+    for row in rows:
+        seat, result = seats[row.seat_id], results[row.seat_id]
+        seat.theory_score, seat.practical_score = row.theory, row.practical
+        seat.result, seat.scored_at = result, now
+        nominations[seat.nomination_id].status = NominationStatus(result.value)
+        nominations[seat.nomination_id].closed_at = now
+        if result == ExamResult.PASSED:
+            numbers.append(_issue(seat, program, held.get(seat.engineer_id)).number)
+    db.session.flush()
+    counts = {r: list(results.values()).count(r) for r in ExamResult}
+    return ScoreOutcome(counts[ExamResult.PASSED], counts[ExamResult.FAILED],
+                        counts[ExamResult.ABSENT], numbers)
+
+
+def _held_certificates(engineer_ids, program_id) -> dict[int, list[Certificate]]:
+    out: dict[int, list[Certificate]] = {}
+    for cert in db.session.scalars(select(Certificate).where(
+            Certificate.engineer_id.in_(engineer_ids or [0]),
+            Certificate.program_id == program_id)):
+        out.setdefault(cert.engineer_id, []).append(cert)
+    return out
+
+
+def _issue(seat: ExamSeat, program: Program, held: list[Certificate] | None) -> Certificate:
+    """The certificate of a passed attempt; it renews a still-valid one of the same program."""
+    held = held or []
+    renewed = {c.renewal_of_id for c in held}
+    current = max((c for c in held if is_valid_on(c, seat.exam_date) and c.id not in renewed),
+                  key=lambda c: c.valid_to, default=None)
+    if current is not None:
+        valid_to = validity_end(current.valid_to + timedelta(days=1), program.validity_months)
+    else:
+        valid_to = validity_end(seat.exam_date, program.validity_months)
+    certificate = Certificate(
+        agency_id=seat.agency_id, engineer_id=seat.engineer_id, program_id=program.id,
+        product_line_id=program.product_line_id, level=program.level,
+        number=f"{program.product_line.code}-L{program.level}-{seat.exam_date.year}-"
+               f"{seat.id:06d}",
+        verification_code=new_verification_code(), valid_from=seat.exam_date,
+        valid_to=valid_to, seat_id=seat.id,
+        renewal_of_id=current.id if current is not None else None)
+    db.session.add(certificate)
+    return certificate

@@ -1,0 +1,199 @@
+"""Certificate pages: lists, detail, revocation, the PDF, coverage, and the public check."""
+import hmac
+
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload, selectinload
+
+from certification import queries, services
+from certification.forms import RevokeForm, VerifyForm
+from certification.models import Certificate, Engineer, Program
+from certification.states import LEVEL_LABELS, STATE_LABELS, local_today, mask_name, state_of
+from certification.views import AGENCY_READERS, CERTIFIERS, bp, flash_errors, locale, save
+from portal.auth.access import allow, public
+from portal.auth.roles import AGENCY_ROLES, HQ_ROLES, Role
+from portal.extensions import db, limiter
+from portal.listing import paginate, sorted_by
+from portal.navigation import add_nav
+from portal.pdf import render_pdf
+from portal.tenancy import get_or_404, unscoped
+from tenants.models import Agency
+
+PDF_READERS = (*CERTIFIERS, Role.AUDITOR, Role.REGIONAL_MANAGER, *AGENCY_ROLES)
+COVERAGE_READERS = (*HQ_ROLES, *AGENCY_READERS)
+PDF_LOCALES = ("zh_CN", "en")
+# Compared against when a number is unknown, so that both failures take the same time.
+_NO_CODE = "-" * 8
+
+add_nav("certification.certificates", _l("Certificates"), tuple(Role), order=21)
+add_nav("certification.coverage", _l("Coverage"), COVERAGE_READERS, order=25)
+
+
+def _certificate(certificate_id) -> Certificate:
+    """Load a certificate the reader may see; an engineer's account sees only its own."""
+    cert = get_or_404(Certificate, certificate_id)
+    if current_user.role == Role.ENGINEER and cert.engineer.user_id != current_user.id:
+        abort(404)
+    return cert
+
+
+@bp.route("/certificates/")
+@allow(*Role)
+def certificates():
+    today = local_today()
+    own = current_user if current_user.role == Role.ENGINEER else None
+    stmt, sort = sorted_by(queries.certificate_list_statement(today, user=own),
+                           {"valid_to": Certificate.valid_to, "number": Certificate.number,
+                            "engineer": Engineer.name, "issued": Certificate.issued_at},
+                           "valid_to")
+    return render_template("certification/certificates.html", page=paginate(stmt), sort=sort,
+                           today=today, product_lines=queries.product_lines(),
+                           states=list(STATE_LABELS))
+
+
+@bp.route("/certificates/<int:certificate_id>")
+@allow(*Role)
+def certificate(certificate_id):
+    cert = _certificate(certificate_id)
+    return render_template("certification/certificate.html", cert=cert, today=local_today(),
+                           revoke_form=RevokeForm(), pdf_readers=PDF_READERS)
+
+
+@bp.route("/certificates/<int:certificate_id>/revoke", methods=["POST"])
+@allow(*CERTIFIERS)
+def certificate_revoke(certificate_id):
+    cert = _certificate(certificate_id)
+    form = RevokeForm()
+    if form.validate_on_submit() and save(form, services.revoke_certificate, cert,
+                                          form.reason.data, form.revoked_on.data):
+        flash(_("Certificate %(number)s is revoked.", number=cert.number), "success")
+    else:
+        flash_errors(form)
+    return redirect(url_for("certification.certificate", certificate_id=cert.id))
+
+
+def pdf_context(cert: Certificate, pdf_locale: str, today) -> dict:
+    """Plain values for the certificate PDF (no ORM objects reach the template)."""
+    engineer, program = cert.engineer, cert.program
+    state = state_of(cert, today, renewed=cert.renewed_by is not None)
+    return {
+        "number": cert.number, "code": cert.verification_code, "name": engineer.name,
+        "id_number": engineer.masked_id_number, "agency": engineer.agency.legal_name,
+        "agency_code": engineer.agency.code,
+        "product_line": program.product_line.name(pdf_locale), "level": cert.level,
+        "level_label": LEVEL_LABELS[cert.level], "valid_from": cert.valid_from,
+        "valid_to": cert.valid_to, "issued_on": cert.issued_at.date(), "state": state.value,
+        "state_label": STATE_LABELS[state], "revoked_on": cert.revoked_on,
+        "verify_url": url_for("certification.verify", _external=True),
+    }
+
+
+@bp.route("/certificates/<int:certificate_id>/pdf")
+@allow(*PDF_READERS)
+def certificate_pdf(certificate_id):
+    cert = _certificate(certificate_id)
+    pdf_locale = request.args.get("lang", locale())
+    if pdf_locale not in PDF_LOCALES:
+        pdf_locale = "zh_CN" if locale().startswith("zh") else "en"
+    body = render_pdf("certification/pdf/certificate.html", locale=pdf_locale,
+                      cert=pdf_context(cert, pdf_locale, local_today()))
+    filename = f"certificate-{cert.number}-{pdf_locale}.pdf"
+    return Response(body, mimetype="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"',
+                             "Cache-Control": "no-store"})
+
+
+# --- coverage -----------------------------------------------------------------------------
+
+
+@bp.route("/coverage")
+@allow(*COVERAGE_READERS)
+def coverage():
+    if current_user.agency_id is not None:
+        return redirect(url_for("certification.agency_coverage",
+                                agency_id=current_user.agency_id))
+    today = local_today()
+    gaps_only = request.args.get("all") != "1"
+    page = queries.paginate_rows(queries.coverage_statement(today, gaps_only=gaps_only))
+    return render_template("certification/coverage.html", page=page, today=today,
+                           summary=queries.hq_dashboard(today), gaps_only=gaps_only)
+
+
+@bp.route("/agencies/<int:agency_id>/coverage")
+@allow(*COVERAGE_READERS)
+def agency_coverage(agency_id):
+    agency = get_or_404(Agency, agency_id)
+    today = local_today()
+    rows = db.session.execute(queries.coverage_statement(today, agency_id=agency.id)).all()
+    expiring = db.session.scalars(queries.expiring_statement(today, agency_id=agency.id)
+                                  .limit(200)).all()
+    return render_template("certification/agency_coverage.html", agency=agency, rows=rows,
+                           expiring=expiring, today=today)
+
+
+# --- the public check -----------------------------------------------------------------------
+
+
+def _limit(name: str, default: str):
+    return lambda: current_app.config.get(name, default)
+
+
+def _number_key() -> str:
+    return "certificate-check:" + (request.form.get("number") or "").strip().upper()[:32]
+
+
+def _lookup_failed(response) -> bool:
+    """Only failed look-ups count against the limits, as with signing in."""
+    return bool(g.get("_certificate_lookup_failed"))
+
+
+def public_certificate(number: str, code: str, today) -> dict | None:
+    """What anyone holding number and code may learn, as plain values; None if no match."""
+    number = number.strip().upper()
+    code = code.replace("-", "").replace(" ", "").strip().upper()
+    with unscoped("public certificate check by number and code"):
+        cert = db.session.scalars(
+            select(Certificate).where(Certificate.number == number)
+            .options(joinedload(Certificate.engineer).joinedload(Engineer.agency),
+                     joinedload(Certificate.program).joinedload(Program.product_line),
+                     selectinload(Certificate.renewed_by))).one_or_none()
+        stored = cert.verification_code if cert is not None else _NO_CODE
+        if not hmac.compare_digest(stored.encode(), code.encode()) or cert is None:
+            return None
+        state = state_of(cert, today, renewed=cert.renewed_by is not None)
+        return {"number": cert.number, "name": mask_name(cert.engineer.name),
+                "program": cert.program.title(locale()),
+                "agency": cert.engineer.agency.legal_name, "state": state.value,
+                "state_label": str(STATE_LABELS[state]), "valid_to": cert.valid_to,
+                "revoked_on": cert.revoked_on}
+
+
+@bp.route("/verify", methods=["GET", "POST"])
+@public
+@limiter.limit(_limit("CERTIFICATE_CHECK_LIMITS_PER_ADDRESS", "20 per 15 minutes"),
+               methods=["POST"], deduct_when=_lookup_failed)
+@limiter.limit(_limit("CERTIFICATE_CHECK_LIMITS_PER_NUMBER", "5 per 15 minutes"),
+               methods=["POST"], key_func=_number_key, deduct_when=_lookup_failed)
+def verify():
+    form = VerifyForm()
+    result = None
+    if form.validate_on_submit():
+        result = public_certificate(form.number.data, form.code.data, local_today())
+        if result is None:
+            g._certificate_lookup_failed = True
+            form.form_errors.append(_("No certificate matches this number and code. Check "
+                                      "both and try again."))
+    return render_template("certification/verify.html", form=form, result=result)

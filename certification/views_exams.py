@@ -1,0 +1,169 @@
+"""Exam session pages: plan a session, admit nominees, record the whole session's scores."""
+from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from sqlalchemy import select
+
+from certification import exams, queries
+from certification.forms import AdmitForm, ScoreSheetForm, SessionForm
+from certification.models import ExamSeat, ExamSession, SessionStatus
+from certification.states import local_today
+from certification.views import CERTIFIERS, bp, flash_errors, locale, save
+from portal.auth.access import allow
+from portal.auth.roles import HQ_ROLES
+from portal.errors_domain import DomainError
+from portal.extensions import db
+from portal.listing import paginate, sorted_by
+from portal.navigation import add_nav
+from portal.tenancy import get_or_404
+
+add_nav("certification.sessions", _l("Exam sessions"), HQ_ROLES, order=23)
+
+
+def _load(exam_session_id) -> ExamSession:
+    return db.first_or_404(select(ExamSession).where(ExamSession.id == exam_session_id))
+
+
+@bp.route("/sessions/")
+@allow(*HQ_ROLES)
+def sessions():
+    stmt, sort = sorted_by(queries.session_list_statement(),
+                           {"date": ExamSession.exam_date, "place": ExamSession.place},
+                           "-date")
+    page = paginate(stmt)
+    return render_template("certification/sessions.html", page=page, sort=sort,
+                           taken=queries.seat_counts(s.id for s in page.items),
+                           programs=queries.programs(), statuses=list(SessionStatus))
+
+
+def _session_form(form: SessionForm, session: ExamSession | None = None) -> SessionForm:
+    form.program_id.choices = [(p.id, p.title(locale())) for p in queries.programs()
+                               if p.is_active or (session and p.id == session.program_id)]
+    return form
+
+
+def _session_data(form: SessionForm) -> dict:
+    return {"program_id": form.program_id.data, "exam_date": form.exam_date.data,
+            "place": form.place.data or "", "capacity": form.capacity.data}
+
+
+@bp.route("/sessions/new", methods=["GET", "POST"])
+@allow(*CERTIFIERS)
+def session_new():
+    form = _session_form(SessionForm())
+    if form.validate_on_submit() and (session := save(form, exams.create_session,
+                                                      _session_data(form),
+                                                      actor_id=current_user.id)):
+        flash(_("Exam session created. Admit the nominees now."), "success")
+        return redirect(url_for("certification.session", exam_session_id=session.id))
+    return render_template("portal/form_page.html", form=form, title=_("New exam session"),
+                           back=url_for("certification.sessions"))
+
+
+@bp.route("/sessions/<int:exam_session_id>")
+@allow(*HQ_ROLES)
+def session(exam_session_id):
+    session = _load(exam_session_id)
+    seats = queries.session_seats(session)
+    waiting = queries.waiting_nominations(session) if session.is_open else []
+    free = session.capacity - len(seats)
+    form = AdmitForm()
+    form.nomination_ids.choices = [(n.id, n.engineer.name) for n in waiting]
+    form.nomination_ids.data = [n.id for n in waiting[:max(free, 0)]]
+    return render_template("certification/session.html", session=session, seats=seats,
+                           waiting=waiting, free=free, admit_form=form, today=local_today())
+
+
+@bp.route("/sessions/<int:exam_session_id>/edit", methods=["GET", "POST"])
+@allow(*CERTIFIERS)
+def session_edit(exam_session_id):
+    session = _load(exam_session_id)
+    form = _session_form(SessionForm(obj=session), session)
+    if form.validate_on_submit() and save(form, exams.update_session, session,
+                                          _session_data(form)):
+        flash(_("Exam session saved."), "success")
+        return redirect(url_for("certification.session", exam_session_id=session.id))
+    return render_template("portal/form_page.html", form=form, title=_("Edit exam session"),
+                           back=url_for("certification.session", exam_session_id=session.id))
+
+
+@bp.route("/sessions/<int:exam_session_id>/admit", methods=["POST"])
+@allow(*CERTIFIERS)
+def session_admit(exam_session_id):
+    session = _load(exam_session_id)
+    form = AdmitForm()
+    # The choices are whatever was ticked; the service checks each nomination itself.
+    form.nomination_ids.choices = [(i, "") for i in form.nomination_ids.raw_data or []]
+    ids = [int(i) for i in form.nomination_ids.raw_data or [] if str(i).isdigit()]
+    if form.validate_on_submit():
+        seats = save(form, exams.admit_nominations, session, ids)
+        if seats:
+            flash(_("%(count)s nominees admitted.", count=len(seats)), "success")
+            return redirect(url_for("certification.session", exam_session_id=session.id))
+    flash_errors(form)
+    return redirect(url_for("certification.session", exam_session_id=session.id))
+
+
+@bp.route("/seats/<int:seat_id>/release", methods=["POST"])
+@allow(*CERTIFIERS)
+def seat_release(seat_id):
+    seat = get_or_404(ExamSeat, seat_id)
+    session_id = seat.session_id
+    try:
+        exams.release_seat(seat)
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "danger")
+    else:
+        db.session.commit()
+        flash(_("The seat is released; the nomination waits for a seat again."), "success")
+    return redirect(url_for("certification.session", exam_session_id=session_id))
+
+
+def _sheet(seats: list[ExamSeat]) -> ScoreSheetForm:
+    return ScoreSheetForm(data={"rows": [{"seat_id": s.id} for s in seats]})
+
+
+def _rows(form: ScoreSheetForm) -> list[exams.ScoreRow]:
+    rows = []
+    for entry in form.rows:
+        raw = entry.form.seat_id.data
+        seat_id = int(raw) if str(raw or "").isdigit() else 0
+        rows.append(exams.ScoreRow(seat_id, entry.form.theory.data, entry.form.practical.data,
+                                   bool(entry.form.absent.data)))
+    return rows
+
+
+@bp.route("/sessions/<int:exam_session_id>/scores", methods=["GET", "POST"])
+@allow(*CERTIFIERS)
+def session_scores(exam_session_id):
+    session = _load(exam_session_id)
+    seats = queries.session_seats(session)
+    if not session.is_open:
+        flash(_("The scores of this session are already recorded."), "info")
+        return redirect(url_for("certification.session", exam_session_id=session.id))
+    form = ScoreSheetForm() if request.method == "POST" else _sheet(seats)
+    if request.method == "POST":
+        valid = form.validate()
+        rows = _rows(form)
+        for entry, problem in zip(form.rows, exams.check_score_rows(rows), strict=True):
+            if problem and not entry.form.errors:
+                entry.form.theory.errors = [*entry.form.theory.errors, problem]
+                valid = False
+        if valid:
+            outcome = save(form, exams.record_scores, session, rows)
+            if outcome:
+                flash(_("Scores recorded: %(passed)s passed, %(failed)s failed, %(absent)s "
+                        "absent. %(issued)s certificates issued.", passed=outcome.passed,
+                        failed=outcome.failed, absent=outcome.absent,
+                        issued=len(outcome.certificates)), "success")
+                return redirect(url_for("certification.session", exam_session_id=session.id))
+        elif not form.form_errors:
+            form.form_errors.append(_("Some rows are incomplete; nothing was recorded. "
+                                      "Correct the marked rows and send the sheet again."))
+    by_id = {s.id: s for s in seats}
+    lines = [(entry, by_id.get(row.seat_id)) for entry, row in zip(form.rows, _rows(form),
+                                                                    strict=True)]
+    return render_template("certification/scores.html", session=session, form=form,
+                           lines=lines, today=local_today())

@@ -1,0 +1,160 @@
+"""Catalog pages: repair codes, fault codes and parts (HQ maintains, everyone reads)."""
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from sqlalchemy import select
+
+from portal.auth.access import allow
+from portal.auth.roles import Role
+from portal.extensions import db
+from portal.listing import paginate, sorted_by
+from portal.navigation import add_nav
+from service import catalog, imports, queries, tabular
+from service.forms import CodeForm, ImportForm, PartForm, RepairCodeForm
+from service.models import FaultCode, Part, RepairCode
+from service.views import EVERYONE, bp, flash_report, import_page, locale, run, run_import
+
+EDITORS = {"repair_code": (Role.HQ_ADMIN,), "fault_code": (Role.HQ_ADMIN,),
+           "part": (Role.HQ_ADMIN, Role.HQ_PARTS)}
+TITLES = {"repair_code": _l("Repair codes"), "fault_code": _l("Fault codes"),
+          "part": _l("Parts catalog")}
+FORMS = {"repair_code": RepairCodeForm, "fault_code": CodeForm, "part": PartForm}
+SORTS = {
+    "repair_code": {"code": RepairCode.code, "hours": RepairCode.standard_hours,
+                    "line": RepairCode.product_line_id},
+    "fault_code": {"code": FaultCode.code, "line": FaultCode.product_line_id},
+    "part": {"code": Part.part_number, "price": Part.unit_price, "line": Part.product_line_id},
+}
+
+add_nav("service.parts_catalog", _l("Catalogs"), EVERYONE, order=38)
+
+
+def _may_edit(kind: str) -> bool:
+    return current_user.role in EDITORS[kind]
+
+
+def _list(kind: str):
+    stmt, sort = sorted_by(queries.catalog_statement(kind), SORTS[kind], "code")
+    return render_template("service/catalog.html", kind=kind, title=TITLES[kind],
+                           page=paginate(stmt), sort=sort, may_edit=_may_edit(kind),
+                           product_lines=queries.product_lines())
+
+
+def _form(kind: str, obj):
+    if not _may_edit(kind):
+        abort(403)
+    form = FORMS[kind](obj=obj)
+    form.product_line_id.choices = [(0, "—")] + [(p.id, f"{p.code} {p.name(locale())}")
+                                                for p in queries.product_lines()]
+    back = url_for(f"service.{_endpoint(kind)}")
+    if form.validate_on_submit():
+        data = {k: v for k, v in form.data.items() if k not in ("submit", "csrf_token")}
+        if run(form, catalog.save_catalog_entry, kind, obj, data):
+            flash(_("Saved."), "success")
+            return redirect(back)
+    title = _("New entry") if obj is None else _("Edit %(code)s", code=getattr(
+        obj, "part_number", None) or obj.code)
+    return render_template("portal/form_page.html", form=form, title=f"{TITLES[kind]} · {title}",
+                           back=back)
+
+
+def _endpoint(kind: str) -> str:
+    return {"repair_code": "repair_codes", "fault_code": "fault_codes",
+            "part": "parts_catalog"}[kind]
+
+
+def _load(model, ident):
+    obj = db.session.scalars(select(model).where(model.id == ident)).one_or_none()
+    if obj is None:
+        abort(404)
+    return obj
+
+
+@bp.route("/catalog/repair-codes/")
+@allow(*EVERYONE)
+def repair_codes():
+    return _list("repair_code")
+
+
+@bp.route("/catalog/fault-codes/")
+@allow(*EVERYONE)
+def fault_codes():
+    return _list("fault_code")
+
+
+@bp.route("/catalog/parts/")
+@allow(*EVERYONE)
+def parts_catalog():
+    return _list("part")
+
+
+@bp.route("/catalog/repair-codes/new", methods=["GET", "POST"])
+@allow(Role.HQ_ADMIN)
+def repair_code_new():
+    return _form("repair_code", None)
+
+
+@bp.route("/catalog/repair-codes/<int:repair_code_id>/edit", methods=["GET", "POST"])
+@allow(Role.HQ_ADMIN)
+def repair_code_edit(repair_code_id):
+    return _form("repair_code", _load(RepairCode, repair_code_id))
+
+
+@bp.route("/catalog/fault-codes/new", methods=["GET", "POST"])
+@allow(Role.HQ_ADMIN)
+def fault_code_new():
+    return _form("fault_code", None)
+
+
+@bp.route("/catalog/fault-codes/<int:fault_code_id>/edit", methods=["GET", "POST"])
+@allow(Role.HQ_ADMIN)
+def fault_code_edit(fault_code_id):
+    return _form("fault_code", _load(FaultCode, fault_code_id))
+
+
+@bp.route("/catalog/parts/new", methods=["GET", "POST"])
+@allow(Role.HQ_ADMIN, Role.HQ_PARTS)
+def part_new():
+    return _form("part", None)
+
+
+@bp.route("/catalog/parts/<int:part_id>/edit", methods=["GET", "POST"])
+@allow(Role.HQ_ADMIN, Role.HQ_PARTS)
+def part_edit(part_id):
+    return _form("part", _load(Part, part_id))
+
+
+def _import_kind() -> str:
+    kind = request.args.get("kind", "part")
+    if kind not in imports.IMPORT_KINDS:
+        abort(404)
+    if not _may_edit(kind):
+        abort(403)
+    return kind
+
+
+@bp.route("/catalog/import", methods=["GET", "POST"])
+@allow(Role.HQ_ADMIN, Role.HQ_PARTS)
+def catalog_import():
+    kind = _import_kind()
+    columns = imports.CATALOG_COLUMNS[kind]
+    form = ImportForm()
+    report = None
+    if form.validate_on_submit():
+        report = run_import(form, columns, imports.import_catalog, kind)
+        if report:
+            flash_report(report)
+    return import_page(form, columns, report,
+                       title=_("Import: %(catalog)s", catalog=TITLES[kind]),
+                       template_endpoint="service.catalog_import_template",
+                       back=url_for(f"service.{_endpoint(kind)}"), kind=kind)
+
+
+@bp.route("/catalog/import/template")
+@allow(Role.HQ_ADMIN, Role.HQ_PARTS)
+def catalog_import_template():
+    kind = _import_kind()
+    fmt = "xlsx" if request.args.get("format") == "xlsx" else "csv"
+    return tabular.template_response(f"{kind.replace('_', '-')}s-template",
+                                     imports.CATALOG_COLUMNS[kind], fmt)

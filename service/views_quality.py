@@ -1,0 +1,156 @@
+"""Service quality pages: revisits (回访) and complaints (投诉)."""
+from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from sqlalchemy import select
+
+from portal.auth.access import allow
+from portal.auth.roles import Role
+from portal.extensions import db
+from portal.listing import paginate, sorted_by
+from portal.navigation import add_nav
+from portal.tenancy import get_or_404
+from service import imports, quality, queries, tabular
+from service.common import db_id
+from service.forms import ComplaintForm, ImportForm, ResponseForm, VerdictForm
+from service.models import (
+    CHANNEL_LABELS,
+    COMPLAINT_STATUS_LABELS,
+    SEVERITY_LABELS,
+    VERDICT_LABELS,
+    Complaint,
+    ComplaintStatus,
+    Revisit,
+)
+from service.views import (
+    AGENCY_EDITORS,
+    READERS,
+    aware,
+    bp,
+    flash_report,
+    import_page,
+    run,
+    run_import,
+)
+from tenants.models import Agency
+
+# One menu entry; complaints and revisits link to each other with tabs.
+add_nav("service.complaints", _l("Complaints & revisits"), READERS, order=34)
+
+LABELS = {"complaint_statuses": COMPLAINT_STATUS_LABELS, "severities": SEVERITY_LABELS,
+          "verdicts": VERDICT_LABELS, "channels": CHANNEL_LABELS}
+
+
+# --- revisits ----------------------------------------------------------------------------------
+
+
+@bp.route("/revisits/")
+@allow(*READERS)
+def revisits():
+    stmt, sort = sorted_by(queries.revisit_list_statement(),
+                           {"at": Revisit.revisited_at, "score": Revisit.score}, "-at")
+    return render_template("service/revisits.html", page=paginate(stmt), sort=sort,
+                           agencies=queries.agencies() if current_user.agency_id is None
+                           else [])
+
+
+@bp.route("/revisits/import", methods=["GET", "POST"])
+@allow(Role.HQ_SERVICE)
+def revisits_import():
+    form = ImportForm()
+    report = None
+    if form.validate_on_submit():
+        report = run_import(form, imports.REVISIT_COLUMNS, imports.import_revisits)
+        if report:
+            flash_report(report)
+    return import_page(form, imports.REVISIT_COLUMNS, report, title=_("Import revisits"),
+                       template_endpoint="service.revisits_import_template",
+                       back=url_for("service.revisits"))
+
+
+@bp.route("/revisits/import/template")
+@allow(Role.HQ_SERVICE)
+def revisits_import_template():
+    fmt = "xlsx" if request.args.get("format") == "xlsx" else "csv"
+    return tabular.template_response("revisits-template", imports.REVISIT_COLUMNS, fmt)
+
+
+# --- complaints --------------------------------------------------------------------------------
+
+
+@bp.route("/complaints/")
+@allow(*READERS)
+def complaints():
+    stmt, sort = sorted_by(queries.complaint_list_statement(),
+                           {"received": Complaint.received_at, "status": Complaint.status,
+                            "severity": Complaint.severity}, "-received")
+    return render_template("service/complaints.html", page=paginate(stmt), sort=sort,
+                           agencies=queries.agencies() if current_user.agency_id is None
+                           else [], **LABELS)
+
+
+@bp.route("/complaints/new", methods=["GET", "POST"])
+@allow(Role.HQ_SERVICE)
+def complaint_new():
+    form = ComplaintForm()
+    form.agency_id.choices = [(0, "—")] + [(a.id, f"{a.code} {a.legal_name}")
+                                          for a in queries.agencies()]
+    if form.validate_on_submit():
+        agency_id = db_id(form.agency_id.data)
+        agency = None if agency_id is None else db.session.scalars(
+            select(Agency).where(Agency.id == agency_id)).one_or_none()
+        if agency is None:
+            form.agency_id.errors = [*form.agency_id.errors, _("Choose the agency.")]
+        else:
+            created = run(form, quality.create_complaint, agency, {
+                "order_number": form.order_number.data, "channel": form.channel.data,
+                "severity": form.severity.data, "description": form.description.data,
+                "received_at": aware(form.received_at.data)})
+            if created:
+                flash(_("Complaint recorded; the agency sees it now."), "success")
+                return redirect(url_for("service.complaint", complaint_id=created.id))
+    return render_template("portal/form_page.html", form=form, title=_("Record a complaint"),
+                           back=url_for("service.complaints"))
+
+
+def _complaint_page(complaint: Complaint, *, response_form=None, verdict_form=None,
+                    status=200):
+    if response_form is None and current_user.role in AGENCY_EDITORS:
+        response_form = ResponseForm(formdata=None)
+    if verdict_form is None and current_user.role == Role.HQ_SERVICE:
+        verdict_form = VerdictForm(formdata=None)
+    return render_template("service/complaint.html", complaint=complaint,
+                           response_form=response_form, verdict_form=verdict_form,
+                           open_status=ComplaintStatus.OPEN, closed=ComplaintStatus.CLOSED,
+                           **LABELS), status
+
+
+@bp.route("/complaints/<int:complaint_id>")
+@allow(*READERS)
+def complaint(complaint_id):
+    return _complaint_page(get_or_404(Complaint, complaint_id))
+
+
+@bp.route("/complaints/<int:complaint_id>/respond", methods=["POST"])
+@allow(*AGENCY_EDITORS)
+def complaint_respond(complaint_id):
+    item = get_or_404(Complaint, complaint_id)
+    form = ResponseForm()
+    if form.validate_on_submit() and run(form, quality.respond_to_complaint, item,
+                                         form.response.data):
+        flash(_("Your response was sent to HQ."), "success")
+        return redirect(url_for("service.complaint", complaint_id=item.id))
+    return _complaint_page(item, response_form=form, status=422)
+
+
+@bp.route("/complaints/<int:complaint_id>/verdict", methods=["POST"])
+@allow(Role.HQ_SERVICE)
+def complaint_verdict(complaint_id):
+    item = get_or_404(Complaint, complaint_id)
+    form = VerdictForm()
+    if form.validate_on_submit() and run(form, quality.give_verdict, item, form.verdict.data,
+                                         form.verdict_note.data):
+        flash(_("Complaint closed."), "success")
+        return redirect(url_for("service.complaint", complaint_id=item.id))
+    return _complaint_page(item, verdict_form=form, status=422)
