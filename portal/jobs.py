@@ -196,14 +196,14 @@ def run(job_id: int, progress: Callable | None = None) -> Job:
         with scoped(scope):
             result = _handlers[kind](params, tick) or {}
             result["seconds"] = round(time.monotonic() - started, 3)
-            _finish(job_id, SUCCEEDED, result=result)
-            db.session.commit()
+            db.session.flush()  # the job's own writes, checked under the job's scope
+        # The status and the work are committed together.
+        _finish(job_id, SUCCEEDED, result=result)
     except Exception as error:  # the job failed: nothing of it stays
         db.session.rollback()
         log.error("job %s (%s) failed: %s", job_id, kind, error)
         _finish(job_id, FAILED, error=f"{type(error).__name__}: {error}"[:2000],
                 trace=traceback.format_exc())
-        db.session.commit()
     with scoped(Scope("all")):
         return db.session.scalars(select(Job).where(Job.id == job_id)).one()
 
@@ -217,6 +217,9 @@ def _finish(job_id: int, status: str, *, result=None, error=None, trace=None) ->
         job.result, job.error = result, error
         if trace:
             log.debug("job %s trace:\n%s", job_id, trace)
+        # Commit while the row is visible: on PostgreSQL the scope in force at the flush
+        # decides which rows row-level security lets the UPDATE touch.
+        db.session.commit()
 
 
 def _last_sign_of_life(job: Job) -> float:

@@ -78,7 +78,9 @@ def app(tmp_path_factory, worker_id):
 
                 grant_app_role(conn, APP_ROLE)
             owner.dispose()
-    return app
+    yield app
+    with app.app_context():
+        db.engine.dispose()  # close pooled connections before the interpreter does
 
 
 @pytest.fixture
