@@ -2,7 +2,7 @@
 from flask import render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from werkzeug.exceptions import HTTPException
 
 from portal.extensions import db
@@ -55,6 +55,13 @@ def init_app(app) -> None:
     @app.errorhandler(OverflowError)
     def number_too_large(error):
         # An id or quantity beyond what the database stores: bad input, nothing was written.
+        return _page(400)
+
+    @app.errorhandler(DataError)
+    def data_error(error):
+        # Values the database refuses (NUL characters, text beyond a column's length on
+        # PostgreSQL, numbers out of range): bad input, and nothing was written.
+        app.logger.info("data error on %s: %s", request.path, error.orig)
         return _page(400)
 
     @app.errorhandler(DBAPIError)

@@ -112,3 +112,10 @@ def test_oversized_request_gets_413(app, client, world):
     big = b"x" * (app.config["MAX_CONTENT_LENGTH"] + 10)
     response = client.post("/agencies/new", data=big, content_type="application/octet-stream")
     assert response.status_code == 413
+
+
+def test_values_the_database_refuses_answer_400(app, client, world):
+    sign_in(client, world.user(Role.HQ_ADMIN))
+    response = client.post(f"/agencies/{world.a.id}/status",
+                           data={"to_status": "suspended", "reason": "bad\x00byte"})
+    assert response.status_code in (302, 400)  # SQLite stores NUL; PostgreSQL refuses it
