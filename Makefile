@@ -17,15 +17,18 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP) system-deps translations
 
-# The CJK font for PDFs and pdftotext for reading them back, from Debian's packages.
+# The CJK font for PDFs, HarfBuzz's subsetter (WeasyPrint embeds font subsets with it) and
+# pdftotext for reading PDFs back, from Debian's packages.
+SYSTEM_PACKAGES := fonts-wqy-microhei libharfbuzz-subset0 poppler-utils
 system-deps:
-	@if ! fc-list 2>/dev/null | grep -qi "wqy\|noto sans cjk" || ! command -v pdftotext >/dev/null; then \
+	@if ! fc-list 2>/dev/null | grep -qi "wqy\|noto sans cjk" || ! command -v pdftotext >/dev/null \
+	    || ! ldconfig -p 2>/dev/null | grep -q libharfbuzz-subset; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "Installing fonts-wqy-microhei and poppler-utils…"; \
-	    (apt-get install -y -qq fonts-wqy-microhei poppler-utils >/dev/null 2>&1 || \
-	     (apt-get update -qq >/dev/null && apt-get install -y -qq fonts-wqy-microhei poppler-utils >/dev/null)); \
+	    echo "Installing $(SYSTEM_PACKAGES)…"; \
+	    (apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null 2>&1 || \
+	     (apt-get update -qq >/dev/null && apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null)); \
 	  else \
-	    echo "WARNING: install fonts-wqy-microhei and poppler-utils (sudo apt-get install fonts-wqy-microhei poppler-utils) for Chinese PDFs"; \
+	    echo "WARNING: install them for Chinese PDFs: sudo apt-get install $(SYSTEM_PACKAGES)"; \
 	  fi; \
 	fi
 

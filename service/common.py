@@ -1,6 +1,7 @@
 """Small helpers the service rules share: local days, months, settings and safe flushing."""
 import calendar
 from datetime import UTC, date, datetime, timedelta
+from functools import wraps
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -79,10 +80,27 @@ def actor_id() -> int | None:
     return current_user.id if current_user and current_user.is_authenticated else None
 
 
+def _conflict() -> DomainError:
+    return DomainError(_("Someone else changed this record meanwhile. Reload the page and "
+                         "try again."))
+
+
 def flush_or_conflict() -> None:
     """Flush; a row changed by someone else meanwhile becomes a clear error, not a 500."""
     try:
         db.session.flush()
     except StaleDataError:
-        raise DomainError(_("Someone else changed this record meanwhile. Reload the page and "
-                            "try again.")) from None
+        raise _conflict() from None
+
+
+def refuses_stale(service):
+    """Turn a version conflict anywhere in `service` (an autoflush too) into a DomainError."""
+
+    @wraps(service)
+    def wrapped(*args, **kwargs):
+        try:
+            return service(*args, **kwargs)
+        except StaleDataError:
+            raise _conflict() from None
+
+    return wrapped

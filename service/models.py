@@ -18,9 +18,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal import models as core
 from portal.extensions import db
-from portal.models import UTCDateTime, utcnow
+from portal.models import Hours, Money, UTCDateTime, utcnow
 from portal.tenancy import AgencyOwned, owner_fk
 from service.states import (  # noqa: F401 - re-exported
     CHANNEL_LABELS,
@@ -43,23 +42,6 @@ from service.states import (  # noqa: F401 - re-exported
     Severity,
     Verdict,
 )
-
-
-class Money(core.Money):
-    """portal.models.Money, cacheable in SQL statements.
-
-    SQLAlchemy reads ``cache_ok`` from each TypeDecorator subclass itself; the core types
-    lack it, so a statement that compares or sorts by them warns. Drop these two subclasses
-    once portal/models.py sets ``cache_ok = True`` on Money and Hours.
-    """
-
-    cache_ok = True
-
-
-class Hours(core.Hours):
-    """portal.models.Hours, cacheable in SQL statements (see Money)."""
-
-    cache_ok = True
 
 
 def _in(column: str, values) -> str:

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from portal.audit.services import record
 from portal.errors_domain import DomainError
 from portal.extensions import db
-from service.common import CLOCK_SKEW, actor_id, clean_text, flush_or_conflict
+from service.common import CLOCK_SKEW, actor_id, clean_text, flush_or_conflict, refuses_stale
 from service.models import (
     Channel,
     Complaint,
@@ -123,6 +123,7 @@ def create_complaint(agency: Agency, data: dict) -> Complaint:
     return complaint
 
 
+@refuses_stale
 def respond_to_complaint(complaint: Complaint, response: str) -> None:
     """The agency answers an open complaint once. Raises DomainError otherwise."""
     if complaint.status != ComplaintStatus.OPEN:
@@ -136,6 +137,7 @@ def respond_to_complaint(complaint: Complaint, response: str) -> None:
            after={"status": complaint.status})
 
 
+@refuses_stale
 def give_verdict(complaint: Complaint, verdict: str, note: str) -> None:
     """HQ judges the complaint substantiated or not and closes it.
 

@@ -20,6 +20,7 @@ from service.common import (
     flush_or_conflict,
     is_in_warranty,
     local_day,
+    refuses_stale,
     return_due_days,
     rework_days,
 )
@@ -225,6 +226,7 @@ def order_snapshot(order: WorkOrder, effects: dict | None = None) -> dict:
 # --- the services ---------------------------------------------------------------------------
 
 
+@refuses_stale
 def create_work_order(agency: Agency, data: dict) -> WorkOrder:
     """Create an order (completed at once when `completed_at` is given).
 
@@ -239,6 +241,7 @@ def create_work_order(agency: Agency, data: dict) -> WorkOrder:
     return order
 
 
+@refuses_stale
 def update_work_order(agency: Agency, order: WorkOrder, data: dict) -> None:
     """Change an open order, completing it when `completed_at` is given.
 
@@ -259,6 +262,7 @@ def _effects_now(order: WorkOrder) -> dict:
     return {"parts": order_parts(order), "reworks": [], "returns": []}
 
 
+@refuses_stale
 def cancel_work_order(order: WorkOrder, reason: str) -> None:
     """Cancel an open order; its parts go back to stock. Raises DomainError otherwise."""
     if order.status != OrderStatus.OPEN:

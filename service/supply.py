@@ -19,6 +19,7 @@ from service.common import (
     flush_or_conflict,
     local_day,
     local_today,
+    refuses_stale,
 )
 from service.models import (
     LineDecision,
@@ -130,6 +131,7 @@ def _expect(request: PartsRequest, status: RequestStatus, message: str) -> None:
         raise DomainError(message)
 
 
+@refuses_stale
 def decide_parts_request(request: PartsRequest, decisions: dict[int, dict]) -> None:
     """HQ approves each line (1 ≤ approved ≤ requested) or rejects it with a reason.
 
@@ -168,6 +170,7 @@ def decide_parts_request(request: PartsRequest, decisions: dict[int, dict]) -> N
                             for line, decision, quantity, reason in plan]})
 
 
+@refuses_stale
 def ship_parts_request(request: PartsRequest, carrier: str, tracking_number: str) -> None:
     """HQ ships the approved lines once. Raises DomainError otherwise."""
     if request.status in (RequestStatus.SHIPPED, RequestStatus.RECEIVED):
@@ -184,6 +187,7 @@ def ship_parts_request(request: PartsRequest, carrier: str, tracking_number: str
                   "tracking_number": request.tracking_number})
 
 
+@refuses_stale
 def receive_parts_request(request: PartsRequest, receipts: dict[int, dict]) -> None:
     """The agency confirms what arrived, line by line; the parts enter its stock.
 
@@ -223,6 +227,7 @@ def receive_parts_request(request: PartsRequest, receipts: dict[int, dict]) -> N
 # --- defective-part returns -------------------------------------------------------------------
 
 
+@refuses_stale
 def ship_return(obligation: PartReturn, carrier: str, tracking_number: str) -> None:
     """The agency sends a defective part back. Raises DomainError unless it is still due."""
     if obligation.status != ReturnStatus.DUE:
@@ -240,6 +245,7 @@ def ship_return(obligation: PartReturn, carrier: str, tracking_number: str) -> N
                   "late": obligation.shipped_on > obligation.due_on})
 
 
+@refuses_stale
 def inspect_return(obligation: PartReturn, accepted: bool, reason: str = "") -> None:
     """HQ receives and inspects a returned part: accepted, or rejected with a reason."""
     if obligation.status != ReturnStatus.SHIPPED:

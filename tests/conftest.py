@@ -19,21 +19,41 @@ from portal.tenancy import TenantSession
 APP_ROLE = "portal_app"
 
 
+def _drop_orphans(conn, prefix: str) -> None:
+    names = conn.execute(text("SELECT datname FROM pg_database WHERE datname LIKE :p"),
+                         {"p": f"{prefix}\\_%"}).scalars()
+    for name in names:
+        pid = re.fullmatch(rf"{re.escape(prefix)}_\w+?_(\d+)", name)
+        if pid and not _alive(int(pid.group(1))):
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _postgres_urls(worker: str) -> tuple[str, str] | None:
     raw = os.environ.get("DATABASE_URL")
     if not raw:
         return None
     admin = make_url(normalize_database_url(raw))
-    name = f"{admin.database}_{worker}"
+    # One database per worker and process: two runs on one server never share or drop each
+    # other's database; those of runs that died are dropped here.
+    name = f"{admin.database}_{worker}_{os.getpid()}"
     server = create_engine(admin, isolation_level="AUTOCOMMIT")
     with server.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        _drop_orphans(conn, admin.database)
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-        exists = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"),
-                              {"r": APP_ROLE}).scalar()
-        if not exists:
-            conn.execute(text(f"CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS "
-                              "NOCREATEDB NOCREATEROLE"))
+        # Both xdist workers may get here at once: the role is shared by the cluster.
+        conn.execute(text(f"""DO $$ BEGIN
+            CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"""))
     server.dispose()
     owner_url = admin.set(database=name)
     app_url = owner_url.set(username=APP_ROLE, password=None)
@@ -81,6 +101,13 @@ def app(tmp_path_factory, worker_id):
     yield app
     with app.app_context():
         db.engine.dispose()  # close pooled connections before the interpreter does
+    if pg:
+        server = create_engine(normalize_database_url(os.environ["DATABASE_URL"]),
+                               isolation_level="AUTOCOMMIT")
+        with server.connect() as conn:
+            name = make_url(owner_url).database
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        server.dispose()
 
 
 @pytest.fixture

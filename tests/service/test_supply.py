@@ -209,3 +209,15 @@ def test_overdue_returns_are_listed_for_both_sides(ctx, world):
             PartReturn.id)))
         assert mine == {late_a.id, shipped_late.id}
         assert queries.agency_figures(world.a.id)["overdue_returns"] == 1
+
+
+def test_a_change_made_meanwhile_is_a_clear_error_not_a_second_write(a):
+    from sqlalchemy import text
+
+    request = f.make_request(a.a, a.line, state="approved")
+    # Another request (another worker) shipped it in the meantime.
+    db.session.execute(text("UPDATE parts_requests SET version = version + 1 "
+                            "WHERE agency_id = :a AND id = :id"), {"a": a.a.id, "id": request.id})
+    with pytest.raises(DomainError) as error:
+        supply.ship_parts_request(request, "顺丰", "SF777")
+    assert "changed this record meanwhile" in error.value.message
