@@ -98,10 +98,12 @@ def _register_blueprints(app: Flask) -> None:
     # The areas, in the order their menus appear. Each registers its blueprint, commands and
     # demo data loader; add a new area here (and its catalog in portal/i18n.py).
     import certification
+    import evaluation
     import service
+    import settlement
     import tenants
 
-    for area in (tenants, certification, service):
+    for area in (tenants, certification, service, settlement, evaluation):
         area.init_app(app)
 
     @app.context_processor

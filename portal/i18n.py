@@ -20,6 +20,8 @@ CATALOGS = {
     "tenants": ["tenants", "templates/tenants"],
     "certification": ["certification", "templates/certification"],
     "service": ["service", "templates/service"],
+    "settlement": ["settlement", "templates/settlement"],
+    "evaluation": ["evaluation", "templates/evaluation"],
 }
 
 

@@ -51,10 +51,13 @@ PARAMS: dict[str, Owned | Reference] = {
 
 # Each area keeps its own parameters beside its tests; they are merged here.
 from tests.certification.params import PARAMS as _certification  # noqa: E402
+from tests.evaluation.params import PARAMS as _evaluation  # noqa: E402
 from tests.service.params import PARAMS as _service  # noqa: E402
+from tests.settlement.params import PARAMS as _settlement  # noqa: E402
 
 # Per blueprint: two areas may use the same parameter name for different rows.
-AREA_PARAMS = {"certification": _certification, "service": _service}
+AREA_PARAMS = {"certification": _certification, "service": _service,
+               "settlement": _settlement, "evaluation": _evaluation}
 
 
 def param_for(endpoint: str, name: str):

@@ -1,0 +1,257 @@
+"""The quarter's figures in set-based SQL: one GROUP BY per source over the whole network.
+
+Each KPI's counting condition is written once here and used twice: by the aggregates of the
+computation and by the drill-down lists of the agency pages, so that the records behind a
+KPI add up to its figure.
+"""
+from datetime import date
+
+from flask import current_app
+from sqlalchemy import Integer, and_, case, func, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+
+from evaluation.models import Inspection, Quarter
+from evaluation.periods import Period
+from portal.extensions import db
+from service.models import (
+    Complaint,
+    OrderStatus,
+    PartReturn,
+    PartsRequest,
+    ReturnStatus,
+    Revisit,
+    Verdict,
+    WorkOrder,
+)
+from tenants.models import Agency, AgencyStatus
+
+EVALUATED_STATUSES = (AgencyStatus.PROBATION, AgencyStatus.ACTIVE, AgencyStatus.SUSPENDED)
+
+
+class elapsed_seconds(FunctionElement):  # noqa: N801 - reads as a SQL function
+    """Whole seconds from `earlier` to `later` (each truncated to the second), on SQLite and
+    PostgreSQL alike."""
+
+    type = Integer()
+    inherit_cache = True
+    name = "elapsed_seconds"
+
+
+@compiles(elapsed_seconds, "sqlite")
+def _elapsed_sqlite(element, compiler, **kw):
+    later, earlier = (compiler.process(c, **kw) for c in element.clauses)
+    return (f"(CAST(strftime('%s', {later}) AS INTEGER) - "
+            f"CAST(strftime('%s', {earlier}) AS INTEGER))")
+
+
+@compiles(elapsed_seconds)
+def _elapsed_default(element, compiler, **kw):
+    later, earlier = (compiler.process(c, **kw) for c in element.clauses)
+    return (f"(CAST(FLOOR(EXTRACT(EPOCH FROM {later})) AS BIGINT) - "
+            f"CAST(FLOOR(EXTRACT(EPOCH FROM {earlier})) AS BIGINT))")
+
+
+def zone() -> str:
+    return current_app.config["BABEL_DEFAULT_TIMEZONE"]
+
+
+# --- the conditions, written once -----------------------------------------------------------------
+
+
+def completed_in(period: Period, order=WorkOrder):
+    """The quarter's completed orders: completed, with a local service day in the quarter."""
+    return and_(order.status == OrderStatus.COMPLETED,
+                order.service_date.between(period.first_day, period.last_day))
+
+
+def sla_clock(order=WorkOrder):
+    """The moment the SLA judges: response (phone, carry-in diagnosis) or arrival (on-site)."""
+    return case((order.service_type == "onsite", order.arrived_at), else_=order.responded_at)
+
+
+def within_sla(sla_minutes: dict, order=WorkOrder):
+    limit = case((order.service_type == "phone", sla_minutes["phone"] * 60),
+                 (order.service_type == "onsite", sla_minutes["onsite"] * 60),
+                 else_=sla_minutes["carry_in"] * 60)
+    clock = sla_clock(order)
+    return and_(clock.is_not(None), elapsed_seconds(clock, order.received_at) <= limit)
+
+
+def substantiated_in(period: Period):
+    start, end = period.utc_bounds(zone())
+    return and_(Complaint.verdict == Verdict.SUBSTANTIATED, Complaint.closed_at >= start,
+                Complaint.closed_at < end)
+
+
+def returns_due_in(period: Period):
+    return PartReturn.due_on.between(period.first_day, period.last_day)
+
+
+def return_on_time():
+    return and_(PartReturn.shipped_on.is_not(None), PartReturn.shipped_on <= PartReturn.due_on,
+                PartReturn.status != ReturnStatus.REJECTED)
+
+
+def _count_if(condition):
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def _settlement_models():
+    """The settlement area's line and settlement models, or None when it is not installed."""
+    try:
+        from settlement.models import Settlement, SettlementLine
+    except ImportError:  # pragma: no cover - the area is optional
+        return None
+    return Settlement, SettlementLine
+
+
+def settlement_lines_of(period: Period):
+    """(Settlement, SettlementLine, condition) of the quarter's decided order lines, or None."""
+    models = _settlement_models()
+    if models is None:
+        return None
+    settlement, line = models
+    condition = and_(line.kind == "order", line.decision != "pending",
+                     settlement.year == period.year, settlement.month.in_(period.months),
+                     settlement.status.notin_(("draft", "withdrawn")))
+    return settlement, line, condition
+
+
+def line_accepted(line):
+    return line.decision == "approved"
+
+
+# --- the aggregates -------------------------------------------------------------------------------
+
+
+def _only(stmt, column, agency_id):
+    return stmt if agency_id is None else stmt.where(column == agency_id)
+
+
+def count_figures(period: Period, sla_minutes: dict, quarter_id: int | None,
+                  agency_id: int | None = None, tick=None) -> dict[int, dict]:
+    """{agency_id: {kpi code: (numerator, denominator)}} for every agency with data."""
+    out: dict[int, dict] = {}
+
+    def put(rows, build):
+        for row in rows:
+            out.setdefault(row[0], {}).update(build(row))
+
+    tick = tick or (lambda note: None)
+    orders = _only(select(
+        WorkOrder.agency_id, func.count(WorkOrder.id), _count_if(within_sla(sla_minutes)),
+        _count_if(WorkOrder.is_first_time_fix), _count_if(WorkOrder.is_rework),
+        _count_if(WorkOrder.is_engineer_certified)).where(completed_in(period)),
+        WorkOrder.agency_id, agency_id).group_by(WorkOrder.agency_id)
+    put(db.session.execute(orders), lambda r: {
+        "timeliness": (r[2], r[1]), "first_time_fix": (r[3], r[1]), "rework": (r[4], r[1]),
+        "certified": (r[5], r[1]), "complaints": (0, r[1])})
+    tick("orders")
+    revisits = _only(select(WorkOrder.agency_id, func.coalesce(func.sum(Revisit.score), 0),
+                            func.count(Revisit.id))
+                     .join(WorkOrder, and_(WorkOrder.agency_id == Revisit.agency_id,
+                                           WorkOrder.id == Revisit.work_order_id))
+                     .where(completed_in(period)), WorkOrder.agency_id, agency_id
+                     ).group_by(WorkOrder.agency_id)
+    put(db.session.execute(revisits), lambda r: {"satisfaction": (r[1], r[2])})
+    tick("revisits")
+    complaints = _only(select(Complaint.agency_id, func.count(Complaint.id))
+                       .where(substantiated_in(period)), Complaint.agency_id, agency_id
+                       ).group_by(Complaint.agency_id)
+    for agency, count in db.session.execute(complaints):
+        orders_done = out.get(agency, {}).get("complaints", (0, 0))[1]
+        out.setdefault(agency, {})["complaints"] = (count, orders_done)
+    tick("complaints")
+    returns = _only(select(PartReturn.agency_id, _count_if(return_on_time()),
+                           func.count(PartReturn.id)).where(returns_due_in(period)),
+                    PartReturn.agency_id, agency_id).group_by(PartReturn.agency_id)
+    put(db.session.execute(returns), lambda r: {"returns": (r[1], r[2])})
+    tick("returns")
+    _settlement_figures(period, agency_id, put)
+    tick("settlements")
+    if quarter_id is not None:
+        inspections = _only(select(Inspection.agency_id, Inspection.score)
+                            .where(Inspection.quarter_id == quarter_id),
+                            Inspection.agency_id, agency_id)
+        put(db.session.execute(inspections), lambda r: {"inspection": (r[1], 1)})
+    tick("inspections")
+    return out
+
+
+def _settlement_figures(period: Period, agency_id, put) -> None:
+    found = settlement_lines_of(period)
+    if found is None:
+        return
+    settlement, line, condition = found
+    stmt = _only(select(line.agency_id, _count_if(line_accepted(line)), func.count(line.id))
+                 .join(settlement, and_(settlement.agency_id == line.agency_id,
+                                        settlement.id == line.settlement_id))
+                 .where(condition), line.agency_id, agency_id).group_by(line.agency_id)
+    put(db.session.execute(stmt), lambda r: {"settlement": (r[1], r[2])})
+
+
+def evaluated_agencies(agency_id: int | None = None) -> list:
+    """(id, region_id, tier, status) of the agencies evaluated: on probation, active, suspended."""
+    stmt = _only(select(Agency.id, Agency.region_id, Agency.tier, Agency.status)
+                 .where(Agency.status.in_(EVALUATED_STATUSES)), Agency.id, agency_id)
+    return db.session.execute(stmt.order_by(Agency.id)).all()
+
+
+def coverage_gaps(day: date, agency_id: int | None = None) -> dict[int, int]:
+    """{agency_id: product lines short of level-2 engineers} on `day` (certification area)."""
+    try:
+        from certification.queries import coverage_statement
+    except ImportError:  # pragma: no cover - the area is optional
+        return {}
+    rows = coverage_statement(day, agency_id=agency_id, gaps_only=True).order_by(None).subquery()
+    return dict(db.session.execute(select(rows.c.agency_id, func.count())
+                                   .group_by(rows.c.agency_id)).all())
+
+
+def previous_results(period: Period, agency_id: int | None = None) -> dict[int, tuple]:
+    """{agency_id: (grade, score)} of the quarter before `period`."""
+    from evaluation.models import Result
+
+    before = period.previous()
+    stmt = _only(select(Result.agency_id, Result.grade, Result.score)
+                 .join(Quarter, Quarter.id == Result.quarter_id)
+                 .where(Quarter.year == before.year, Quarter.quarter == before.quarter),
+                 Result.agency_id, agency_id)
+    return {a: (g, s) for a, g, s in db.session.execute(stmt)}
+
+
+# --- HQ's own service level ----------------------------------------------------------------------
+
+
+def service_level_sums(period: Period) -> dict[int, dict]:
+    """{agency_id: {"region_id", "parts": (count, seconds), "settlement": ..., "verdict": ...}}
+    for every agency (three GROUP BY queries)."""
+    start, end = period.utc_bounds(zone())
+    out: dict[int, dict] = {}
+
+    def add(key, stmt):
+        for agency, region, count, seconds in db.session.execute(stmt):
+            row = out.setdefault(agency, {"region_id": region, "parts": (0, 0),
+                                          "settlement": (0, 0), "verdict": (0, 0)})
+            row[key] = (count, int(seconds or 0))
+
+    def sums(model, owner, later, earlier, *where):
+        return (select(owner, Agency.region_id, func.count(), func.coalesce(func.sum(
+            elapsed_seconds(later, earlier)), 0)).join(Agency, Agency.id == owner)
+            .where(*where).group_by(owner, Agency.region_id))
+
+    add("parts", sums(PartsRequest, PartsRequest.agency_id, PartsRequest.shipped_at,
+                      PartsRequest.submitted_at, PartsRequest.shipped_at >= start,
+                      PartsRequest.shipped_at < end))
+    add("verdict", sums(Complaint, Complaint.agency_id, Complaint.closed_at,
+                        Complaint.received_at, Complaint.closed_at >= start,
+                        Complaint.closed_at < end))
+    models = _settlement_models()
+    if models is not None:
+        settlement = models[0]
+        add("settlement", sums(settlement, settlement.agency_id, settlement.paid_at,
+                               settlement.submitted_at, settlement.paid_at >= start,
+                               settlement.paid_at < end, settlement.submitted_at.is_not(None)))
+    return out
+

@@ -1,0 +1,233 @@
+"""The KPIs of the quarterly evaluation as pure rules: formula, raw value, points, score, grade.
+
+A KPI's raw value is ``numerator × scale ÷ denominator`` rounded half up to two places; its
+points come from a piecewise-linear curve (raw value → 0–100, flat beyond the ends); the score is
+the weighted mean of the points of the KPIs with enough data, the weights of the others spread
+over them in proportion (``Σ points × weight ÷ Σ weight``), rounded half up to two places.
+Nothing here touches the database.
+"""
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from portal.errors_domain import DomainError
+
+CENT = Decimal("0.01")
+HUNDRED = Decimal(100)
+GRADES = ("A", "B", "C", "D")
+GRADE_FLOORS = ((Decimal(90), "A"), (Decimal(80), "B"), (Decimal(70), "C"))
+
+
+def q2(value) -> Decimal:
+    return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class Kpi:
+    code: str
+    label: object
+    formula: object          # may hold %(phone)s, %(onsite)s, %(carry_in)s
+    numerator_label: object
+    denominator_label: object
+    drill_label: object
+    unit: str                # "percent", "mean", "per100", "points"
+    scale: Decimal
+    weight: int              # the default scheme's
+    min_count: int
+    curve: tuple             # ((raw, points), ...)
+
+
+def _c(*pairs) -> tuple:
+    return tuple((Decimal(str(x)), Decimal(str(p))) for x, p in pairs)
+
+
+KPIS: tuple[Kpi, ...] = (
+    Kpi("satisfaction", _l("Customer satisfaction"),
+        _l("Sum of the revisit scores (1–5) ÷ revisits of the quarter's completed orders"),
+        _l("Sum of scores"), _l("Revisits"), _l("Revisits of the quarter, lowest score first"),
+        "mean", Decimal(1), 20, 5, _c((3, 0), (4, 70), ("4.5", 90), (5, 100))),
+    Kpi("timeliness", _l("Response timeliness"),
+        _l("Completed orders within the SLA ÷ completed orders × 100. SLA from receipt: phone "
+           "response %(phone)s h, on-site arrival %(onsite)s h, carry-in diagnosis "
+           "%(carry_in)s h"),
+        _l("Within the SLA"), _l("Completed orders"), _l("Orders outside the SLA"),
+        "percent", HUNDRED, 15, 10, _c((70, 0), (90, 80), (100, 100))),
+    Kpi("first_time_fix", _l("First-time fix rate"),
+        _l("Orders fixed at the first visit ÷ completed orders × 100"),
+        _l("Fixed the first time"), _l("Completed orders"),
+        _l("Orders not fixed the first time"),
+        "percent", HUNDRED, 10, 10, _c((50, 0), (80, 70), (95, 100))),
+    Kpi("rework", _l("Rework rate"),
+        _l("Rework orders (返修: same serial number within 30 days of a completed repair) ÷ "
+           "completed orders × 100"),
+        _l("Rework orders"), _l("Completed orders"), _l("Rework orders"),
+        "percent", HUNDRED, 10, 10, _c((0, 100), (5, 75), (15, 0))),
+    Kpi("complaints", _l("Substantiated complaints"),
+        _l("Complaints judged substantiated in the quarter ÷ completed orders × 100 "
+           "(per 100 orders)"),
+        _l("Substantiated complaints"), _l("Completed orders"), _l("Substantiated complaints"),
+        "per100", HUNDRED, 10, 10, _c((0, 100), (2, 75), (6, 0))),
+    Kpi("returns", _l("Defective-part return compliance"),
+        _l("Returns due in the quarter, shipped by the due date and not rejected ÷ returns "
+           "due in the quarter × 100"),
+        _l("Returned on time"), _l("Returns due"), _l("Returns late, missing or rejected"),
+        "percent", HUNDRED, 10, 3, _c((50, 0), (90, 80), (100, 100))),
+    Kpi("certified", _l("Certified-engineer coverage"),
+        _l("Completed orders serviced by an engineer with a valid certificate for the product "
+           "line ÷ completed orders × 100"),
+        _l("By certified engineers"), _l("Completed orders"),
+        _l("Orders by engineers without a valid certificate"),
+        "percent", HUNDRED, 10, 10, _c((0, 0), (50, 70), (100, 100))),
+    Kpi("settlement", _l("Settlement accuracy"),
+        _l("Claimed order lines approved without adjustment ÷ decided order lines of the "
+           "quarter's settlements × 100"),
+        _l("Approved unadjusted"), _l("Decided lines"), _l("Adjusted or denied lines"),
+        "percent", HUNDRED, 5, 10, _c((70, 0), (95, 90), (100, 100))),
+    Kpi("inspection", _l("On-site inspection"),
+        _l("Score of the regional manager's on-site inspection (0–100)"),
+        _l("Inspection score"), _l("Inspections"), _l("Inspection"),
+        "points", Decimal(1), 10, 1, _c((0, 0), (100, 100))),
+)
+
+BY_CODE = {k.code: k for k in KPIS}
+CODES = tuple(k.code for k in KPIS)
+assert sum(k.weight for k in KPIS) == 100
+
+UNIT_SUFFIX = {"percent": "%", "mean": "", "per100": "", "points": ""}
+
+
+def formula_text(kpi: Kpi, sla_minutes: dict) -> str:
+    """The KPI's formula with the scheme's SLA hours filled in."""
+    text = str(kpi.formula)
+    return text % {k: _hours(v) for k, v in sla_minutes.items()} if "%(" in text else text
+
+
+def _hours(minutes: int) -> str:
+    """90 → "1.5", 1440 → "24", 100 → "1.67"."""
+    return format(q2(Decimal(minutes) / 60).normalize(), "f")
+
+
+# --- values ------------------------------------------------------------------------------------
+
+
+def raw_value(kpi: Kpi, numerator: int, denominator: int) -> Decimal | None:
+    """numerator × scale ÷ denominator, two places; None without a denominator."""
+    if not denominator:
+        return None
+    return q2(Decimal(numerator) * kpi.scale / Decimal(denominator))
+
+
+def points_on(curve, raw: Decimal) -> Decimal:
+    """The points of `raw` on a piecewise-linear curve, flat beyond its first and last points."""
+    (x0, p0), (xn, pn) = curve[0], curve[-1]
+    if raw <= x0:
+        return q2(p0)
+    if raw >= xn:
+        return q2(pn)
+    for (xa, pa), (xb, pb) in zip(curve, curve[1:], strict=False):
+        if xa <= raw <= xb:
+            return q2(pa + (pb - pa) * (raw - xa) / (xb - xa))
+    return q2(pn)  # unreachable for a valid curve
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One KPI of one agency: what was counted and what it gives."""
+
+    code: str
+    numerator: int
+    denominator: int
+    weight: int
+    min_count: int
+    raw: Decimal | None
+    points: Decimal | None
+    is_sufficient: bool
+
+
+def figure(kpi: Kpi, numerator: int, denominator: int, weight: int, min_count: int,
+           curve) -> Figure:
+    """A KPI with fewer than `min_count` counted items (or none) is marked insufficient."""
+    raw = raw_value(kpi, numerator, denominator)
+    sufficient = raw is not None and denominator >= max(min_count, 1)
+    points = points_on(curve, raw) if sufficient else None
+    return Figure(kpi.code, numerator, denominator, weight, min_count, raw, points, sufficient)
+
+
+def effective_weights(figures: list[Figure]) -> dict[str, Decimal | None]:
+    """Each sufficient KPI's share of 100 once the insufficient ones' weight is spread."""
+    total = sum(f.weight for f in figures if f.is_sufficient)
+    return {f.code: (q2(Decimal(f.weight) * HUNDRED / total) if f.is_sufficient and total
+                     else None) for f in figures}
+
+
+def score_of(figures: list[Figure]) -> Decimal | None:
+    """Σ points × weight ÷ Σ weight over the sufficient KPIs; None when none is sufficient."""
+    used = [f for f in figures if f.is_sufficient]
+    total = sum(f.weight for f in used)
+    if not total:
+        return None
+    return q2(sum(f.points * f.weight for f in used) / Decimal(total))
+
+
+def grade_of(score: Decimal | None) -> str | None:
+    """A (≥ 90), B (≥ 80), C (≥ 70), else D, on the score rounded to two places."""
+    if score is None:
+        return None
+    for floor, grade in GRADE_FLOORS:
+        if score >= floor:
+            return grade
+    return "D"
+
+
+# --- curves as text (the scheme form) -------------------------------------------------------------
+
+
+def curve_text(curve) -> str:
+    return ", ".join(f"{_plain(x)}:{_plain(p)}" for x, p in curve)
+
+
+def _plain(value) -> str:
+    """3, 4.8 — not 3.00, 4.80."""
+    return format(Decimal(value).normalize(), "f")
+
+
+def parse_curve(text: str, field: str) -> tuple:
+    """"3:0, 4:60, 4.8:100" → ((3, 0), (4, 60), (4.8, 100)); raises DomainError when the
+    points are not 2–8 pairs with increasing raw values and points from 0 to 100."""
+    pairs = []
+    message = _("Write the curve as raw:points pairs, for example 70:0, 90:80, 100:100.")
+    for chunk in (text or "").replace(";", ",").split(","):
+        if not chunk.strip():
+            continue
+        left, sep, right = chunk.partition(":")
+        if not sep:
+            raise DomainError(message, field=field)
+        try:
+            x, p = Decimal(left.strip()), Decimal(right.strip())
+        except InvalidOperation:
+            raise DomainError(message, field=field) from None
+        if not (x.is_finite() and p.is_finite()) or abs(x) > 100000:
+            raise DomainError(message, field=field)
+        pairs.append((q2(x), q2(p)))
+    check_curve(pairs, field)
+    return tuple(pairs)
+
+
+def check_curve(pairs, field: str) -> None:
+    if not 2 <= len(pairs) <= 8:
+        raise DomainError(_("A curve has from 2 to 8 points."), field=field)
+    if any(b[0] <= a[0] for a, b in zip(pairs, pairs[1:], strict=False)):
+        raise DomainError(_("The raw values of a curve must increase from point to point."),
+                          field=field)
+    if any(not Decimal(0) <= p <= HUNDRED for _x, p in pairs):
+        raise DomainError(_("Points on a curve are from 0 to 100."), field=field)
+
+
+def curve_to_json(curve) -> list:
+    return [[str(x), str(p)] for x, p in curve]
+
+
+def curve_from_json(data) -> tuple:
+    return tuple((Decimal(x), Decimal(p)) for x, p in data)

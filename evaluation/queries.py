@@ -1,0 +1,268 @@
+"""Reads of the evaluation pages: rankings, distributions, agencies at risk, an agency's
+results and the records behind each KPI. A fixed number of queries per page, all through the
+tenant guard (an agency sees its own rows, a regional manager their region's)."""
+from flask import current_app
+from flask_sqlalchemy.pagination import SelectPagination
+from sqlalchemy import and_, func, not_, select
+from sqlalchemy.orm import joinedload
+
+from evaluation import figures, reports
+from evaluation.models import (
+    Appeal,
+    AppealStatus,
+    HqRating,
+    Inspection,
+    KpiValue,
+    Proposal,
+    ProposalStatus,
+    Quarter,
+    RankingReport,
+    Report,
+    Result,
+    ServiceLevel,
+)
+from evaluation.periods import Period
+from portal.extensions import db
+from portal.listing import int_arg, paginate
+from service.models import Complaint, PartReturn, Revisit, WorkOrder
+from tenants.models import Agency, Region
+
+
+def quarters() -> list[Quarter]:
+    return list(db.session.scalars(select(Quarter).options(joinedload(Quarter.scheme))
+                                   .order_by(Quarter.year.desc(), Quarter.quarter.desc())))
+
+
+def result_counts() -> dict[int, dict]:
+    """{quarter_id: {status: n}} of the results the user may see (one GROUP BY)."""
+    out: dict[int, dict] = {}
+    for quarter_id, status, n in db.session.execute(
+            select(Result.quarter_id, Result.status, func.count()).group_by(
+                Result.quarter_id, Result.status)):
+        out.setdefault(quarter_id, {})[status] = n
+    return out
+
+
+def ranking_statement(quarter_id: int, region_id: int | None = None):
+    stmt = (select(Result).options(joinedload(Result.agency), joinedload(Result.region))
+            .join(Agency, Agency.id == Result.agency_id)
+            .where(Result.quarter_id == quarter_id)
+            .order_by(Result.rank_national.is_(None), Result.rank_national, Agency.code))
+    if region_id:
+        stmt = stmt.where(Result.region_id == region_id)
+    return stmt
+
+
+def distribution(quarter_id: int) -> tuple[list[Region], dict]:
+    """Grades by region: ({(region_id, grade): n}) and the regions that have results."""
+    rows = db.session.execute(select(Result.region_id, Result.grade, func.count())
+                              .where(Result.quarter_id == quarter_id)
+                              .group_by(Result.region_id, Result.grade)).all()
+    counts = {(r, g or "-"): n for r, g, n in rows}
+    ids = sorted({r for r, _g, _n in rows}) or [0]
+    regions = list(db.session.scalars(select(Region).where(Region.id.in_(ids))
+                                      .order_by(Region.code)))
+    return regions, counts
+
+
+def at_risk(quarter_id: int, limit: int = 50) -> list[Result]:
+    """Elimination warnings, D grades, and C grades with certification gaps (worst first)."""
+    risky = ((Result.grade == "D") | Result.elimination_warning
+             | ((Result.grade == "C") & (Result.coverage_gaps > 0)))
+    return list(db.session.scalars(
+        select(Result).options(joinedload(Result.agency), joinedload(Result.region))
+        .where(Result.quarter_id == quarter_id, risky)
+        .order_by(Result.elimination_warning.desc(), Result.score, Result.id).limit(limit)))
+
+
+def quarter_extras(quarter: Quarter) -> dict:
+    """Inspections entered, open appeals and the ranking report versions (three queries)."""
+    inspections = db.session.scalar(select(func.count(Inspection.id)).where(
+        Inspection.quarter_id == quarter.id))
+    appeals = list(db.session.scalars(
+        select(Appeal).options(joinedload(Appeal.agency))
+        .join(Result, and_(Result.agency_id == Appeal.agency_id, Result.id == Appeal.result_id))
+        .where(Result.quarter_id == quarter.id).order_by(Appeal.status != AppealStatus.OPEN,
+                                                         Appeal.lodged_at)))
+    rankings = list(db.session.scalars(select(RankingReport).where(
+        RankingReport.quarter_id == quarter.id).order_by(RankingReport.version.desc(),
+                                                         RankingReport.locale)))
+    return {"inspections": inspections, "appeals": appeals, "rankings": rankings}
+
+
+def agency_results(agency_id: int) -> list[Result]:
+    return list(db.session.scalars(
+        select(Result).options(joinedload(Result.quarter)).join(Quarter)
+        .where(Result.agency_id == agency_id)
+        .order_by(Quarter.year.desc(), Quarter.quarter.desc())))
+
+
+def result_page(result: Result) -> dict:
+    """Everything a result page shows, in a fixed number of queries."""
+    quarter = result.quarter
+    context = reports.load_context(quarter, [result])
+    versions = list(db.session.scalars(select(Report).where(
+        Report.agency_id == result.agency_id, Report.result_id == result.id)
+        .order_by(Report.version.desc(), Report.locale)))
+    appeal = db.session.scalars(select(Appeal).where(
+        Appeal.agency_id == result.agency_id, Appeal.result_id == result.id)).one_or_none()
+    inspection = db.session.scalars(select(Inspection).options(joinedload(Inspection.entered_by))
+                                    .where(Inspection.agency_id == result.agency_id,
+                                           Inspection.quarter_id == quarter.id)).one_or_none()
+    proposals = list(db.session.scalars(select(Proposal).where(
+        Proposal.agency_id == result.agency_id, Proposal.result_id == result.id)
+        .order_by(Proposal.id)))
+    return {"quarter": quarter, "values": context["values"].get(result.id, []),
+            "trend": reports.trend_points(context, result), "versions": versions,
+            "appeal": appeal, "inspection": inspection, "proposals": proposals,
+            "service": {"agency": reports.result_service(result),
+                        "region": reports.level_figures(context["levels"].get(result.region_id)),
+                        "network": reports.level_figures(context["levels"].get(None))},
+            "scheme": quarter.scheme}
+
+
+# --- the records behind a KPI ---------------------------------------------------------------------
+
+
+class RowPagination(SelectPagination):
+    """Pages of a multi-entity select (rows, not the first entity only)."""
+
+    def _query_items(self):
+        stmt = self._query_args["select"].limit(self.per_page).offset(self._query_offset)
+        return list(self._query_args["session"].execute(stmt).all())
+
+
+def paginate_records(stmt, kind: str):
+    """Two queries whatever the size: a page of the records and their count."""
+    if kind not in ("revisits", "late_orders", "lines"):
+        return paginate(stmt)
+    return RowPagination(select=stmt, session=db.session(), page=int_arg("page", 1, high=100000),
+                         per_page=current_app.config["PAGE_SIZE"], error_out=False)
+
+
+def drilldown(result: Result, code: str):
+    """(statement of the records behind the KPI, kind of records) for `result`'s agency."""
+    quarter = result.quarter
+    period = Period(quarter.year, quarter.quarter)
+    sla = quarter.scheme.sla_minutes
+    mine = WorkOrder.agency_id == result.agency_id
+    done = figures.completed_in(period)
+    if code == "satisfaction":
+        return (select(Revisit, WorkOrder)
+                .join(WorkOrder, and_(WorkOrder.agency_id == Revisit.agency_id,
+                                      WorkOrder.id == Revisit.work_order_id))
+                .where(mine, done).order_by(Revisit.score, WorkOrder.number)), "revisits"
+    if code == "timeliness":
+        elapsed = figures.elapsed_seconds(figures.sla_clock(), WorkOrder.received_at)
+        return (select(WorkOrder, elapsed.label("elapsed"))
+                .where(mine, done, not_(figures.within_sla(sla)))
+                .order_by(WorkOrder.service_date, WorkOrder.number)), "late_orders"
+    conditions = {"first_time_fix": not_(WorkOrder.is_first_time_fix),
+                  "rework": WorkOrder.is_rework,
+                  "certified": not_(WorkOrder.is_engineer_certified)}
+    if code in conditions:
+        return (select(WorkOrder).where(mine, done, conditions[code])
+                .order_by(WorkOrder.service_date, WorkOrder.number)), "orders"
+    if code == "complaints":
+        return (select(Complaint).where(Complaint.agency_id == result.agency_id,
+                                        figures.substantiated_in(period))
+                .order_by(Complaint.closed_at)), "complaints"
+    if code == "returns":
+        return (select(PartReturn).options(joinedload(PartReturn.part),
+                                           joinedload(PartReturn.work_order))
+                .where(PartReturn.agency_id == result.agency_id, figures.returns_due_in(period),
+                       not_(figures.return_on_time()))
+                .order_by(PartReturn.due_on, PartReturn.id)), "returns"
+    if code == "settlement":
+        found = figures.settlement_lines_of(period)
+        if found is None:
+            return None, "none"
+        settlement, line, condition = found
+        return (select(line, settlement)
+                .join(settlement, and_(settlement.agency_id == line.agency_id,
+                                       settlement.id == line.settlement_id))
+                .where(line.agency_id == result.agency_id, condition,
+                       not_(figures.line_accepted(line)))
+                .order_by(settlement.month, line.id)), "lines"
+    return (select(Inspection).where(Inspection.agency_id == result.agency_id,
+                                     Inspection.quarter_id == quarter.id)), "inspection"
+
+
+def revisit_totals(result: Result) -> tuple[int, int]:
+    """(revisits, sum of their scores) of the quarter's completed orders: the list's totals."""
+    quarter = result.quarter
+    period = Period(quarter.year, quarter.quarter)
+    return tuple(db.session.execute(
+        select(func.count(Revisit.id), func.coalesce(func.sum(Revisit.score), 0))
+        .join(WorkOrder, and_(WorkOrder.agency_id == Revisit.agency_id,
+                              WorkOrder.id == Revisit.work_order_id))
+        .where(WorkOrder.agency_id == result.agency_id, figures.completed_in(period))).one())
+
+
+def live_counts(result: Result) -> dict:
+    """The agency's KPI counts as the data stands now (the drill-down's totals)."""
+    quarter = result.quarter
+    period = Period(quarter.year, quarter.quarter)
+    return figures.count_figures(period, quarter.scheme.sla_minutes, quarter.id,
+                                 agency_id=result.agency_id).get(result.agency_id, {})
+
+
+def stored_value(result: Result, code: str) -> KpiValue | None:
+    return db.session.scalars(select(KpiValue).where(
+        KpiValue.agency_id == result.agency_id, KpiValue.result_id == result.id,
+        KpiValue.code == code)).one_or_none()
+
+
+# --- network pages --------------------------------------------------------------------------------
+
+
+def open_proposals_statement():
+    return (select(Proposal).options(joinedload(Proposal.agency),
+                                     joinedload(Proposal.result).joinedload(Result.quarter))
+            .order_by(Proposal.status != ProposalStatus.PROPOSED, Proposal.created_at.desc(),
+                      Proposal.id.desc()))
+
+
+def open_appeals_statement():
+    return (select(Appeal).options(joinedload(Appeal.agency),
+                                   joinedload(Appeal.result).joinedload(Result.quarter))
+            .order_by(Appeal.status != AppealStatus.OPEN, Appeal.lodged_at.desc()))
+
+
+def survey_summary(quarter_id: int) -> list:
+    """Mean ratings of HQ by region for a quarter (one GROUP BY): region, n, four means."""
+    return db.session.execute(
+        select(Region, func.count(HqRating.id), func.avg(HqRating.parts),
+               func.avg(HqRating.settlement), func.avg(HqRating.support),
+               func.avg(HqRating.training))
+        .join(Agency, Agency.id == HqRating.agency_id).join(Region, Region.id == Agency.region_id)
+        .where(HqRating.quarter_id == quarter_id).group_by(Region.id)
+        .order_by(Region.code)).all()
+
+
+def service_levels(quarter_id: int) -> dict:
+    """{region_id or None: ServiceLevel} of a quarter (HQ's aggregates, no agency rows)."""
+    return {lv.region_id: lv for lv in db.session.scalars(
+        select(ServiceLevel).where(ServiceLevel.quarter_id == quarter_id))}
+
+
+def own_ratings(agency_id: int) -> dict[int, HqRating]:
+    return {r.quarter_id: r for r in db.session.scalars(
+        select(HqRating).where(HqRating.agency_id == agency_id))}
+
+
+def report_by_hash(digest: str) -> dict:
+    """The stored report or ranking report whose file has this SHA-256, and the latest
+    version of the same report (two queries at most)."""
+    report = db.session.scalars(select(Report).options(
+        joinedload(Report.agency), joinedload(Report.result).joinedload(Result.quarter))
+        .where(Report.sha256 == digest)).first()
+    ranking = None if report is not None else db.session.scalars(
+        select(RankingReport).options(joinedload(RankingReport.quarter))
+        .where(RankingReport.sha256 == digest)).first()
+    return {"report": report, "ranking": ranking}
+
+
+def regions_by_id(ids) -> dict[int, Region]:
+    return {r.id: r for r in db.session.scalars(select(Region).where(Region.id.in_(ids or [0]))
+                                                .order_by(Region.code))}

@@ -1,0 +1,119 @@
+"""KPI schemes: the version in force for a quarter, and new versions for future quarters."""
+from datetime import UTC, datetime
+
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from evaluation import kpis
+from evaluation.models import Scheme, SchemeKpi
+from evaluation.periods import Period
+from portal.audit.services import record
+from portal.errors_domain import DomainError
+from portal.extensions import db
+from portal.timeutil import local_zone
+
+MAX_SLA_MINUTES = 7 * 24 * 60
+MAX_MIN_COUNT = 100000
+
+
+def local_today():
+    return datetime.now(UTC).astimezone(local_zone()).date()
+
+
+def scheme_in_force(period: Period) -> Scheme:
+    """The latest version effective on or before `period`; raises DomainError when none is."""
+    scheme = db.session.scalars(
+        select(Scheme).options(selectinload(Scheme.kpis))
+        .where(Scheme.effective_index <= period.index)
+        .order_by(Scheme.effective_index.desc()).limit(1)).first()
+    if scheme is None:
+        raise DomainError(_("No KPI scheme is in force for %(period)s.", period=period.label))
+    return scheme
+
+
+def scheme_terms(scheme: Scheme) -> dict:
+    """{code: (weight, min_count, curve, position)} of a scheme, every KPI present."""
+    stored = {k.code: k for k in scheme.kpis}
+    out = {}
+    for position, kpi in enumerate(kpis.KPIS):
+        row = stored.get(kpi.code)
+        if row is None:  # a KPI added after the version was made counts for nothing there
+            out[kpi.code] = (0, kpi.min_count, kpi.curve, position)
+        else:
+            out[kpi.code] = (row.weight, row.min_count, kpis.curve_from_json(row.curve),
+                             position)
+    return out
+
+
+def _check_int(value, low: int, high: int, field: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise DomainError(_("Enter a whole number from %(low)s to %(high)s.", low=low,
+                            high=high), field=field)
+    return value
+
+
+def create_scheme(data: dict, actor=None) -> Scheme:
+    """A new scheme version for a future quarter.
+
+    `data`: period (Period), sla_phone_minutes, sla_onsite_minutes, sla_carry_in_minutes,
+    note, and per KPI code ``weight_<code>``, ``min_<code>`` and ``curve_<code>`` (text).
+    Raises DomainError for a past or taken quarter, weights that do not sum to 100, bad
+    minimums or curves.
+    """
+    period = data.get("period")
+    if not isinstance(period, Period):
+        raise DomainError(_("Enter a quarter such as 2027Q1."), field="period")
+    if period <= Period.of_day(local_today()):
+        raise DomainError(_("A new version takes effect in a future quarter."), field="period")
+    latest = db.session.scalar(select(func.max(Scheme.effective_index)))
+    if latest is not None and period.index <= latest:
+        raise DomainError(_("A version already takes effect in or after %(period)s.",
+                            period=period.label), field="period")
+    sla = {name: _check_int(data.get(name), 1, MAX_SLA_MINUTES, name)
+           for name in ("sla_phone_minutes", "sla_onsite_minutes", "sla_carry_in_minutes")}
+    terms = []
+    for kpi in kpis.KPIS:
+        weight = _check_int(data.get(f"weight_{kpi.code}"), 0, 100, f"weight_{kpi.code}")
+        minimum = _check_int(data.get(f"min_{kpi.code}"), 0, MAX_MIN_COUNT, f"min_{kpi.code}")
+        curve = kpis.parse_curve(data.get(f"curve_{kpi.code}") or "", f"curve_{kpi.code}")
+        terms.append((kpi.code, weight, minimum, curve))
+    if sum(t[1] for t in terms) != 100:
+        raise DomainError(_("The weights add up to %(total)s; they must add up to 100.",
+                            total=sum(t[1] for t in terms)), field=f"weight_{kpis.CODES[0]}")
+    version = (db.session.scalar(select(func.max(Scheme.version))) or 0) + 1
+    scheme = Scheme(version=version, effective_year=period.year, effective_quarter=period.quarter,
+                    effective_index=period.index, note=(data.get("note") or "").strip()[:2000],
+                    created_by_id=getattr(actor, "id", None), **sla)
+    db.session.add(scheme)
+    db.session.flush()
+    for position, (code, weight, minimum, curve) in enumerate(terms):
+        db.session.add(SchemeKpi(scheme_id=scheme.id, code=code, position=position,
+                                 weight=weight, min_count=minimum,
+                                 curve=kpis.curve_to_json(curve)))
+    db.session.flush()
+    record("evaluation.scheme_created", scheme, actor=actor, after={
+        "version": version, "effective": period.label, **sla,
+        "kpis": {code: [w, m, kpis.curve_text(c)] for code, w, m, c in terms}})
+    return scheme
+
+
+def default_terms() -> dict:
+    """The form's starting values: the KPI catalog's defaults."""
+    data = {"sla_phone_minutes": 120, "sla_onsite_minutes": 1440, "sla_carry_in_minutes": 1440}
+    for kpi in kpis.KPIS:
+        data[f"weight_{kpi.code}"] = kpi.weight
+        data[f"min_{kpi.code}"] = kpi.min_count
+        data[f"curve_{kpi.code}"] = kpis.curve_text(kpi.curve)
+    return data
+
+
+def terms_of(scheme: Scheme) -> dict:
+    """A scheme's values in the form's shape (a new version starts from the latest)."""
+    data = {"sla_phone_minutes": scheme.sla_phone_minutes,
+            "sla_onsite_minutes": scheme.sla_onsite_minutes,
+            "sla_carry_in_minutes": scheme.sla_carry_in_minutes}
+    for code, (weight, minimum, curve, _pos) in scheme_terms(scheme).items():
+        data[f"weight_{code}"], data[f"min_{code}"] = weight, minimum
+        data[f"curve_{code}"] = kpis.curve_text(curve)
+    return data

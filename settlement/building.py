@@ -1,0 +1,359 @@
+"""Building a claim: which orders, deductions and bonuses a settlement holds, what each pays
+and which automatic checks it raises. Set-based reads, a fixed number of queries per call.
+"""
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+from flask_babel import gettext as _
+from sqlalchemy import and_, exists, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
+
+from portal.errors_domain import DomainError
+from portal.extensions import db
+from portal.models import money
+from portal.tenancy import unscoped
+from service.models import (
+    Complaint,
+    ComplaintStatus,
+    OrderStatus,
+    PartReturn,
+    ReturnStatus,
+    Verdict,
+    WorkOrder,
+    WorkOrderPart,
+    WorkOrderRepair,
+)
+from settlement import rules
+from settlement.config import RateBook, Settings
+from settlement.models import (
+    KIND_ORDER,
+    Attachment,
+    Claim,
+    Decision,
+    LineKind,
+    Settlement,
+    SettlementLine,
+    Status,
+)
+from settlement.states import flush
+from tenants.models import Agency
+
+
+def month_bounds(year: int, month: int) -> tuple[date, date]:
+    """[first day, first day of the next month)."""
+    start = date(year, month, 1)
+    return start, date(year + month // 12, month % 12 + 1, 1)
+
+
+def unclaimed_orders(agency_id: int, year: int, month: int) -> list[WorkOrder]:
+    """The month's completed, in-warranty orders that no live settlement holds."""
+    start, end = month_bounds(year, month)
+    claimed = exists(select(Claim.id).where(Claim.agency_id == WorkOrder.agency_id,
+                                            Claim.work_order_id == WorkOrder.id,
+                                            Claim.is_live.is_(True)))
+    return list(db.session.scalars(
+        select(WorkOrder).where(WorkOrder.agency_id == agency_id,
+                                WorkOrder.status == OrderStatus.COMPLETED,
+                                WorkOrder.is_in_warranty.is_(True),
+                                WorkOrder.service_date >= start, WorkOrder.service_date < end,
+                                ~claimed)
+        .order_by(WorkOrder.service_date, WorkOrder.id)))
+
+
+def overdue_returns(agency_id: int, today: date) -> list[PartReturn]:
+    """Defective parts not shipped back by their due date, not deducted yet."""
+    claimed = exists(select(Claim.id).where(Claim.agency_id == PartReturn.agency_id,
+                                            Claim.part_return_id == PartReturn.id,
+                                            Claim.is_live.is_(True)))
+    found = db.session.scalars(
+        select(PartReturn).where(PartReturn.agency_id == agency_id, PartReturn.due_on < today,
+                                 ~claimed).order_by(PartReturn.due_on, PartReturn.id))
+    return [r for r in found if r.is_overdue(today)
+            and (r.status == ReturnStatus.DUE or r.shipped_on is not None)]
+
+
+def substantiated_complaints(agency_id: int) -> list[Complaint]:
+    claimed = exists(select(Claim.id).where(Claim.agency_id == Complaint.agency_id,
+                                            Claim.complaint_id == Complaint.id,
+                                            Claim.is_live.is_(True)))
+    return list(db.session.scalars(
+        select(Complaint).where(Complaint.agency_id == agency_id,
+                                Complaint.status == ComplaintStatus.CLOSED,
+                                Complaint.verdict == Verdict.SUBSTANTIATED, ~claimed)
+        .order_by(Complaint.closed_at, Complaint.id)))
+
+
+# --- order facts -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrderData:
+    order: WorkOrder
+    facts: rules.OrderFacts
+    repair_code_ids: tuple[int, ...]
+
+
+def order_data(orders: list[WorkOrder]) -> dict[int, OrderData]:
+    """Hours, parts value and repair codes of `orders`, in two queries."""
+    if not orders:
+        return {}
+    agency_id = orders[0].agency_id
+    ids = [o.id for o in orders]
+    hours: dict[int, Decimal] = defaultdict(lambda: Decimal("0.00"))
+    codes: dict[int, list[int]] = defaultdict(list)
+    for order_id, code_id, standard in db.session.execute(
+            select(WorkOrderRepair.work_order_id, WorkOrderRepair.repair_code_id,
+                   WorkOrderRepair.standard_hours)
+            .where(WorkOrderRepair.agency_id == agency_id,
+                   WorkOrderRepair.work_order_id.in_(ids))):
+        hours[order_id] += standard
+        codes[order_id].append(code_id)
+    parts: dict[int, Decimal] = defaultdict(lambda: Decimal("0.00"))
+    for order_id, price, quantity in db.session.execute(
+            select(WorkOrderPart.work_order_id, WorkOrderPart.unit_price,
+                   WorkOrderPart.quantity)
+            .where(WorkOrderPart.agency_id == agency_id,
+                   WorkOrderPart.work_order_id.in_(ids))):
+        parts[order_id] += price * quantity
+    out = {}
+    for o in orders:
+        value = parts[o.id] if o.is_in_warranty else Decimal("0.00")
+        out[o.id] = OrderData(o, rules.OrderFacts(
+            service_type=o.service_type, labor_hours=hours[o.id], distance_km=o.distance_km,
+            parts_value=value, is_rework=o.is_rework,
+            is_engineer_certified=o.is_engineer_certified), tuple(sorted(codes[o.id])))
+    return out
+
+
+def apply_computation(line: SettlementLine, data: OrderData, book: RateBook, tier: int,
+                      settings: Settings) -> None:
+    """Work out an order line's amount from the rates in force on its service date."""
+    order = data.order
+    terms = book.terms(order.service_date, order.product_line_id, order.service_type, tier)
+    result = rules.compute_order(data.facts, terms, settings.uncertified_share_pct)
+    line.service_type, line.tier = order.service_type, tier
+    for name in ("rate_card_id", "callout_fee", "labor_hours", "hourly_rate",
+                 "labor_share_pct", "labor_fee", "distance_km", "free_km", "max_km", "paid_km",
+                 "per_km", "distance_fee", "parts_value", "parts_handling_pct",
+                 "parts_handling_fee"):
+        setattr(line, name, getattr(result, name))
+    line.rules_applied = ",".join(result.rules)
+    line.claimed_amount = result.total
+
+
+def new_claim(settlement: Settlement, **subject) -> Claim:
+    claim = Claim(agency_id=settlement.agency_id, settlement_id=settlement.id, **subject)
+    db.session.add(claim)
+    return claim
+
+
+def flush_claims() -> None:
+    """Flush new claims; a subject claimed meanwhile by another request is a clear error."""
+    try:
+        db.session.flush()
+    except IntegrityError:
+        raise DomainError(_("Some of these items were just claimed by another settlement. "
+                            "Nothing was saved; reload the page and try again.")) from None
+
+
+def add_order_lines(settlement: Settlement, orders: list[WorkOrder], tier: int,
+                    settings: Settings, book: RateBook | None = None) -> list[SettlementLine]:
+    book = book or RateBook()
+    data = order_data(orders)
+    claims = [new_claim(settlement, work_order_id=o.id) for o in orders]
+    flush_claims()
+    lines = []
+    for order, claim in zip(orders, claims, strict=True):
+        line = SettlementLine(agency_id=settlement.agency_id, settlement_id=settlement.id,
+                              claim_id=claim.id, kind=LineKind.ORDER,
+                              kind_order=KIND_ORDER[LineKind.ORDER], work_order_id=order.id)
+        apply_computation(line, data[order.id], book, tier, settings)
+        db.session.add(line)
+        lines.append(line)
+    db.session.flush()
+    return lines
+
+
+def recompute_order_lines(settlement: Settlement, lines: list[SettlementLine], tier: int,
+                          settings: Settings) -> None:
+    order_lines = [ln for ln in lines if ln.kind == LineKind.ORDER]
+    orders = {o.id: o for o in db.session.scalars(select(WorkOrder).where(
+        WorkOrder.agency_id == settlement.agency_id,
+        WorkOrder.id.in_([ln.work_order_id for ln in order_lines] or [0])))}
+    data = order_data(list(orders.values()))
+    book = RateBook()
+    for line in order_lines:
+        apply_computation(line, data[line.work_order_id], book, tier, settings)
+
+
+# --- deductions and bonuses --------------------------------------------------------------------
+
+
+def _approved_line(settlement: Settlement, claim: Claim, kind: LineKind, amount: Decimal,
+                   **fields) -> SettlementLine:
+    """Deductions and bonuses follow from HQ's rules: decided as they are made."""
+    line = SettlementLine(agency_id=settlement.agency_id, settlement_id=settlement.id,
+                          claim_id=claim.id, kind=kind, kind_order=KIND_ORDER[kind],
+                          claimed_amount=amount, decision=Decision.APPROVED,
+                          approved_amount=amount, **fields)
+    db.session.add(line)
+    return line
+
+
+def add_deduction_lines(settlement: Settlement, settings: Settings, today: date) -> int:
+    """Overdue returns, substantiated complaints and quarterly grades not yet in a settlement."""
+    agency_id = settlement.agency_id
+    returns = overdue_returns(agency_id, today)
+    complaints = substantiated_complaints(agency_id)
+    grades = _grade_lines_due(settlement, settings)
+    claims = ([new_claim(settlement, part_return_id=r.id) for r in returns]
+              + [new_claim(settlement, complaint_id=c.id) for c in complaints]
+              + [new_claim(settlement, grade_period=g[0]) for g in grades])
+    flush_claims()
+    claims_iter = iter(claims)
+    for r in returns:
+        _approved_line(settlement, next(claims_iter), LineKind.PART_RETURN,
+                       rules.return_deduction(r.unit_price, r.quantity), part_return_id=r.id,
+                       basis_amount=money(r.unit_price * r.quantity))
+    for c in complaints:
+        _approved_line(settlement, next(claims_iter), LineKind.COMPLAINT,
+                       rules.complaint_deduction(settings.complaint_deduction),
+                       complaint_id=c.id, basis_amount=money(settings.complaint_deduction))
+    for period, grade, pct, labor in grades:
+        _approved_line(settlement, next(claims_iter), LineKind.GRADE,
+                       rules.grade_adjustment(labor, pct), grade=grade, grade_period=period,
+                       basis_amount=labor, rate_pct=pct)
+    db.session.flush()
+    return len(claims)
+
+
+def _grade_lines_due(settlement: Settlement, settings: Settings) -> list[tuple]:
+    """(period, grade, pct, labor fees) of past quarters with a final grade not yet applied."""
+    due = []
+    for year, quarter in rules.previous_quarters(settlement.year, settlement.month):
+        grade = rules.grade_for(settlement.agency_id, year, quarter)
+        if grade is None:
+            continue
+        period = rules.grade_period(year, quarter)
+        taken = db.session.scalar(select(func.count(Claim.id)).where(
+            Claim.agency_id == settlement.agency_id, Claim.grade_period == period,
+            Claim.is_live.is_(True)))
+        if taken:
+            continue
+        due.append((period, grade, settings.grade_pct(grade),
+                    quarter_labor(settlement.agency_id, year, quarter)))
+    return due
+
+
+def quarter_labor(agency_id: int, year: int, quarter: int) -> Decimal:
+    """Labor fees of the quarter's live settlements (lines not denied), in SQL."""
+    months = rules.quarter_months(quarter)
+    total = db.session.scalar(
+        select(func.sum(SettlementLine.labor_fee))
+        .join(Settlement, and_(Settlement.agency_id == SettlementLine.agency_id,
+                               Settlement.id == SettlementLine.settlement_id))
+        .where(SettlementLine.agency_id == agency_id, Settlement.year == year,
+               Settlement.month.in_(months), Settlement.status != Status.WITHDRAWN,
+               SettlementLine.kind == LineKind.ORDER,
+               SettlementLine.decision != Decision.DENIED))
+    return total if total is not None else Decimal("0.00")
+
+
+# --- checks -----------------------------------------------------------------------------------
+
+
+def duplicate_order_ids(orders: dict[int, OrderData], window_days: int) -> set[int]:
+    """Orders of this claim whose serial number and repair code another live claim holds
+    within the window, anywhere in the network. Only this claim's own order ids come back."""
+    if not orders:
+        return set()
+    own, other = aliased(WorkOrder), aliased(WorkOrder)
+    own_repair, other_repair = aliased(WorkOrderRepair), aliased(WorkOrderRepair)
+    stmt = (
+        select(own.id, own.service_date, other.service_date)
+        .join(own_repair, and_(own_repair.agency_id == own.agency_id,
+                               own_repair.work_order_id == own.id))
+        .join(other, and_(other.serial_number == own.serial_number, other.id != own.id))
+        .join(other_repair, and_(other_repair.agency_id == other.agency_id,
+                                 other_repair.work_order_id == other.id,
+                                 other_repair.repair_code_id == own_repair.repair_code_id))
+        .join(Claim, and_(Claim.agency_id == other.agency_id, Claim.work_order_id == other.id,
+                          Claim.is_live.is_(True)))
+        .where(own.id.in_(list(orders)))
+    )
+    window = timedelta(days=window_days)
+    with unscoped("network-wide duplicate check; only this claim's own order ids are kept"):
+        rows = db.session.execute(stmt).all()
+    return {own_id for own_id, own_day, other_day in rows if abs(own_day - other_day) <= window}
+
+
+def evidence_counts(settlement: Settlement) -> dict[int, int]:
+    return dict(db.session.execute(
+        select(Attachment.line_id, func.count(Attachment.id))
+        .where(Attachment.agency_id == settlement.agency_id,
+               Attachment.settlement_id == settlement.id, Attachment.line_id.is_not(None))
+        .group_by(Attachment.line_id)).all())
+
+
+def run_checks(settlement: Settlement, lines: list[SettlementLine], settings: Settings,
+               dispositions: dict[str, str], today: date) -> None:
+    """Give every order line its exception codes and overall disposition."""
+    order_lines = [ln for ln in lines if ln.kind == LineKind.ORDER]
+    orders = list(db.session.scalars(select(WorkOrder).where(
+        WorkOrder.agency_id == settlement.agency_id,
+        WorkOrder.id.in_([ln.work_order_id for ln in order_lines] or [0]))))
+    data = order_data(orders)
+    duplicates = duplicate_order_ids(data, settings.duplicate_window_days)
+    evidence = evidence_counts(settlement)
+    for line in order_lines:
+        d = data[line.work_order_id]
+        codes = rules.order_exceptions(rules.CheckFacts(
+            has_rate_card=line.rate_card_id is not None,
+            is_in_warranty=d.order.is_in_warranty,
+            days_since_service=(today - d.order.service_date).days,
+            claim_window_days=settings.claim_window_days,
+            is_duplicate=line.work_order_id in duplicates,
+            is_engineer_certified=d.order.is_engineer_certified,
+            distance_km=line.distance_km, max_km=line.max_km,
+            labor_hours=line.labor_hours, max_order_hours=settings.max_order_hours,
+            claimed_amount=line.claimed_amount,
+            evidence_threshold=settings.evidence_threshold,
+            evidence_count=evidence.get(line.id, 0)))
+        line.exception_codes = ",".join(codes)
+        line.disposition = rules.disposition_of(codes, dispositions)
+    for line in lines:
+        if line.kind != LineKind.ORDER:
+            line.exception_codes, line.disposition = "", "pay"
+
+
+def load_lines(settlement: Settlement) -> list[SettlementLine]:
+    return list(db.session.scalars(
+        select(SettlementLine).where(SettlementLine.agency_id == settlement.agency_id,
+                                     SettlementLine.settlement_id == settlement.id)
+        .order_by(SettlementLine.kind_order, SettlementLine.id)))
+
+
+def agency_of(settlement: Settlement) -> Agency:
+    return db.session.scalars(select(Agency).where(Agency.id == settlement.agency_id)).one()
+
+
+def retotal(settlement: Settlement) -> None:
+    """Store the totals as SQL sums of the lines (the same sums anyone can re-check)."""
+    flush()
+    claimed, approved, count = totals_in_sql(settlement)
+    settlement.claimed_total, settlement.approved_total = claimed, approved
+    settlement.line_count = count
+
+
+def totals_in_sql(settlement: Settlement) -> tuple[Decimal, Decimal, int]:
+    claimed, approved, count = db.session.execute(
+        select(func.sum(SettlementLine.claimed_amount), func.sum(SettlementLine.approved_amount),
+               func.count(SettlementLine.id))
+        .where(SettlementLine.agency_id == settlement.agency_id,
+               SettlementLine.settlement_id == settlement.id)).one()
+    zero = Decimal("0.00")
+    return (claimed if claimed is not None else zero,
+            approved if approved is not None else zero, count)

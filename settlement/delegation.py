@@ -1,0 +1,157 @@
+"""Approval powers: who may review or approve a settlement, also on behalf of someone away.
+
+An approver out of office (a regional manager, HQ settlement staff, HQ admin) delegates their
+powers to an HQ colleague for a date range. The colleague then acts for them; four eyes still
+apply to the person who acts.
+"""
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
+
+from portal.audit.services import record
+from portal.auth.models import User
+from portal.auth.roles import Role
+from portal.errors_domain import DomainError
+from portal.extensions import db
+from portal.models import utcnow
+from portal.tenancy import unscoped
+from settlement.models import Delegation
+
+DELEGATORS = (Role.REGIONAL_MANAGER, Role.HQ_SETTLEMENT, Role.HQ_ADMIN)
+DELEGATES = (Role.HQ_SETTLEMENT, Role.HQ_ADMIN)
+MAX_DAYS = 92
+
+
+@dataclass(frozen=True)
+class Power:
+    """May act, and on whose behalf (None: in their own right)."""
+
+    allowed: bool
+    on_behalf_of_id: int | None = None
+
+
+NO = Power(False)
+
+
+def delegations_to(user: User, today: date) -> list[Delegation]:
+    """The delegations `user` holds today, with their delegators."""
+    if user.role not in DELEGATES:
+        return []
+    with unscoped("a delegate acts for colleagues; their role and region are read"):
+        found = list(db.session.scalars(
+            select(Delegation).options(joinedload(Delegation.delegator))
+            .where(Delegation.delegate_id == user.id, Delegation.ended_at.is_(None),
+                   Delegation.starts_on <= today, Delegation.ends_on >= today)
+            .order_by(Delegation.id)))
+        return [d for d in found if d.delegator is not None
+                and d.delegator.is_active_account]
+
+
+def regional_review_power(user: User, region_id: int, today: date) -> Power:
+    if user.role == Role.REGIONAL_MANAGER:
+        return Power(user.region_id == region_id)
+    for d in delegations_to(user, today):
+        if d.delegator.role == Role.REGIONAL_MANAGER and d.delegator.region_id == region_id:
+            return Power(True, d.delegator_id)
+    return NO
+
+
+def _role_power(user: User, role: Role, today: date) -> Power:
+    if user.role == role:
+        return Power(True)
+    for d in delegations_to(user, today):
+        if d.delegator.role == role:
+            return Power(True, d.delegator_id)
+    return NO
+
+
+def first_approval_power(user: User, today: date) -> Power:
+    return _role_power(user, Role.HQ_SETTLEMENT, today)
+
+
+def second_approval_power(user: User, today: date) -> Power:
+    return _role_power(user, Role.HQ_ADMIN, today)
+
+
+def region_has_manager(region_id: int) -> bool:
+    """Whether an active regional manager serves the region (then they review first)."""
+    with unscoped("whether the agency's region has a regional manager; a count only"):
+        return bool(db.session.scalar(select(func.count(User.id)).where(
+            User.role == Role.REGIONAL_MANAGER, User.region_id == region_id,
+            User.is_active_account.is_(True))))
+
+
+def delegate_choices(user: User) -> list[tuple[int, str]]:
+    """HQ colleagues who may stand in (names and roles only)."""
+    with unscoped("an approver picks an HQ colleague to stand in; names and roles only"):
+        rows = db.session.execute(
+            select(User.id, User.name, User.role).where(
+                User.role.in_([r.value for r in DELEGATES]), User.id != user.id,
+                User.is_active_account.is_(True)).order_by(User.name)).all()
+    return [(r.id, f"{r.name} · {Role(r.role).label}") for r in rows]
+
+
+def my_delegations(user: User) -> tuple[list[Delegation], list[Delegation]]:
+    """(given by the user, held by the user), latest first."""
+    with unscoped("a user's own delegations and the colleagues' names in them"):
+        given = list(db.session.scalars(
+            select(Delegation).options(joinedload(Delegation.delegate))
+            .where(Delegation.delegator_id == user.id).order_by(Delegation.starts_on.desc())))
+        held = list(db.session.scalars(
+            select(Delegation).options(joinedload(Delegation.delegator))
+            .where(Delegation.delegate_id == user.id).order_by(Delegation.starts_on.desc())))
+    return given, held
+
+
+def create_delegation(delegator: User, delegate_id, starts_on, ends_on, note: str,
+                      today: date) -> Delegation:
+    """Hand `delegator`'s approval powers to an HQ colleague from `starts_on` to `ends_on`.
+
+    Raises DomainError for a role that has no powers to hand over, an unsuitable colleague,
+    dates in the past or too far apart, or dates that overlap another delegation of theirs.
+    """
+    if delegator.role not in DELEGATORS:
+        raise DomainError(_("Your role has no approval powers to delegate."))
+    with unscoped("the delegate is an HQ colleague outside the delegator's scope"):
+        delegate = db.session.scalars(select(User).where(User.id == (delegate_id or 0))
+                                      ).one_or_none()
+    if (delegate is None or delegate.id == delegator.id or delegate.role not in DELEGATES
+            or not delegate.is_active_account):
+        raise DomainError(_("Choose an active HQ settlement colleague or HQ administrator."),
+                          field="delegate_id")
+    if not isinstance(starts_on, date) or starts_on < today:
+        raise DomainError(_("The delegation cannot start in the past."), field="starts_on")
+    if not isinstance(ends_on, date) or ends_on < starts_on:
+        raise DomainError(_("The end date is before the start date."), field="ends_on")
+    if ends_on - starts_on > timedelta(days=MAX_DAYS):
+        raise DomainError(_("A delegation lasts at most %(days)s days.", days=MAX_DAYS),
+                          field="ends_on")
+    overlapping = db.session.scalar(select(func.count(Delegation.id)).where(
+        Delegation.delegator_id == delegator.id, Delegation.ended_at.is_(None),
+        Delegation.starts_on <= ends_on, Delegation.ends_on >= starts_on))
+    if overlapping:
+        raise DomainError(_("You already delegated for some of these days."),
+                          field="starts_on")
+    delegation = Delegation(delegator_id=delegator.id, delegate_id=delegate.id,
+                            starts_on=starts_on, ends_on=ends_on, note=(note or "").strip())
+    db.session.add(delegation)
+    db.session.flush()
+    record("settlement.delegation_created", delegation, actor=delegator,
+           after={"delegator_id": delegator.id, "delegate_id": delegate.id,
+                  "starts_on": starts_on, "ends_on": ends_on})
+    return delegation
+
+
+def end_delegation(delegation: Delegation, actor: User) -> None:
+    """End a delegation early (its delegator, or HQ admin). Raises DomainError otherwise."""
+    if actor.id != delegation.delegator_id and actor.role != Role.HQ_ADMIN:
+        raise DomainError(_("Only the colleague who delegated can end this delegation."))
+    if delegation.ended_at is not None:
+        raise DomainError(_("This delegation has already ended."))
+    delegation.ended_at = utcnow()
+    db.session.flush()
+    record("settlement.delegation_ended", delegation, actor=actor,
+           before={"ended_at": None}, after={"ended_at": delegation.ended_at})

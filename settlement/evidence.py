@@ -1,0 +1,134 @@
+"""Evidence files: PDF, JPEG or PNG judged by their first bytes, size-limited, stored outside
+the web root under a generated name, and read back only through their settlement."""
+import hashlib
+import os
+import secrets
+import unicodedata
+from datetime import date
+from pathlib import Path
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+
+from portal.audit.services import record
+from portal.errors_domain import DomainError
+from portal.extensions import db
+from service.common import local_today
+from settlement import building, config
+from settlement.models import Attachment, Settlement, SettlementLine, Status
+from settlement.states import flush, require_status, stale_safe
+
+# (signature, content type, extension): the content decides, never the file name.
+SIGNATURES = (
+    (b"%PDF-", "application/pdf", ".pdf"),
+    (b"\x89PNG\r\n\x1a\n", "image/png", ".png"),
+    (b"\xff\xd8\xff", "image/jpeg", ".jpg"),
+)
+MAX_PER_SETTLEMENT = 100
+
+
+def max_bytes() -> int:
+    return int(current_app.config.get("SETTLEMENT_MAX_ATTACHMENT_BYTES", 5 * 1024 * 1024))
+
+
+def sniff(data: bytes) -> tuple[str, str] | None:
+    """(content type, extension) of a PDF, PNG or JPEG by its magic bytes, else None."""
+    for signature, content_type, extension in SIGNATURES:
+        if data.startswith(signature):
+            return content_type, extension
+    return None
+
+
+def storage_root() -> Path:
+    return Path(current_app.config["UPLOAD_ROOT"]) / "settlement"
+
+
+def file_path(attachment: Attachment) -> Path:
+    return storage_root() / str(attachment.agency_id) / attachment.stored_name
+
+
+def display_name(raw: str | None, extension: str) -> str:
+    """The uploader's file name for display only: no path, no control characters."""
+    name = (raw or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(c for c in name if unicodedata.category(c)[0] != "C").strip()
+    name = name[:120] or "evidence"
+    return name if name.lower().endswith(extension) else name + extension
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(path.suffix + ".part")
+    with open(temporary, "xb") as f:
+        f.write(data)
+    os.replace(temporary, path)
+
+
+@stale_safe
+def add_attachment(settlement: Settlement, line: SettlementLine | None, filename: str,
+                   data: bytes, actor, today: date | None = None) -> Attachment:
+    """Store one evidence file for the claim or one of its lines.
+
+    Raises DomainError when the claim is not editable, for an empty or too large file, a
+    type other than PDF, JPEG or PNG (by content), or too many files. The file is written last,
+    after every check; the caller removes it if the commit fails.
+    """
+    require_status(settlement, Status.DRAFT, Status.RETURNED)
+    if line is not None and line.settlement_id != settlement.id:
+        raise DomainError(_("This line belongs to another settlement."), field="line_id")
+    if not data:
+        raise DomainError(_("Choose a file."), field="file")
+    if len(data) > max_bytes():
+        raise DomainError(_("The file is larger than %(size)s MB.",
+                            size=max_bytes() // (1024 * 1024)), field="file")
+    kind = sniff(data)
+    if kind is None:
+        raise DomainError(_("Only PDF, JPEG and PNG files are accepted (judged by their "
+                            "content)."), field="file")
+    count = db.session.scalar(select(func.count(Attachment.id)).where(
+        Attachment.agency_id == settlement.agency_id,
+        Attachment.settlement_id == settlement.id))
+    if count >= MAX_PER_SETTLEMENT:
+        raise DomainError(_("A settlement holds at most %(max)s files.",
+                            max=MAX_PER_SETTLEMENT), field="file")
+    content_type, extension = kind
+    attachment = Attachment(
+        agency_id=settlement.agency_id, settlement_id=settlement.id,
+        line_id=line.id if line else None, original_name=display_name(filename, extension),
+        stored_name=secrets.token_hex(16) + extension, content_type=content_type,
+        size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest(),
+        uploaded_by_id=actor.id if actor else None)
+    db.session.add(attachment)
+    flush()
+    _recheck(settlement, today)
+    record("settlement.evidence_added", attachment, actor=actor,
+           after={"settlement_id": settlement.id, "line_id": attachment.line_id,
+                  "content_type": content_type, "size_bytes": len(data),
+                  "sha256": attachment.sha256})
+    _write(file_path(attachment), data)
+    return attachment
+
+
+@stale_safe
+def delete_attachment(settlement: Settlement, attachment: Attachment, actor,
+                      today: date | None = None) -> Path:
+    """Delete evidence of an editable claim; returns the file to remove after the commit."""
+    require_status(settlement, Status.DRAFT, Status.RETURNED)
+    if attachment.settlement_id != settlement.id:
+        raise DomainError(_("This file belongs to another settlement."))
+    path = file_path(attachment)
+    before = {"settlement_id": settlement.id, "line_id": attachment.line_id,
+              "sha256": attachment.sha256}
+    record("settlement.evidence_deleted", attachment, before=before, actor=actor)
+    db.session.delete(attachment)
+    flush()
+    _recheck(settlement, today)
+    return path
+
+
+def _recheck(settlement: Settlement, today: date | None) -> None:
+    """Evidence clears or raises the missing-evidence check at once (no amount changes)."""
+    lines = building.load_lines(settlement)
+    building.run_checks(settlement, lines, config.current_settings(),
+                        config.current_dispositions(), today or local_today())
+    db.session.flush()

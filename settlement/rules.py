@@ -1,0 +1,347 @@
+"""The settlement rules as pure functions: what a line pays and why, exact to the fen.
+
+Every amount is a Decimal rounded half up at line level (:func:`portal.models.money`); a total
+is the plain sum of rounded amounts. Nothing here touches the database, so the property tests
+can run thousands of cases quickly.
+
+The quarterly evaluation supplies grades through :func:`register_grade_source`; without a
+source no grade line is made.
+"""
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from flask_babel import lazy_gettext as _l
+
+from portal.models import money
+
+ZERO = Decimal("0.00")
+HUNDRED = Decimal(100)
+
+# --- exception codes, their labels and default dispositions ------------------------------------
+
+NO_RATE_CARD = "no_rate_card"
+OUT_OF_WARRANTY = "out_of_warranty"
+LATE = "late"
+DUPLICATE = "duplicate"
+UNCERTIFIED = "uncertified_engineer"
+DISTANCE_OVER_CAP = "distance_over_cap"
+HOURS_OVER_STANDARD = "hours_over_standard"
+MISSING_EVIDENCE = "missing_evidence"
+
+EXCEPTION_CODES = (OUT_OF_WARRANTY, LATE, DUPLICATE, UNCERTIFIED, DISTANCE_OVER_CAP,
+                   HOURS_OVER_STANDARD, MISSING_EVIDENCE, NO_RATE_CARD)
+# Shown to HQ only: it is about other claims, possibly of other agencies.
+HQ_ONLY_CODES = frozenset({DUPLICATE})
+
+DEFAULT_DISPOSITIONS = {
+    OUT_OF_WARRANTY: "deny",
+    LATE: "deny",
+    DUPLICATE: "review",
+    UNCERTIFIED: "pay",  # the labor share rule already applied
+    DISTANCE_OVER_CAP: "review",
+    HOURS_OVER_STANDARD: "review",
+    MISSING_EVIDENCE: "review",
+    NO_RATE_CARD: "review",
+}
+
+EXCEPTION_LABELS = {
+    OUT_OF_WARRANTY: _l("Out of warranty"),
+    LATE: _l("Outside the claim window"),
+    DUPLICATE: _l("Possible duplicate (same serial number and repair code claimed recently)"),
+    UNCERTIFIED: _l("Engineer without a valid certificate"),
+    DISTANCE_OVER_CAP: _l("Distance over the cap"),
+    HOURS_OVER_STANDARD: _l("Hours over the standard"),
+    MISSING_EVIDENCE: _l("Evidence missing for this amount"),
+    NO_RATE_CARD: _l("No rate card covers this order"),
+}
+
+DISPOSITION_RANK = {"pay": 0, "review": 1, "deny": 2}
+DISPOSITION_LABELS = {"pay": _l("Pay"), "review": _l("Route to a reviewer"),
+                      "deny": _l("Deny")}
+
+# The reason a disposition "deny" records on the line, in the agency's words.
+AUTO_DENY_REASONS = {
+    OUT_OF_WARRANTY: "out_of_warranty",
+    LATE: "other",
+    DUPLICATE: "duplicate",
+    UNCERTIFIED: "other",
+    DISTANCE_OVER_CAP: "rate_mismatch",
+    HOURS_OVER_STANDARD: "rate_mismatch",
+    MISSING_EVIDENCE: "insufficient_evidence",
+    NO_RATE_CARD: "rate_mismatch",
+}
+
+REASON_LABELS = {
+    "duplicate": _l("Duplicate claim"),
+    "insufficient_evidence": _l("Insufficient evidence"),
+    "out_of_warranty": _l("Out of warranty"),
+    "rate_mismatch": _l("Rate mismatch"),
+    "other": _l("Other"),
+}
+
+# --- the rules applied to an order's amount ---------------------------------------------------
+
+RULE_REWORK = "rework"
+RULE_UNCERTIFIED = "uncertified_share"
+RULE_DISTANCE_CAPPED = "distance_capped"
+RULE_WITHIN_FREE_KM = "within_free_km"
+RULE_NOT_ONSITE = "not_onsite"
+RULE_NO_RATE = "no_rate_card"
+
+RULE_LABELS = {
+    RULE_REWORK: _l("Rework (返修): no labor fee"),
+    RULE_UNCERTIFIED: _l("Engineer not certified on the service date: labor paid at the "
+                         "configured share"),
+    RULE_DISTANCE_CAPPED: _l("Distance beyond the cap is not paid"),
+    RULE_WITHIN_FREE_KM: _l("Distance within the free km: no allowance"),
+    RULE_NOT_ONSITE: _l("Not an on-site repair: no distance allowance"),
+    RULE_NO_RATE: _l("No rate card in force on the service date: nothing computed"),
+}
+
+
+@dataclass(frozen=True)
+class Terms:
+    """The rates that apply to one order: its rate card version, product line, service type
+    and the agency's tier."""
+
+    rate_card_id: int
+    callout_fee: Decimal
+    hourly_rate: Decimal
+    free_km: Decimal
+    per_km: Decimal
+    max_km: Decimal
+    parts_handling_pct: Decimal
+
+
+@dataclass(frozen=True)
+class OrderFacts:
+    service_type: str
+    labor_hours: Decimal  # the repair codes' standard hours
+    distance_km: Decimal | None
+    parts_value: Decimal  # in-warranty parts used, at their unit prices
+    is_rework: bool
+    is_engineer_certified: bool
+
+
+@dataclass(frozen=True)
+class Computation:
+    """Each step of an order's amount; `total` is the sum of the rounded components."""
+
+    rate_card_id: int | None
+    callout_fee: Decimal
+    labor_hours: Decimal
+    hourly_rate: Decimal
+    labor_share_pct: Decimal
+    labor_fee: Decimal
+    distance_km: Decimal | None
+    free_km: Decimal
+    max_km: Decimal | None
+    paid_km: Decimal
+    per_km: Decimal
+    distance_fee: Decimal
+    parts_value: Decimal
+    parts_handling_pct: Decimal
+    parts_handling_fee: Decimal
+    rules: tuple[str, ...]
+
+    @property
+    def total(self) -> Decimal:
+        return self.callout_fee + self.labor_fee + self.distance_fee + self.parts_handling_fee
+
+
+def percent_of(amount: Decimal, pct: Decimal) -> Decimal:
+    """`pct` % of `amount`, rounded half up to the fen."""
+    return money(Decimal(amount) * Decimal(pct) / HUNDRED)
+
+
+def labor_share(facts: OrderFacts, uncertified_share_pct: Decimal) -> tuple[Decimal, list]:
+    if facts.is_rework:
+        return ZERO, [RULE_REWORK]
+    if not facts.is_engineer_certified:
+        return Decimal(uncertified_share_pct), [RULE_UNCERTIFIED]
+    return Decimal("100.00"), []
+
+
+def paid_distance(facts: OrderFacts, terms: Terms) -> tuple[Decimal, list]:
+    """km paid: the distance up to the cap, less the free km (on-site repairs only)."""
+    if facts.service_type != "onsite" or facts.distance_km is None:
+        return ZERO, [RULE_NOT_ONSITE]
+    rules = []
+    counted = facts.distance_km
+    if counted > terms.max_km:
+        counted, rules = terms.max_km, [RULE_DISTANCE_CAPPED]
+    paid = counted - terms.free_km
+    if paid <= 0:
+        return ZERO, [*rules, RULE_WITHIN_FREE_KM]
+    return paid, rules
+
+
+def compute_order(facts: OrderFacts, terms: Terms | None,
+                  uncertified_share_pct: Decimal) -> Computation:
+    """The amount of one claimed order under `terms` (None: no rate card, nothing paid)."""
+    if terms is None:
+        return Computation(None, ZERO, facts.labor_hours, ZERO, Decimal("100.00"), ZERO,
+                           facts.distance_km, ZERO, None, ZERO, ZERO, ZERO, facts.parts_value,
+                           ZERO, ZERO, (RULE_NO_RATE,))
+    share, rules = labor_share(facts, uncertified_share_pct)
+    labor_fee = money(facts.labor_hours * terms.hourly_rate * share / HUNDRED)
+    paid_km, distance_rules = paid_distance(facts, terms)
+    return Computation(
+        rate_card_id=terms.rate_card_id,
+        callout_fee=money(terms.callout_fee),
+        labor_hours=facts.labor_hours,
+        hourly_rate=terms.hourly_rate,
+        labor_share_pct=share,
+        labor_fee=labor_fee,
+        distance_km=facts.distance_km,
+        free_km=terms.free_km,
+        max_km=terms.max_km,
+        paid_km=paid_km,
+        per_km=terms.per_km,
+        distance_fee=money(paid_km * terms.per_km),
+        parts_value=money(facts.parts_value),
+        parts_handling_pct=terms.parts_handling_pct,
+        parts_handling_fee=percent_of(facts.parts_value, terms.parts_handling_pct),
+        rules=tuple(rules + distance_rules),
+    )
+
+
+# --- checks ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckFacts:
+    """What the automatic checks look at for one order line."""
+
+    has_rate_card: bool
+    is_in_warranty: bool
+    days_since_service: int
+    claim_window_days: int
+    is_duplicate: bool
+    is_engineer_certified: bool
+    distance_km: Decimal | None
+    max_km: Decimal | None
+    labor_hours: Decimal
+    max_order_hours: Decimal
+    claimed_amount: Decimal
+    evidence_threshold: Decimal
+    evidence_count: int
+
+
+def order_exceptions(facts: CheckFacts) -> list[str]:
+    """The exception codes one order line raises, in the fixed order of EXCEPTION_CODES."""
+    raised = {
+        OUT_OF_WARRANTY: not facts.is_in_warranty,
+        LATE: facts.days_since_service > facts.claim_window_days,
+        DUPLICATE: facts.is_duplicate,
+        UNCERTIFIED: not facts.is_engineer_certified,
+        DISTANCE_OVER_CAP: (facts.distance_km is not None and facts.max_km is not None
+                            and facts.distance_km > facts.max_km),
+        HOURS_OVER_STANDARD: facts.labor_hours > facts.max_order_hours,
+        MISSING_EVIDENCE: (facts.claimed_amount > facts.evidence_threshold
+                           and facts.evidence_count == 0),
+        NO_RATE_CARD: not facts.has_rate_card,
+    }
+    return [code for code in EXCEPTION_CODES if raised[code]]
+
+
+def disposition_of(codes: Iterable[str], dispositions: dict[str, str]) -> str:
+    """The strictest disposition among `codes` (no code: pay)."""
+    worst = "pay"
+    for code in codes:
+        candidate = dispositions.get(code, DEFAULT_DISPOSITIONS.get(code, "review"))
+        if DISPOSITION_RANK[candidate] > DISPOSITION_RANK[worst]:
+            worst = candidate
+    return worst
+
+
+def denying_code(codes: Iterable[str], dispositions: dict[str, str]) -> str | None:
+    """The first code whose disposition is deny: the reason an automatic denial gives."""
+    for code in codes:
+        if dispositions.get(code, DEFAULT_DISPOSITIONS.get(code)) == "deny":
+            return code
+    return None
+
+
+def visible_codes(codes: Iterable[str], is_hq: bool) -> list[str]:
+    return [c for c in codes if is_hq or c not in HQ_ONLY_CODES]
+
+
+# --- deductions and bonuses ------------------------------------------------------------------
+
+DEFAULT_GRADE_PCT = {"A": Decimal("5.00"), "B": Decimal("0.00"), "C": Decimal("-3.00"),
+                     "D": Decimal("-8.00")}
+GRADES = ("A", "B", "C", "D")
+
+
+def return_deduction(unit_price: Decimal, quantity: int) -> Decimal:
+    """An overdue defective-part return costs the agency the part's value."""
+    return -money(Decimal(unit_price) * quantity)
+
+
+def complaint_deduction(amount: Decimal) -> Decimal:
+    return -money(amount)
+
+
+def grade_adjustment(labor_total: Decimal, pct: Decimal) -> Decimal:
+    """A grade's bonus (+) or penalty (−): `pct` % of the quarter's labor fees."""
+    return percent_of(labor_total, pct)
+
+
+def quarter_of(month: int) -> int:
+    return (month - 1) // 3 + 1
+
+
+def quarter_months(quarter: int) -> tuple[int, int, int]:
+    first = (quarter - 1) * 3 + 1
+    return first, first + 1, first + 2
+
+
+def previous_quarters(year: int, month: int, count: int = 4) -> list[tuple[int, int]]:
+    """The `count` quarters that ended before the month (latest first)."""
+    out, y, q = [], year, quarter_of(month)
+    for _n in range(count):
+        q -= 1
+        if q == 0:
+            y, q = y - 1, 4
+        out.append((y, q))
+    return out
+
+
+def grade_period(year: int, quarter: int) -> str:
+    return f"{year}-Q{quarter}"
+
+
+# --- the hook the evaluation area fills ------------------------------------------------------
+
+GradeSource = Callable[[int, int, int], str | None]
+_grade_source: GradeSource | None = None
+
+
+def register_grade_source(fn: GradeSource | None) -> None:
+    """Let the evaluation area supply final quarterly grades: fn(agency_id, year, quarter)
+    returns "A", "B", "C", "D" or None (not final yet). None unregisters."""
+    global _grade_source
+    _grade_source = fn
+
+
+def grade_for(agency_id: int, year: int, quarter: int) -> str | None:
+    if _grade_source is None:
+        return None
+    grade = _grade_source(agency_id, year, quarter)
+    return grade if grade in GRADES else None
+
+
+# --- sums ------------------------------------------------------------------------------------
+
+
+def is_fen(value) -> bool:
+    """A Decimal amount exact to the fen, of a size money can have (never NaN or 1e309)."""
+    return (isinstance(value, Decimal) and value.is_finite() and abs(value) < Decimal("1e12")
+            and value == value.quantize(Decimal("0.01")))
+
+
+def total_of(amounts: Iterable[Decimal | None]) -> Decimal:
+    """The sum of line amounts (None counts as nothing), exact."""
+    return sum((a for a in amounts if a is not None), ZERO)

@@ -1,0 +1,153 @@
+"""The settlement statement as plain values: one source for the PDF, the CSV and the XLSX.
+
+Amounts stay Decimals here (exact fen); the PDF formats them with Babel, the exports write
+them as they are. Texts are built in the reader's language.
+"""
+import io
+from datetime import datetime
+
+from flask import Response
+from flask_babel import gettext as _
+
+from portal.exports import cell
+from portal.i18n import format_money
+from settlement import rules
+from settlement.models import Decision, LineKind
+from settlement.states import DECISION_LABELS, KIND_LABELS, stage_label
+from tenants.models import SERVICE_TYPE_LABELS
+
+
+def line_subject(line, locale: str) -> str:
+    if line.kind == LineKind.ORDER and line.work_order is not None:
+        order = line.work_order
+        return f"{order.number} · {order.product_line.name(locale)} · {order.serial_number}"
+    if line.kind == LineKind.PART_RETURN and line.part_return is not None:
+        ret = line.part_return
+        return _("%(part)s × %(quantity)s, due %(due)s", part=ret.part.part_number,
+                 quantity=ret.quantity, due=ret.due_on.isoformat())
+    if line.kind == LineKind.COMPLAINT and line.complaint is not None:
+        return _("Complaint #%(id)s", id=line.complaint.id)
+    if line.kind == LineKind.GRADE:
+        return _("%(period)s grade %(grade)s", period=line.grade_period, grade=line.grade)
+    return "—"
+
+
+def explanation(line, repairs) -> list[str]:
+    """How the line's amount was worked out, step by step, in the reader's language."""
+    m = format_money
+    if line.kind == LineKind.PART_RETURN:
+        return [_("Part value %(value)s deducted: not returned by its due date.",
+                  value=m(line.basis_amount))]
+    if line.kind == LineKind.COMPLAINT:
+        return [_("%(amount)s deducted per substantiated complaint.",
+                  amount=m(line.basis_amount))]
+    if line.kind == LineKind.GRADE:
+        return [_("%(pct)s %% of the quarter's labor fees %(labor)s.", pct=line.rate_pct,
+                  labor=m(line.basis_amount))]
+    if line.rate_card_id is None:
+        return [str(rules.RULE_LABELS[rules.RULE_NO_RATE])]
+    codes = ", ".join(f"{r.repair_code.code} {r.standard_hours} h" for r in repairs) or "—"
+    steps = [
+        _("Call-out fee: %(fee)s", fee=m(line.callout_fee)),
+        _("Labor: %(hours)s h (%(codes)s) × %(rate)s (tier %(tier)s) × %(share)s %% = %(fee)s",
+          hours=line.labor_hours, codes=codes, rate=m(line.hourly_rate), tier=line.tier,
+          share=line.labor_share_pct, fee=m(line.labor_fee)),
+    ]
+    if line.distance_km is not None:
+        steps.append(_("Distance: %(km)s km, cap %(cap)s km, free %(free)s km → %(paid)s km × "
+                       "%(per)s = %(fee)s", km=line.distance_km, cap=line.max_km,
+                       free=line.free_km, paid=line.paid_km, per=m(line.per_km),
+                       fee=m(line.distance_fee)))
+    steps.append(_("Parts handling: %(pct)s %% × %(value)s = %(fee)s",
+                   pct=line.parts_handling_pct, value=m(line.parts_value),
+                   fee=m(line.parts_handling_fee)))
+    steps += [str(rules.RULE_LABELS[r]) for r in line.rules if r in rules.RULE_LABELS]
+    return steps
+
+
+def build(settlement, data: dict, locale: str, *, is_hq: bool) -> dict:
+    """The statement of `settlement` from queries.detail(), as plain values."""
+    agency = settlement.agency
+    lines = []
+    for n, line in enumerate(data["lines"], start=1):
+        codes = rules.visible_codes(line.codes, is_hq)
+        reason = ""
+        if line.reason_code:
+            reason = str(rules.REASON_LABELS.get(line.reason_code, line.reason_code))
+            if line.reason_text in rules.EXCEPTION_LABELS:
+                if is_hq or line.reason_text not in rules.HQ_ONLY_CODES:
+                    reason += " · " + str(rules.EXCEPTION_LABELS[line.reason_text])
+            elif line.reason_text:
+                reason += " · " + line.reason_text
+        lines.append({
+            "n": n, "id": line.id, "kind": str(KIND_LABELS[line.kind]),
+            "subject": line_subject(line, locale),
+            "service_date": line.work_order.service_date if line.work_order else None,
+            "service_type": str(SERVICE_TYPE_LABELS[line.service_type])
+            if line.service_type else "",
+            "rate_card": line.rate_card.effective_from if line.rate_card else None,
+            "steps": explanation(line, data["repairs"].get(line.work_order_id, [])),
+            "codes": [str(rules.EXCEPTION_LABELS[c]) for c in codes],
+            "callout_fee": line.callout_fee, "labor_hours": line.labor_hours,
+            "hourly_rate": line.hourly_rate, "labor_share_pct": line.labor_share_pct,
+            "labor_fee": line.labor_fee, "distance_km": line.distance_km,
+            "paid_km": line.paid_km, "distance_fee": line.distance_fee,
+            "parts_value": line.parts_value, "parts_handling_fee": line.parts_handling_fee,
+            "claimed": line.claimed_amount, "approved": line.approved_amount,
+            "decision": str(DECISION_LABELS[line.decision]), "reason": reason,
+            "is_changed": line.decision in (Decision.ADJUSTED, Decision.DENIED),
+            "evidence": [a.original_name for a in data["attachments"].get(line.id, [])],
+        })
+    return {
+        "number": settlement.number, "period": settlement.period,
+        "stage": stage_label(settlement), "agency_code": agency.code,
+        "agency_name": agency.legal_name, "bank": agency.bank_name,
+        "bank_account": agency.masked_bank_account,
+        "claimed_total": settlement.claimed_total, "approved_total": settlement.approved_total,
+        "submitted_at": settlement.submitted_at, "approved_at": settlement.approved_at,
+        "paid_on": settlement.paid_on, "payment_reference": settlement.payment_reference,
+        "lines": lines,
+        "evidence": [a.original_name for a in data["attachments"].get(None, [])],
+        "generated_at": datetime.now().strftime("%Y-%m-%d %H:%M"),
+    }
+
+
+COLUMNS = ("n", "kind", "subject", "service_date", "service_type", "rate_card", "callout_fee",
+           "labor_hours", "hourly_rate", "labor_share_pct", "labor_fee", "distance_km",
+           "paid_km", "distance_fee", "parts_value", "parts_handling_fee", "claimed",
+           "decision", "approved", "reason", "codes")
+
+
+def header() -> list[str]:
+    return [_("No."), _("Kind"), _("Subject"), _("Service date"), _("Service type"),
+            _("Rate card from"), _("Call-out fee"), _("Labor hours"), _("Hourly rate"),
+            _("Labor share (percent)"), _("Labor fee"), _("Distance (km)"), _("Paid km"),
+            _("Distance allowance"), _("Parts value"), _("Parts handling fee"),
+            _("Claimed"), _("Decision"), _("Approved"), _("Reason"), _("Exception codes")]
+
+
+def rows(statement: dict) -> list[list]:
+    out = []
+    for line in statement["lines"]:
+        row = []
+        for key in COLUMNS:
+            value = line[key]
+            row.append("; ".join(value) if isinstance(value, list) else value)
+        out.append(row)
+    return out
+
+
+def xlsx_response(basename: str, head: list[str], body: list[list]) -> Response:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(head)
+    for row in body:
+        # Cells hold values, never formulas: text starting with = is quoted like the CSV.
+        sheet.append([v if not isinstance(v, str) else cell(v) for v in row])
+    out = io.BytesIO()
+    book.save(out)
+    return Response(out.getvalue(), mimetype="application/vnd.openxmlformats-officedocument."
+                    "spreadsheetml.sheet",
+                    headers={"Content-Disposition": f"attachment; filename={basename}.xlsx"})

@@ -1,0 +1,104 @@
+"""Settlement tests: the world with a rate card, and helpers to act as each side."""
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _no_grade_source():
+    """Settlement tests set their own grades; the evaluation area's source comes back after."""
+    from settlement import rules
+
+    installed = rules._grade_source
+    rules.register_grade_source(None)
+    yield
+    rules.register_grade_source(installed)
+
+
+class Env:
+    """The standard world with a rate card, and helpers to act as each side."""
+
+    def __init__(self, world):
+        from datetime import date, timedelta
+
+        from portal.auth.roles import Role
+
+        self.world, self.Role = world, Role
+        self.today = date.today()
+        last = self.today.replace(day=1) - timedelta(days=1)
+        self.year, self.month = last.year, last.month
+        self.day = last.replace(day=10)  # a service day of last month, inside the window
+        self.owner = world.user(Role.AGENCY_OWNER)
+        self.staff = world.user(Role.AGENCY_STAFF)
+        self.reviewer = world.user(Role.HQ_SETTLEMENT)
+        self.admin = world.user(Role.HQ_ADMIN)
+        self.manager = world.user(Role.REGIONAL_MANAGER)
+
+    def fixture(self):
+        from portal.tenancy import unscoped
+
+        return unscoped("test fixtures")
+
+    def agency(self, agency=None):
+        from portal.tenancy import agency_scope, scoped
+
+        agency_id = agency if isinstance(agency, int) else (agency or self.world.a).id
+        return scoped(agency_scope(agency_id))
+
+    def hq(self):
+        from portal.tenancy import ALL, scoped
+
+        return scoped(ALL)
+
+    def region(self):
+        from portal.tenancy import region_scope, scoped
+
+        return scoped(region_scope(self.world.region1.id))
+
+    def order(self, agency=None, **kw):
+        from tests.settlement import factories as f
+
+        kw.setdefault("day", self.day)
+        with self.fixture():
+            return f.order(agency or self.world.a, self.world.line, **kw)
+
+    def code(self, hours="1.50"):
+        from tests.settlement import factories as f
+
+        with self.fixture():
+            return f.repair_code(self.world.line, hours)
+
+    def open(self, agency=None, *, year=None, month=None, today=None, actor=None):
+        from settlement import services
+
+        agency = agency or self.world.a
+        with self.agency(agency):
+            settlement = services.open_settlement(agency, year or self.year,
+                                                  month or self.month, actor or self.owner,
+                                                  today=today or self.today)
+            # Loaded in the agency's scope: under PostgreSQL's row-level security a lazy load
+            # outside any scope would read nothing.
+            assert settlement.lines is not None
+            return settlement
+
+    def submit(self, settlement, today=None):
+        from settlement import services
+
+        with self.agency(settlement.agency_id):
+            services.submit_settlement(settlement, settlement.version, self.owner,
+                                       today=today or self.today)
+
+    def forward(self, settlement):
+        """The regional manager passes the claim to HQ."""
+        from settlement import review
+
+        with self.region():
+            review.regional_review(settlement, settlement.version, self.manager, True, "")
+
+
+@pytest.fixture
+def stl(ctx, world):
+    from tests.settlement import factories as f
+
+    env = Env(world)
+    with env.fixture():
+        f.rate_card([world.line])
+    return env

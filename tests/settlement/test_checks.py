@@ -1,0 +1,164 @@
+"""The automatic checks through the database: every exception code, the dispositions HQ
+configures, the network-wide duplicate check, and evidence files judged by their content."""
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from flask import current_app
+
+from portal.errors_domain import DomainError
+from settlement import config, evidence, review, rules, services
+from settlement.demo import demo_pdf, demo_png
+from settlement.models import Decision, LineKind, Status
+
+D = Decimal
+
+
+def only_line(s):
+    return next(ln for ln in s.lines if ln.kind == LineKind.ORDER)
+
+
+def test_duplicate_serial_and_repair_code_is_found_across_the_network(stl):
+    code = stl.code()
+    stl.order(agency=stl.world.b, repairs=[code], serial="SN-SHARED-1",
+              day=stl.day - timedelta(days=3))
+    stl.open(agency=stl.world.b)  # agency B already claims it
+    stl.order(repairs=[code], serial="SN-SHARED-1")
+    s = stl.open()
+    line = only_line(s)
+    assert line.codes == [rules.DUPLICATE] and line.disposition == "review"
+    assert rules.visible_codes(line.codes, is_hq=False) == []
+
+
+def test_no_duplicate_outside_the_window_or_with_another_code(stl):
+    code, other = stl.code(), stl.code()
+    stl.order(agency=stl.world.b, repairs=[code], serial="SN-SHARED-2",
+              day=stl.day - timedelta(days=31))
+    stl.open(agency=stl.world.b, year=(stl.day - timedelta(days=31)).year,
+             month=(stl.day - timedelta(days=31)).month)
+    stl.order(repairs=[code], serial="SN-SHARED-2")
+    stl.order(repairs=[other], serial="SN-SHARED-3")
+    stl.order(agency=stl.world.b, repairs=[code], serial="SN-SHARED-3",
+              day=stl.day - timedelta(days=1))  # same serial, other repair code; unclaimed
+    s = stl.open()
+    assert all(rules.DUPLICATE not in ln.codes for ln in s.lines)
+
+
+def test_missing_evidence_clears_when_a_file_is_added(stl):
+    stl.order(repairs=[stl.code("3.00")], distance="40.00")  # 50 + 240 + 45 = 335
+    with stl.fixture():
+        card = config.rate_card_in_force(stl.day)
+    s = stl.open()
+    assert only_line(s).claimed_amount == D("335.00") and only_line(s).codes == []
+    with stl.hq():
+        data = {n: getattr(config.current_settings(), n) for n in config.SETTING_NAMES}
+        config.save_settings({**data, "evidence_threshold": D("300.00")}, 0, stl.admin)
+    with stl.agency():
+        services.refresh_settlement(s, s.version, stl.owner, today=stl.today)
+        line = only_line(s)
+        assert line.codes == [rules.MISSING_EVIDENCE]
+        evidence.add_attachment(s, line, "invoice.pdf", demo_pdf("x"), stl.owner,
+                                today=stl.today)
+        assert line.codes == []
+    assert card is not None
+
+
+def test_a_deny_disposition_denies_at_submission_and_evidence_undoes_it(stl):
+    stl.order(repairs=[stl.code("8.00")], service_type="carry_in")  # 690.00 > 500, 8 h > 4
+    with stl.hq():
+        config.save_dispositions({rules.MISSING_EVIDENCE: "deny"}, stl.admin)
+        assert config.current_dispositions()[rules.MISSING_EVIDENCE] == "deny"
+        with pytest.raises(DomainError, match="pay, review or deny"):
+            config.save_dispositions({rules.LATE: "maybe"}, stl.admin)
+    s = stl.open()
+    line = only_line(s)
+    assert set(line.codes) == {rules.HOURS_OVER_STANDARD, rules.MISSING_EVIDENCE}
+    assert line.disposition == "deny"
+    stl.submit(s)
+    assert (line.decision, line.reason_code) == (Decision.DENIED, "insufficient_evidence")
+    stl.forward(s)
+    with stl.hq():
+        review.return_settlement(s, s.version, stl.reviewer, "Add the invoice, please.")
+    with stl.agency():
+        evidence.add_attachment(s, line, "invoice.pdf", demo_pdf("x"), stl.owner,
+                                today=stl.today)
+    stl.submit(s)
+    assert line.decision == Decision.PENDING and line.disposition == "review"
+
+
+def test_a_reviewers_denial_is_not_undone_by_resubmission(stl):
+    stl.order(repairs=[stl.code("1.00")], service_type="carry_in")
+    s = stl.open()
+    stl.submit(s)
+    stl.forward(s)
+    with stl.hq():
+        review.decide_line(s, only_line(s), s.version, "denied", stl.reviewer,
+                           reason_code="duplicate")
+        review.return_settlement(s, s.version, stl.reviewer, "Please explain line 1.")
+    stl.submit(s)
+    assert only_line(s).decision == Decision.DENIED
+
+
+def test_uncertified_distance_and_hours_codes(stl):
+    stl.order(repairs=[stl.code("4.50")], certified=False, distance="75.00")
+    line = only_line(stl.open())
+    assert line.codes == [rules.UNCERTIFIED, rules.DISTANCE_OVER_CAP, rules.HOURS_OVER_STANDARD]
+    assert line.disposition == "review"
+
+
+# --- evidence files ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def draft(stl):
+    stl.order(repairs=[stl.code()])
+    return stl.open()
+
+
+@pytest.mark.parametrize("name, data, message", [
+    ("empty.pdf", b"", "Choose a file"),
+    ("script.pdf", b"#!/bin/sh\nrm -rf /\n", "judged by their content"),
+    ("page.png", b"<html><script>alert(1)</script></html>", "judged by their content"),
+    ("fake.jpg", b"GIF89a" + b"\x00" * 20, "judged by their content"),
+])
+def test_bad_files_are_refused_by_content(stl, draft, name, data, message):
+    with stl.agency(), pytest.raises(DomainError, match=message):
+        evidence.add_attachment(draft, None, name, data, stl.owner)
+
+
+def test_a_file_too_large_is_refused(stl, draft, monkeypatch):
+    monkeypatch.setitem(current_app.config, "SETTLEMENT_MAX_ATTACHMENT_BYTES", 1024)
+    with stl.agency(), pytest.raises(DomainError, match="larger than"):
+        evidence.add_attachment(draft, None, "big.pdf", b"%PDF-" + b"0" * 2000, stl.owner)
+
+
+def test_the_content_decides_the_type_and_the_name_is_generated(stl, draft):
+    with stl.agency():
+        a = evidence.add_attachment(draft, None, "../../etc/photo.pdf", demo_png(2), stl.owner)
+    assert a.content_type == "image/png" and a.original_name == "photo.pdf.png"
+    path = evidence.file_path(a)
+    assert path.read_bytes() == demo_png(2)
+    assert path.name == a.stored_name and "photo" not in path.name
+    root = Path(current_app.config["UPLOAD_ROOT"]).resolve()
+    assert path.resolve().is_relative_to(root)
+    static = Path(current_app.static_folder).resolve()
+    assert not path.resolve().is_relative_to(static)
+
+
+def test_evidence_only_while_the_agency_may_edit(stl, draft):
+    stl.submit(draft)
+    with stl.agency(), pytest.raises(DomainError, match="Not possible"):
+        evidence.add_attachment(draft, None, "late.pdf", demo_pdf("x"), stl.owner)
+    assert draft.status == Status.SUBMITTED
+
+
+def test_a_line_with_evidence_is_not_removed_until_the_file_is(stl, draft):
+    line = only_line(draft)
+    with stl.agency():
+        a = evidence.add_attachment(draft, line, "photo.png", demo_png(1), stl.owner)
+        with pytest.raises(DomainError, match="evidence first"):
+            services.remove_line(draft, line, draft.version, stl.owner)
+        path = evidence.delete_attachment(draft, a, stl.owner)
+        services.remove_line(draft, line, draft.version, stl.owner)
+    assert path.exists()  # the view removes the file once the deletion is committed

@@ -1,0 +1,46 @@
+"""The demo loader walks a settlement through every state with the real services."""
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from portal.auth.roles import Role
+from portal.extensions import db
+from portal.tenancy import unscoped
+from settlement import demo
+from settlement.cli import mismatched_totals
+from settlement.models import Appeal, Attachment, Settlement
+from tests.factories import make_user
+from tests.settlement import factories as f
+
+
+def test_the_demo_has_settlements_in_every_state(stl, world):
+    with unscoped("demo data"):
+        code = f.repair_code(world.line, "3.50")
+        for back in range(1, 9):
+            index = stl.today.year * 12 + stl.today.month - 1 - back
+            year, month = index // 12, index % 12 + 1
+            day = stl.today.replace(year=year, month=month, day=1) + timedelta(days=9)
+            for n in range(3):
+                f.order(world.a, world.line, day=day + timedelta(days=n), repairs=[code],
+                        distance="30.00")
+        ctx = {"agencies": {"SH-C01": world.a}, "users": {
+            "admin@hq.demo": world.user(Role.HQ_ADMIN),
+            "settlement@hq.demo": world.user(Role.HQ_SETTLEMENT),
+            "settlement2@hq.demo": make_user(Role.HQ_SETTLEMENT),
+            "east.manager@hq.demo": world.user(Role.REGIONAL_MANAGER),
+            "owner@sh-c01.demo": world.user(Role.AGENCY_OWNER)}}
+        demo.load(ctx)
+        stages = {}
+        for s in db.session.scalars(select(Settlement).where(
+                Settlement.agency_id == world.a.id)):
+            key = s.status
+            if s.status == "submitted":
+                key = "regional" if s.awaits_regional_review else "review"
+            stages[key] = stages.get(key, 0) + 1
+        assert set(stages) == {"draft", "regional", "returned", "review", "approved", "paid"}
+        assert db.session.scalar(select(func.count(Attachment.id))) >= 7
+        assert db.session.scalar(select(func.count(Appeal.id))) == 1
+        assert mismatched_totals() == []
+        pdf = demo.demo_pdf("2026-10")
+        assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF")
+        assert demo.demo_png(1).startswith(b"\x89PNG")

@@ -1,0 +1,340 @@
+"""The workflow: regional review, line decisions, four eyes, the second approval above the
+threshold, returns, payment, appeals, delegations, and requests that must not count twice."""
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from portal.audit.models import AuditEntry
+from portal.auth.roles import Role
+from portal.errors_domain import DomainError
+from portal.extensions import db
+from settlement import config, delegation, review, services
+from settlement.models import AppealStatus, Decision, Status
+from tests.factories import make_user
+
+D = Decimal
+
+
+@pytest.fixture
+def submitted(stl):
+    """A submitted claim of agency A with a clean line and a line routed to review."""
+    stl.order(repairs=[stl.code("1.00")], service_type="carry_in")          # 130.00, clean
+    stl.order(repairs=[stl.code("5.00")], service_type="carry_in")          # 450.00, > 4 h
+    s = stl.open()
+    stl.submit(s)
+    return s
+
+
+def lines_by_disposition(s):
+    return {ln.disposition: ln for ln in s.lines}
+
+
+def test_the_regional_manager_reviews_first(stl, submitted):
+    s = submitted
+    assert s.needs_regional_review and s.awaits_regional_review
+    with stl.hq(), pytest.raises(DomainError, match="regional manager reviews"):
+        review.approve_clean_lines(s, s.version, stl.reviewer)
+    with stl.hq(), pytest.raises(DomainError, match="region's manager"):
+        review.regional_review(s, s.version, stl.reviewer, True, "")
+    stl.forward(s)
+    assert not s.awaits_regional_review and s.regional_reviewed_by_id == stl.manager.id
+
+
+def test_no_regional_manager_no_regional_step(stl):
+    stl.order(agency=stl.world.b, repairs=[stl.code()])
+    s = stl.open(agency=stl.world.b, actor=stl.world.b_users[Role.AGENCY_OWNER])
+    stl.submit(s)
+    assert not s.needs_regional_review  # region 2 has no regional manager
+
+
+def test_the_regional_manager_returns_with_a_comment(stl, submitted):
+    s = submitted
+    with stl.region(), pytest.raises(DomainError, match="between"):
+        review.regional_review(s, s.version, stl.manager, False, "")
+    with stl.region():
+        review.regional_review(s, s.version, stl.manager, False, "Photos missing.")
+    assert s.status == Status.RETURNED
+
+
+def test_lines_are_approved_adjusted_or_denied_with_a_reason(stl, submitted):
+    s = submitted
+    stl.forward(s)
+    clean, flagged = lines_by_disposition(s)["pay"], lines_by_disposition(s)["review"]
+    with stl.hq():
+        assert review.approve_clean_lines(s, s.version, stl.reviewer) == 1
+        assert clean.decision == Decision.APPROVED and flagged.decision == Decision.PENDING
+        for kwargs, message in (
+                ({"decision": "adjusted", "amount": "500.00", "reason_code": "rate_mismatch"},
+                 "between"),
+                ({"decision": "adjusted", "amount": "1.234", "reason_code": "rate_mismatch"},
+                 "between"),
+                ({"decision": "adjusted", "amount": "x", "reason_code": "rate_mismatch"},
+                 "between"),
+                ({"decision": "adjusted", "amount": "100.00", "reason_code": ""}, "reason code"),
+                ({"decision": "denied", "reason_code": "other", "reason_text": ""}, "between"),
+                ({"decision": "maybe"}, "approve, adjust or deny")):
+            decision = kwargs.pop("decision")
+            with pytest.raises(DomainError, match=message):
+                review.decide_line(s, flagged, s.version, decision, stl.reviewer, **kwargs)
+        review.decide_line(s, flagged, s.version, "adjusted", stl.reviewer, amount="320.00",
+                           reason_code="rate_mismatch", reason_text="5 h is too much.")
+    assert (flagged.decision, flagged.approved_amount, flagged.reason_code) == (
+        Decision.ADJUSTED, D("320.00"), "rate_mismatch")
+    assert s.approved_total == D("130.00") + D("320.00")
+
+
+def test_four_eyes_the_adjuster_never_approves(stl, submitted):
+    s = submitted
+    stl.forward(s)
+    colleague = _colleague(stl, Role.HQ_SETTLEMENT)
+    with stl.hq():
+        review.approve_clean_lines(s, s.version, stl.reviewer)
+        flagged = lines_by_disposition(s)["review"]
+        review.decide_line(s, flagged, s.version, "denied", stl.reviewer,
+                           reason_code="insufficient_evidence")
+        with pytest.raises(DomainError, match="four eyes"):
+            review.approve_settlement(s, s.version, stl.reviewer, today=stl.today)
+        assert review.approve_settlement(s, s.version, colleague, today=stl.today)
+    assert s.status == Status.APPROVED and s.approved_total == D("130.00")
+
+
+def test_nothing_is_approved_while_a_line_waits(stl, submitted):
+    s = submitted
+    stl.forward(s)
+    with stl.hq(), pytest.raises(DomainError, match="wait for a decision"):
+        review.approve_settlement(s, s.version, stl.reviewer, today=stl.today)
+
+
+def _colleague(stl, role):
+    with stl.fixture():
+        return make_user(role)
+
+
+def _set_threshold(stl, amount):
+    with stl.hq():
+        data = {n: getattr(config.current_settings(), n) for n in config.SETTING_NAMES}
+        config.save_settings({**data, "second_approval_threshold": D(amount)},
+                             config.settings_version(), stl.admin)
+
+
+def _decided(stl, s):
+    stl.forward(s)
+    with stl.hq():
+        review.approve_clean_lines(s, s.version, stl.reviewer)
+        review.decide_line(s, lines_by_disposition(s)["review"], s.version, "approved",
+                           stl.reviewer)
+
+
+def test_above_the_threshold_hq_admin_gives_a_second_approval(stl, submitted):
+    _set_threshold(stl, "500.00")
+    s = submitted
+    _decided(stl, s)
+    assert s.approved_total == D("580.00")
+    second_admin = _colleague(stl, Role.HQ_ADMIN)
+    with stl.hq():
+        assert review.approve_settlement(s, s.version, stl.reviewer, today=stl.today) is False
+        assert s.status == Status.SUBMITTED and s.awaits_second_approval
+        with pytest.raises(DomainError, match="second approval by HQ admin"):
+            review.approve_settlement(s, s.version, _colleague(stl, Role.HQ_SETTLEMENT),
+                                      today=stl.today)
+        assert review.approve_settlement(s, s.version, second_admin, today=stl.today)
+    assert s.status == Status.APPROVED
+    assert s.second_approved_by_id == second_admin.id != s.first_approved_by_id
+
+
+def test_at_the_threshold_one_approval_is_enough(stl, submitted):
+    _set_threshold(stl, "580.00")
+    s = submitted
+    _decided(stl, s)
+    with stl.hq():
+        assert review.approve_settlement(s, s.version, stl.reviewer, today=stl.today)
+
+
+def test_a_money_change_voids_the_first_approval(stl, submitted):
+    _set_threshold(stl, "100.00")
+    s = submitted
+    _decided(stl, s)
+    with stl.hq():
+        review.approve_settlement(s, s.version, stl.reviewer, today=stl.today)
+        colleague = _colleague(stl, Role.HQ_SETTLEMENT)
+        review.decide_line(s, lines_by_disposition(s)["pay"], s.version, "approved", colleague)
+    assert s.first_approved_at is None
+
+
+def test_submitting_or_approving_twice_changes_money_once(stl, submitted):
+    s = submitted
+    seen = s.version - 1  # the page the owner clicked twice on
+    with stl.agency(), pytest.raises(DomainError, match="out of date"):
+        services.submit_settlement(s, seen, stl.owner, today=stl.today)
+    _decided(stl, s)
+    page = s.version
+    with stl.hq():
+        review.approve_settlement(s, page, stl.reviewer, today=stl.today)
+        total = s.approved_total
+        audits = db.session.scalar(select(func.count(AuditEntry.id)))
+        with pytest.raises(DomainError, match="out of date"):
+            review.approve_settlement(s, page, stl.reviewer, today=stl.today)
+        assert db.session.scalar(select(func.count(AuditEntry.id))) == audits
+    assert s.status == Status.APPROVED and s.approved_total == total
+
+
+def test_a_stale_line_decision_is_refused(stl, submitted):
+    s = submitted
+    stl.forward(s)
+    page = s.version
+    line = lines_by_disposition(s)["review"]
+    with stl.hq():
+        review.decide_line(s, line, page, "approved", stl.reviewer)
+        with pytest.raises(DomainError, match="out of date"):
+            review.decide_line(s, line, page, "denied", stl.reviewer,
+                               reason_code="duplicate")
+    assert line.decision == Decision.APPROVED
+
+
+def test_return_and_resubmit(stl, submitted):
+    s = submitted
+    stl.forward(s)
+    with stl.hq():
+        with pytest.raises(DomainError, match="between"):
+            review.return_settlement(s, s.version, stl.reviewer, "  ")
+        review.return_settlement(s, s.version, stl.reviewer, "Add the invoice of line 2.")
+    assert s.status == Status.RETURNED
+    stl.submit(s)
+    assert s.status == Status.SUBMITTED and s.submission_count == 2
+    assert s.awaits_regional_review  # a new submission is reviewed again
+
+
+def test_pay_only_approved_with_a_reference(stl, submitted):
+    s = submitted
+    _decided(stl, s)
+    with stl.hq():
+        with pytest.raises(DomainError, match="Not possible"):
+            review.mark_paid(s, s.version, stl.reviewer, "CMB-1", None, today=stl.today)
+        review.approve_settlement(s, s.version, _colleague(stl, Role.HQ_SETTLEMENT),
+                                  today=stl.today)
+        for reference, paid_on, message in (
+                ("x", None, "payment reference"),
+                ("CMB-2026-001", stl.today + timedelta(days=1), "future"),
+                ("CMB-2026-001", stl.today - timedelta(days=30), "before the approval")):
+            with pytest.raises(DomainError, match=message):
+                review.mark_paid(s, s.version, stl.reviewer, reference, paid_on,
+                                 today=stl.today)
+        with pytest.raises(DomainError, match="record payments"):
+            review.mark_paid(s, s.version, stl.admin, "CMB-2026-001", None, today=stl.today)
+        review.mark_paid(s, s.version, stl.reviewer, "CMB-2026-001", None, today=stl.today)
+    assert s.status == Status.PAID and s.payment_reference == "CMB-2026-001"
+
+
+def test_an_appeal_once_before_payment_reopens_the_review(stl, submitted):
+    s = submitted
+    stl.forward(s)
+    with stl.hq():
+        review.approve_clean_lines(s, s.version, stl.reviewer)
+        flagged = lines_by_disposition(s)["review"]
+        review.decide_line(s, flagged, s.version, "denied", stl.reviewer,
+                           reason_code="insufficient_evidence")
+        review.approve_settlement(s, s.version, _colleague(stl, Role.HQ_SETTLEMENT),
+                                  today=stl.today)
+    clean = lines_by_disposition(s)["pay"]
+    with stl.agency():
+        with pytest.raises(DomainError, match="adjusted or denied"):
+            review.lodge_appeal(s, clean, s.version, "Please pay this line in full.", stl.owner)
+        with pytest.raises(DomainError, match="between"):
+            review.lodge_appeal(s, flagged, s.version, "pay", stl.owner)
+        appeal = review.lodge_appeal(s, flagged, s.version, "The photos are uploaded now.",
+                                     stl.owner)
+        with pytest.raises(DomainError, match="appealed once"):
+            review.lodge_appeal(s, flagged, s.version, "And once more, please.", stl.owner)
+    assert s.status == Status.SUBMITTED and s.approved_at is None
+    with stl.hq():
+        with pytest.raises(DomainError, match="open appeal"):
+            review.decide_line(s, flagged, s.version, "approved", stl.reviewer)
+        with pytest.raises(DomainError, match="open appeals"):
+            review.approve_settlement(s, s.version, _colleague(stl, Role.HQ_SETTLEMENT),
+                                      today=stl.today)
+        with pytest.raises(DomainError, match="new amount"):
+            review.resolve_appeal(s, appeal, s.version, True, "9999.00", "Too much.",
+                                  stl.reviewer)
+        review.resolve_appeal(s, appeal, s.version, True, "450.00", "Photos verified.",
+                              stl.reviewer)
+    assert appeal.status == AppealStatus.UPHELD and flagged.decision == Decision.APPROVED
+    assert s.approved_total == D("580.00")
+
+
+def test_a_paid_settlement_cannot_be_appealed(stl, submitted):
+    s = submitted
+    stl.forward(s)
+    with stl.hq():
+        review.approve_clean_lines(s, s.version, stl.reviewer)
+        flagged = lines_by_disposition(s)["review"]
+        review.decide_line(s, flagged, s.version, "adjusted", stl.reviewer, amount="100.00",
+                           reason_code="rate_mismatch")
+        review.approve_settlement(s, s.version, _colleague(stl, Role.HQ_SETTLEMENT),
+                                  today=stl.today)
+        review.mark_paid(s, s.version, stl.reviewer, "CMB-9", None, today=stl.today)
+    with stl.agency(), pytest.raises(DomainError, match="Not possible"):
+        review.lodge_appeal(s, flagged, s.version, "We disagree with the cut.", stl.owner)
+
+
+# --- delegation --------------------------------------------------------------------------------
+
+
+def test_a_regional_manager_away_delegates_the_review(stl, submitted):
+    s = submitted
+    stand_in = _colleague(stl, Role.HQ_SETTLEMENT)
+    with stl.hq(), pytest.raises(DomainError, match="region's manager"):
+        review.regional_review(s, s.version, stand_in, True, "")
+    with stl.region():
+        d = delegation.create_delegation(stl.manager, stand_in.id, stl.today,
+                                         stl.today + timedelta(days=7), "Holiday", stl.today)
+    with stl.hq():
+        review.regional_review(s, s.version, stand_in, True, "", today=stl.today)
+    assert s.regional_reviewed_by_id == stand_in.id
+    with stl.region():
+        delegation.end_delegation(d, stl.manager)
+        assert not delegation.regional_review_power(stand_in, stl.world.region1.id,
+                                                    stl.today).allowed
+
+
+def test_hq_admin_away_delegates_the_second_approval(stl, submitted):
+    _set_threshold(stl, "100.00")
+    s = submitted
+    _decided(stl, s)
+    stand_in = _colleague(stl, Role.HQ_SETTLEMENT)
+    with stl.hq():
+        review.approve_settlement(s, s.version, stl.reviewer, today=stl.today)
+        with pytest.raises(DomainError, match="second approval"):
+            review.approve_settlement(s, s.version, stand_in, today=stl.today)
+        delegation.create_delegation(stl.admin, stand_in.id, stl.today, stl.today, "",
+                                     stl.today)
+        other_admin = _colleague(stl, Role.HQ_ADMIN)
+        delegation.create_delegation(other_admin, stl.reviewer.id, stl.today, stl.today, "",
+                                     stl.today)
+        with pytest.raises(DomainError, match="second person"):
+            review.approve_settlement(s, s.version, stl.reviewer, today=stl.today)
+        assert review.approve_settlement(s, s.version, stand_in, today=stl.today)
+        # the next day the delegation is over
+        assert not delegation.second_approval_power(stand_in, stl.today + timedelta(
+            days=1)).allowed
+
+
+def test_delegation_input_is_checked(stl):
+    with stl.hq():
+        for delegate, start, end, message in (
+                (stl.owner.id, stl.today, stl.today, "HQ settlement colleague"),
+                (stl.admin.id, stl.today, stl.today, "HQ settlement colleague"),
+                (stl.reviewer.id, stl.today - timedelta(days=1), stl.today, "past"),
+                (stl.reviewer.id, stl.today, stl.today - timedelta(days=1), "before the start"),
+                (stl.reviewer.id, stl.today, stl.today + timedelta(days=200), "at most")):
+            with pytest.raises(DomainError, match=message):
+                delegation.create_delegation(stl.admin, delegate, start, end, "", stl.today)
+        delegation.create_delegation(stl.admin, stl.reviewer.id, stl.today, stl.today, "",
+                                     stl.today)
+        with pytest.raises(DomainError, match="already delegated"):
+            delegation.create_delegation(stl.admin, stl.reviewer.id, stl.today, stl.today, "",
+                                         stl.today)
+    with stl.agency(), pytest.raises(DomainError, match="no approval powers"):
+        delegation.create_delegation(stl.owner, stl.reviewer.id, stl.today, stl.today, "",
+                                     stl.today)
