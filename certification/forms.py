@@ -1,11 +1,9 @@
 """Input shapes of the certification pages; the rules live in services and exams."""
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
     FieldList,
-    Form,
     FormField,
     HiddenField,
     IntegerField,
@@ -19,6 +17,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from certification.models import EDUCATION_LABELS
+from portal.forms import PortalForm, PortalSubForm
 
 REQUIRED = _l("This field is required.")
 
@@ -42,7 +41,7 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-class EngineerForm(FlaskForm):
+class EngineerForm(PortalForm):
     name = StringField(_l("Full name"), **TEXT, validators=[DataRequired(REQUIRED), Length(max=64)])
     id_number = StringField(
         _l("ID number"), **TEXT, validators=[Optional(), Length(max=32)],
@@ -59,12 +58,12 @@ class EngineerForm(FlaskForm):
     submit = SubmitField(_l("Save"))
 
 
-class LeaveForm(FlaskForm):
+class LeaveForm(PortalForm):
     left_on = DateField(_l("Left on"), validators=[InputRequired(REQUIRED)])
     submit = SubmitField(_l("Record leaving"))
 
 
-class ProgramForm(FlaskForm):
+class ProgramForm(PortalForm):
     product_line_id = SelectField(_l("Product line"), coerce=int)
     level = SelectField(_l("Level"), coerce=int)
     validity_months = IntegerField(_l("Validity (months)"), default=24,
@@ -85,14 +84,14 @@ class ProgramForm(FlaskForm):
     submit = SubmitField(_l("Save"))
 
 
-class NominateForm(FlaskForm):
+class NominateForm(PortalForm):
     program_id = SelectField(_l("Program"), coerce=int)
     note = TextAreaField(_l("Note for the training department"), **TEXT,
                          validators=[Optional(), Length(max=2000)])
     submit = SubmitField(_l("Nominate"))
 
 
-class SessionForm(FlaskForm):
+class SessionForm(PortalForm):
     program_id = SelectField(_l("Program"), coerce=int)
     exam_date = DateField(_l("Exam date"), validators=[InputRequired(REQUIRED)])
     place = StringField(_l("Place"), **TEXT,
@@ -102,12 +101,12 @@ class SessionForm(FlaskForm):
     submit = SubmitField(_l("Save"))
 
 
-class AdmitForm(FlaskForm):
+class AdmitForm(PortalForm):
     nomination_ids = MultiCheckboxField(_l("Nominees"), coerce=int)
     submit = SubmitField(_l("Admit the ticked nominees"))
 
 
-class ScoreRowForm(Form):
+class ScoreRowForm(PortalSubForm):
     """One nominee's line of the score sheet (no CSRF of its own: the sheet carries it)."""
 
     seat_id = HiddenField()
@@ -116,12 +115,12 @@ class ScoreRowForm(Form):
     absent = BooleanField(_l("Absent"))
 
 
-class ScoreSheetForm(FlaskForm):
+class ScoreSheetForm(PortalForm):
     rows = FieldList(FormField(ScoreRowForm))
     submit = SubmitField(_l("Record the scores and issue the certificates"))
 
 
-class RevokeForm(FlaskForm):
+class RevokeForm(PortalForm):
     reason = TextAreaField(_l("Reason"), **TEXT, validators=[DataRequired(REQUIRED),
                                                      Length(min=3, max=2000)])
     revoked_on = DateField(_l("Effective from"), validators=[Optional()],
@@ -129,7 +128,7 @@ class RevokeForm(FlaskForm):
     submit = SubmitField(_l("Revoke the certificate"))
 
 
-class VerifyForm(FlaskForm):
+class VerifyForm(PortalForm):
     number = StringField(_l("Certificate number"), **TEXT,
                          validators=[DataRequired(REQUIRED), Length(max=32)])
     code = StringField(_l("Verification code"), **TEXT,

@@ -1,6 +1,5 @@
 """Input shapes of the evaluation pages; the rules live in the services."""
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     HiddenField,
@@ -14,30 +13,31 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from evaluation import kpis
+from portal.forms import PortalForm
 
 SCORE_CHOICES = [(n, str(n)) for n in (5, 4, 3, 2, 1)]
 
 
-class ComputeForm(FlaskForm):
+class ComputeForm(PortalForm):
     period = StringField(_l("Quarter"), validators=[DataRequired(), Length(max=10)],
                          description=_l("For example 2026Q3."))
     submit = SubmitField(_l("Compute drafts"))
 
 
-class QuarterActionForm(FlaskForm):
+class QuarterActionForm(PortalForm):
     """Publish or finalize: the quarter's version guards against a stale page."""
 
     seen_version = HiddenField(validators=[DataRequired()])
 
 
-class InspectionForm(FlaskForm):
+class InspectionForm(PortalForm):
     score = IntegerField(_l("Inspection score (0–100)"),
                          validators=[InputRequired(), NumberRange(min=0, max=100)])
     note = TextAreaField(_l("Findings"), validators=[Optional(), Length(max=4000)])
     submit = SubmitField(_l("Save the inspection score"))
 
 
-class AcknowledgeForm(FlaskForm):
+class AcknowledgeForm(PortalForm):
     submit = SubmitField(_l("Acknowledge the result"))
 
 
@@ -45,7 +45,7 @@ def kpi_choices(blank_label) -> list:
     return [("", blank_label)] + [(k.code, k.label) for k in kpis.KPIS]
 
 
-class AppealForm(FlaskForm):
+class AppealForm(PortalForm):
     kpi_code = SelectField(_l("KPI concerned"), validators=[Optional()])
     reason = TextAreaField(_l("Reason of the appeal"),
                            validators=[DataRequired(), Length(min=10, max=4000)],
@@ -58,7 +58,7 @@ class AppealForm(FlaskForm):
         self.kpi_code.choices = kpi_choices(_l("The result as a whole"))
 
 
-class ResolveForm(FlaskForm):
+class ResolveForm(PortalForm):
     decision = RadioField(_l("Decision on the appeal"),
                           choices=[("upheld", _l("Uphold the appeal")),
                                    ("rejected", _l("Reject the appeal"))],
@@ -80,12 +80,12 @@ class ResolveForm(FlaskForm):
         self.kpi_code.choices = kpi_choices("—")
 
 
-class ProposalForm(FlaskForm):
+class ProposalForm(PortalForm):
     decision = HiddenField(validators=[DataRequired()])
     note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=4000)])
 
 
-class RatingForm(FlaskForm):
+class RatingForm(PortalForm):
     parts = SelectField(_l("Spare parts supply"), coerce=int, choices=SCORE_CHOICES)
     settlement = SelectField(_l("Settlement"), coerce=int, choices=SCORE_CHOICES)
     support = SelectField(_l("Technical support"), coerce=int, choices=SCORE_CHOICES)
@@ -95,7 +95,7 @@ class RatingForm(FlaskForm):
     submit = SubmitField(_l("Send the rating"))
 
 
-class VerifyForm(FlaskForm):
+class VerifyForm(PortalForm):
     file = FileField(_l("Report PDF"), validators=[FileRequired()])
     submit = SubmitField(_l("Verify"))
 
@@ -103,7 +103,7 @@ class VerifyForm(FlaskForm):
 def scheme_form(data: dict | None = None):
     """The new-version form: SLA minutes, and per KPI a weight, a minimum and a curve."""
 
-    class SchemeForm(FlaskForm):
+    class SchemeForm(PortalForm):
         period = StringField(_l("In force from quarter"), validators=[DataRequired(),
                                                                        Length(max=10)],
                              description=_l("A future quarter, for example 2027Q1."))

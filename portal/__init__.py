@@ -29,6 +29,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     if hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     logging.basicConfig(level=logging.INFO)
+    # WeasyPrint and fontTools narrate every PDF at INFO; keep their warnings only.
+    for chatty in ("weasyprint", "fontTools"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
     _init_extensions(app)
     _register_blueprints(app)

@@ -4,7 +4,12 @@ import io
 import json
 from datetime import datetime
 
-from flask import Response
+from flask import Response, flash, redirect, request, url_for
+from flask_babel import format_number
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+
+from portal.extensions import db
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -31,3 +36,15 @@ def csv_response(basename: str, header: list[str], rows) -> Response:
         mimetype="text/csv",
         headers={"Content-Disposition": f"attachment; filename={basename}-{stamp}.csv"},
     )
+
+
+def refuse_if_too_many(stmt, limit: int, list_endpoint: str):
+    """A redirect back to the list with a clear message when `stmt` selects more than `limit`
+    rows, else None. An export is never cut short without telling the reader."""
+    count = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    if count <= limit:
+        return None
+    flash(_("The filters select %(count)s rows; one export holds at most %(limit)s. Narrow the "
+            "filters (a date range, a region) and export again.",
+            count=format_number(count), limit=format_number(limit)), "warning")
+    return redirect(url_for(list_endpoint, **request.args))

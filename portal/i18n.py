@@ -104,7 +104,9 @@ def _fill_source_language(po_path) -> None:
     with open(po_path, "rb") as f:
         catalog = read_po(f, locale="en")
     for message in catalog:
-        if message.id and not message.string:
+        if message.pluralizable and not any(message.string):
+            message.string = message.id  # (singular, plural)
+        elif message.id and not message.string:
             message.string = message.id
         message.flags.discard("fuzzy")
     with open(po_path, "wb") as f:

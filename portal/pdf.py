@@ -1,11 +1,13 @@
 """PDF rendering with WeasyPrint: project fonts only, no file: or network fetches."""
 import mimetypes
+import threading
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from flask import render_template
 from flask_babel import force_locale
 from weasyprint import HTML
+from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from portal.config import PROJECT_ROOT
@@ -53,6 +55,18 @@ class PortalAssetFetcher(URLFetcher):
                                   headers={"Content-Type": content_type})
 
 
+_fonts = threading.local()
+
+
+def _font_config() -> FontConfiguration:
+    """One font configuration per thread: building one copies and registers the 5 MB CJK font
+    each time, and Pango's font maps must not be shared between threads."""
+    config = getattr(_fonts, "config", None)
+    if config is None:
+        config = _fonts.config = FontConfiguration()
+    return config
+
+
 def render_pdf(template: str, *, locale: str, **context) -> bytes:
     """Render `template` (fed plain values, not ORM objects) to PDF bytes in `locale`."""
     font = cjk_font_path()
@@ -61,4 +75,5 @@ def render_pdf(template: str, *, locale: str, **context) -> bytes:
             template, cjk_font_url=font.as_uri() if font else None,
             pdf_css_url=(PDF_ASSETS / "print.css").as_uri(), **context
         )
-    return HTML(string=html, base_url=None, url_fetcher=PortalAssetFetcher()).write_pdf()
+    return HTML(string=html, base_url=None, url_fetcher=PortalAssetFetcher()).write_pdf(
+        font_config=_font_config())

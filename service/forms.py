@@ -4,7 +4,6 @@ Selects of ids never validate their choices here: a foreign or unknown id reache
 which answers with a clear, translated error.
 """
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
@@ -12,7 +11,6 @@ from wtforms import (
     DateTimeLocalField,
     DecimalField,
     FieldList,
-    Form,
     FormField,
     IntegerField,
     SelectField,
@@ -23,6 +21,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
+from portal.forms import PortalForm, PortalSubForm
 from service.models import (
     CHANNEL_LABELS,
     LINE_REASON_LABELS,
@@ -40,12 +39,12 @@ def _id_select(label, **kw):
     return SelectField(label, coerce=int, validate_choice=False, default=0, **kw)
 
 
-class PartUseForm(Form):
+class PartUseForm(PortalSubForm):
     part_id = _id_select(_l("Part"))
     quantity = IntegerField(_l("Quantity"), validators=[Optional()])
 
 
-class WorkOrderForm(FlaskForm):
+class WorkOrderForm(PortalForm):
     number = StringField(_l("Order number"), validators=[Optional(), Length(max=32)],
                          description=_l("Leave empty to number the order automatically."))
     service_type = SelectField(_l("Service type"),
@@ -85,18 +84,18 @@ class WorkOrderForm(FlaskForm):
     submit = SubmitField(_l("Save order"))
 
 
-class CancelForm(FlaskForm):
+class CancelForm(PortalForm):
     reason = TextAreaField(_l("Reason"), validators=[DataRequired(), Length(min=2, max=2000)])
     submit = SubmitField(_l("Cancel order"))
 
 
-class ImportForm(FlaskForm):
+class ImportForm(PortalForm):
     file = FileField(_l("CSV or XLSX file"))
     good_only = BooleanField(_l("Import the good rows even if some rows are bad"))
     submit = SubmitField(_l("Import"))
 
 
-class RevisitForm(FlaskForm):
+class RevisitForm(PortalForm):
     score = SelectField(_l("Score"), coerce=int, validate_choice=False,
                         choices=[(n, str(n)) for n in range(5, 0, -1)])
     comment = TextAreaField(_l("Customer's comment"), validators=[Length(max=4000)])
@@ -106,7 +105,7 @@ class RevisitForm(FlaskForm):
     submit = SubmitField(_l("Save revisit"))
 
 
-class ComplaintForm(FlaskForm):
+class ComplaintForm(PortalForm):
     agency_id = _id_select(_l("Agency"))
     order_number = StringField(_l("Order number"), validators=[Optional(), Length(max=32)],
                                description=_l("Optional: the order the complaint is about."))
@@ -121,13 +120,13 @@ class ComplaintForm(FlaskForm):
     submit = SubmitField(_l("Record complaint"))
 
 
-class ResponseForm(FlaskForm):
+class ResponseForm(PortalForm):
     response = TextAreaField(_l("Your response"), validators=[DataRequired(),
                                                               Length(max=4000)])
     submit = SubmitField(_l("Send response"))
 
 
-class VerdictForm(FlaskForm):
+class VerdictForm(PortalForm):
     verdict = SelectField(_l("Verdict"), choices=[(k.value, v) for k, v in
                                                   VERDICT_LABELS.items()])
     verdict_note = TextAreaField(_l("Reasoning"), validators=[DataRequired(),
@@ -135,7 +134,7 @@ class VerdictForm(FlaskForm):
     submit = SubmitField(_l("Close with this verdict"))
 
 
-class CodeForm(FlaskForm):
+class CodeForm(PortalForm):
     product_line_id = _id_select(_l("Product line"))
     code = StringField(_l("Code"), validators=[DataRequired(), Length(max=32)])
     description_zh = StringField(_l("Description (Chinese)"),
@@ -151,7 +150,7 @@ class RepairCodeForm(CodeForm):
                                   description=_l("Flat-rate labor hours paid for this repair."))
 
 
-class PartForm(FlaskForm):
+class PartForm(PortalForm):
     part_number = StringField(_l("Part number"), validators=[DataRequired(), Length(max=40)])
     name_zh = StringField(_l("Name (Chinese)"), validators=[DataRequired(), Length(max=120)])
     name_en = StringField(_l("Name (English)"), validators=[DataRequired(), Length(max=120)])
@@ -162,7 +161,7 @@ class PartForm(FlaskForm):
     submit = SubmitField(_l("Save"))
 
 
-class RequestLineForm(Form):
+class RequestLineForm(PortalSubForm):
     part_id = _id_select(_l("Part"))
     quantity = IntegerField(_l("Quantity"), validators=[Optional()])
     reason = SelectField(_l("Reason"), choices=[(k.value, v) for k, v in
@@ -171,26 +170,26 @@ class RequestLineForm(Form):
     work_order_id = _id_select(_l("Work order"))
 
 
-class PartsRequestForm(FlaskForm):
+class PartsRequestForm(PortalForm):
     lines = FieldList(FormField(RequestLineForm), min_entries=REQUEST_ROWS, max_entries=20)
     note = TextAreaField(_l("Note"), validators=[Length(max=2000)])
     submit = SubmitField(_l("Submit request"))
 
 
-class ActionForm(FlaskForm):
+class ActionForm(PortalForm):
     """A form whose fields are read per line by the view (decisions, receipts)."""
 
     submit = SubmitField(_l("Save"))
 
 
-class ShipForm(FlaskForm):
+class ShipForm(PortalForm):
     carrier = StringField(_l("Carrier"), validators=[DataRequired(), Length(max=64)])
     tracking_number = StringField(_l("Tracking number"), validators=[DataRequired(),
                                                                      Length(max=64)])
     submit = SubmitField(_l("Mark as shipped"))
 
 
-class InspectForm(FlaskForm):
+class InspectForm(PortalForm):
     result = SelectField(_l("Inspection result"),
                          choices=[("accepted", _l("Accepted")), ("rejected", _l("Rejected"))])
     reason = TextAreaField(_l("Reason for rejection"), validators=[Length(max=2000)])

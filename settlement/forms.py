@@ -4,7 +4,6 @@ Every form that changes a settlement carries the version of the page it was show
 second click or a stale tab is refused instead of changing money twice.
 """
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     DateField,
@@ -22,6 +21,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
+from portal.forms import PortalForm
 from settlement import rules
 
 DECISIONS = [("approved", _l("Approve as claimed")), ("adjusted", _l("Adjust the amount")),
@@ -30,11 +30,11 @@ REASONS = [("", "—")] + [(k, v) for k, v in rules.REASON_LABELS.items()]
 AMOUNT = [InputRequired(), NumberRange(min=0, max=1000000)]
 
 
-class VersionedForm(FlaskForm):
+class VersionedForm(PortalForm):
     version = HiddenField()
 
 
-class OpenForm(FlaskForm):
+class OpenForm(PortalForm):
     period = MonthField(_l("Month"), validators=[DataRequired()])
     submit = SubmitField(_l("Open the claim"))
 
@@ -48,7 +48,7 @@ class AddOrderForm(VersionedForm):
     submit = SubmitField(_l("Add"))
 
 
-class UploadForm(FlaskForm):
+class UploadForm(PortalForm):
     file = FileField(_l("File (PDF, JPEG or PNG)"), validators=[FileRequired()])
     line_id = SelectField(_l("Evidence for"), coerce=int, default=0)
     submit = SubmitField(_l("Upload"))
@@ -102,7 +102,7 @@ class ResolveAppealForm(VersionedForm):
 # --- HQ configuration ------------------------------------------------------------------------
 
 
-class FeeRowForm(FlaskForm):
+class FeeRowForm(PortalForm):
     class Meta:
         csrf = False  # part of the rate card form, which carries the token
 
@@ -153,7 +153,7 @@ class SettingsForm(VersionedForm):
     submit = SubmitField(_l("Save the settings"))
 
 
-class DispositionsForm(FlaskForm):
+class DispositionsForm(PortalForm):
     submit = SubmitField(_l("Save the dispositions"))
 
 
@@ -163,7 +163,7 @@ for _code in rules.EXCEPTION_CODES:
         validators=[DataRequired()]))
 
 
-class DelegationForm(FlaskForm):
+class DelegationForm(PortalForm):
     delegate_id = SelectField(_l("Colleague"), coerce=int, validators=[DataRequired()])
     starts_on = DateField(_l("From"), validators=[DataRequired()])
     ends_on = DateField(_l("Until"), validators=[DataRequired()])

@@ -1,6 +1,5 @@
 """Input shapes for the network pages; rules live in services."""
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     DateField,
     EmailField,
@@ -25,6 +24,7 @@ from wtforms.validators import (
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.auth.forms import PASSWORD_MIN
+from portal.forms import PortalForm
 from tenants.models import AGENCY_TYPE_LABELS, SERVICE_TYPE_LABELS, STATUS_LABELS
 
 CODE = Regexp(r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
@@ -37,7 +37,7 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-class AgencyForm(FlaskForm):
+class AgencyForm(PortalForm):
     code = StringField(_l("Agency code"), validators=[DataRequired(), Length(max=16), CODE])
     legal_name = StringField(_l("Legal name"), validators=[DataRequired(), Length(max=200)])
     agency_type = SelectField(_l("Type"),
@@ -72,14 +72,14 @@ class AgencyForm(FlaskForm):
             raise ValidationError(_l("The end date is before the start date."))
 
 
-class StatusChangeForm(FlaskForm):
+class StatusChangeForm(PortalForm):
     to_status = SelectField(_l("New status"),
                             choices=[(k.value, v) for k, v in STATUS_LABELS.items()])
     reason = TextAreaField(_l("Reason"), validators=[DataRequired(), Length(min=3, max=2000)])
     submit = SubmitField(_l("Change status"))
 
 
-class RegionForm(FlaskForm):
+class RegionForm(PortalForm):
     code = StringField(_l("Code"), validators=[DataRequired(), Length(max=16), CODE])
     name_zh = StringField(_l("Name (Chinese)"), validators=[DataRequired(), Length(max=64)])
     name_en = StringField(_l("Name (English)"), validators=[DataRequired(), Length(max=64)])
@@ -94,7 +94,7 @@ class ProductLineForm(RegionForm):
     pass
 
 
-class ProductModelForm(FlaskForm):
+class ProductModelForm(PortalForm):
     code = StringField(_l("Model code"), validators=[DataRequired(), Length(max=32), CODE])
     name = StringField(_l("Model name"), validators=[DataRequired(), Length(max=120)])
     warranty_months = IntegerField(_l("Warranty (months)"), default=12,
@@ -102,7 +102,7 @@ class ProductModelForm(FlaskForm):
     submit = SubmitField(_l("Save"))
 
 
-class UserForm(FlaskForm):
+class UserForm(PortalForm):
     email = EmailField(_l("Email"), validators=[DataRequired(), Email(), Length(max=254)])
     name = StringField(_l("Full name"), validators=[DataRequired(), Length(max=120)])
     role = SelectField(_l("Role"))

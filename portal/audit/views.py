@@ -6,7 +6,7 @@ from sqlalchemy import select
 from portal.audit.models import AuditEntry
 from portal.auth.access import allow
 from portal.auth.roles import Role
-from portal.exports import csv_response
+from portal.exports import csv_response, refuse_if_too_many
 from portal.extensions import db
 from portal.listing import paginate, sorted_by
 from portal.navigation import add_nav
@@ -15,9 +15,7 @@ from portal.timeutil import local_day_bounds, parse_date
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 READERS = (Role.AUDITOR, Role.HQ_ADMIN)
 add_nav("audit.index", _l("Audit log"), READERS, order=90)
-
 EXPORT_LIMIT = 100_000
-
 
 def _filtered():
     stmt = select(AuditEntry)
@@ -51,7 +49,9 @@ def index():
 @bp.route("/export.csv")
 @allow(*READERS)
 def export():
-    stmt = _filtered().order_by(AuditEntry.id).limit(EXPORT_LIMIT)
+    stmt = _filtered().order_by(AuditEntry.id)
+    if refused := refuse_if_too_many(stmt, EXPORT_LIMIT, "audit.index"):
+        return refused
     rows = (
         [e.id, e.at.isoformat(), e.actor_email, e.actor_role, e.agency_id, e.action,
          e.object_type, e.object_id, e.before, e.after, e.reason, e.ip]

@@ -16,6 +16,7 @@ from portal.auth import services
 from portal.auth.access import allow, public
 from portal.auth.forms import ChangePasswordForm, SignInForm
 from portal.auth.roles import Role
+from portal.auth.sessions import apply_user_scope
 from portal.errors_domain import DomainError, attach_to_form
 from portal.extensions import db, limiter
 from portal.redirects import safe_next
@@ -45,11 +46,14 @@ def sign_in():
             db.session.commit()  # nothing but a possible rehash; keep the transaction short
             attach_to_form(form, error)
         else:
-            db.session.commit()
+            # Sign in and take the user's scope before the commit: afterwards the row is
+            # expired, and an anonymous request may not read it back (row-level security).
             session.clear()
             login_user(user, remember=form.remember.data)
+            apply_user_scope()
             if user.locale:
                 session["locale"] = user.locale
+            db.session.commit()
             return redirect(safe_next(request.args.get("next")))
     return render_template("portal/sign_in.html", form=form)
 

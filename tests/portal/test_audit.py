@@ -68,6 +68,32 @@ def test_readers_filter_and_export(client, world, role):
     assert b"auth.sign_in" in export.data
 
 
+def test_an_export_holds_every_entry_or_says_why_not(app, client, world, monkeypatch):
+    """Never cut short in silence: every selected entry, or a message and no file."""
+    from sqlalchemy import insert
+
+    from portal.audit import views
+
+    with app.app_context(), unscoped("the test writes many entries at once"):
+        db.session.execute(insert(AuditEntry), [
+            {"action": "test.bulk", "object_type": "thing", "object_id": str(n)}
+            for n in range(1_234)])
+        db.session.commit()
+    sign_in(client, world.user(Role.AUDITOR))
+    export = client.get("/audit/export.csv?action=test.bulk")
+    lines = export.get_data(as_text=True).lstrip("\ufeff").splitlines()
+    assert export.status_code == 200 and len(lines) == 1 + 1_234
+    assert [line.split(",")[7] for line in lines[1:]] == [str(n) for n in range(1_234)]
+
+    monkeypatch.setattr(views, "EXPORT_LIMIT", 1_000)
+    refused = client.get("/audit/export.csv?action=test.bulk", follow_redirects=True,
+                         headers={"Accept-Language": "zh-CN"})
+    assert refused.mimetype == "text/html" and refused.request.path == "/audit/"
+    page = refused.get_data(as_text=True)
+    assert "1,234" in page and "一次导出最多 1,000 行" in page
+    assert refused.request.args.get("action") == "test.bulk"
+
+
 @pytest.mark.parametrize("role", [r for r in Role if r not in (Role.AUDITOR, Role.HQ_ADMIN)])
 def test_others_cannot_read_the_log(client, world, role):
     sign_in(client, world.user(role))
