@@ -8,8 +8,9 @@ from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 
+from certification.models import Certificate
 from certification.queries import valid_certificate_exists
 from portal import demo
 from portal.extensions import db
@@ -39,11 +40,15 @@ def register() -> None:
 def load(ctx: dict) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     today = local_day(now)
-    start = add_months(today.replace(day=1), -11)
+    # From the first day of the quarter a year before the last one that ended: the demo's
+    # four evaluated quarters are whole quarters of work (14 months on 2026-11-30).
+    last_ended_quarter_start = add_months(today.replace(day=1), -((today.month - 1) % 3) - 3)
+    start = add_months(last_ended_quarter_start, -9)
     catalog = _catalog(ctx["product_lines"])
     users = ctx["users"]
     hq = {"service": users["service@hq.demo"].id, "parts": users["parts@hq.demo"].id}
     orders = 0
+    certified = _certified_spans()
     for index, (code, agency) in enumerate(sorted(ctx["agencies"].items())):
         if agency.status == "applicant":
             continue
@@ -51,6 +56,7 @@ def load(ctx: dict) -> None:
         if not engineers:
             continue
         work = _AgencyYear(ctx["rng"], agency, engineers, catalog, start, now, hq, index)
+        work.certified = certified
         orders += work.run()
     db.session.execute(
         update(WorkOrder).where(WorkOrder.engineer_id.is_not(None))
@@ -87,6 +93,18 @@ def _bulk(model, rows: list[dict]) -> list[int]:
         insert(model).returning(model.id, sort_by_parameter_order=True), rows))
 
 
+def _certified_spans() -> dict[tuple[int, int], list[tuple[date, date]]]:
+    """(engineer, product line) → the days their certificates cover, for dispatching orders
+    the way a station does: mostly to an engineer certified for the product."""
+    spans = defaultdict(list)
+    for engineer_id, line_id, start, end, revoked in db.session.execute(select(
+            Certificate.engineer_id, Certificate.product_line_id, Certificate.valid_from,
+            Certificate.valid_to, Certificate.revoked_on)):
+        last = min(end, revoked - timedelta(days=1)) if revoked else end
+        spans[(engineer_id, line_id)].append((start, last))
+    return spans
+
+
 class _AgencyYear:
     """One agency's year, generated in time order so that stock and rework stay consistent."""
 
@@ -101,12 +119,22 @@ class _AgencyYear:
         self.used: dict[int, int] = defaultdict(int)
         self.parts = {p.id: p for line in self.lines for p in catalog[line]["parts"]}
         self.serial_models: dict[str, tuple] = {}
+        self.certified: dict[tuple[int, int], list[tuple[date, date]]] = {}
 
     # --- helpers ---------------------------------------------------------------------------
 
     def moment(self, day: date, low=8, high=20) -> datetime:
         clock = time(self.rng.randint(low, high - 1), self.rng.randint(0, 59))
         return datetime.combine(day, clock, tzinfo=local_zone()).astimezone(UTC)
+
+    def engineer_for(self, line_id: int, day: date):
+        """Nine orders in ten go to an engineer certified for the line that day, if any."""
+        rng = self.rng
+        able = [e for e in self.engineers
+                if any(a <= day <= b for a, b in self.certified.get((e.id, line_id), ()))]
+        if able and rng.random() < 0.9:
+            return rng.choice(able)
+        return self.engineers[0] if rng.random() < 0.3 else rng.choice(self.engineers)
 
     def day(self, offset: int) -> date:
         return self.start + timedelta(days=offset)
@@ -219,7 +247,7 @@ class _AgencyYear:
         line_id = rng.choice(self.lines)
         model = rng.choice(self.catalog[line_id]["models"])
         kind = rng.choices(["phone", "onsite", "carry_in"], weights=[2, 5, 3])[0]
-        engineer = self.engineers[0] if rng.random() < 0.3 else rng.choice(self.engineers)
+        engineer = self.engineer_for(line_id, local_day(at))
         serial, origin = f"{model.code.split('-')[0]}{rng.randint(10**9, 10**10 - 1)}", None
         recent = [s for c, s in completed_serials if timedelta(0) < at - c < timedelta(days=29)]
         if kind != "phone" and recent and rng.random() < 0.06:

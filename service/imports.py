@@ -275,9 +275,7 @@ def _parts(row, cols, table, errors) -> list[tuple[int, int]]:
     text = (row.get("parts") or "").strip()
     out = []
     for item in filter(None, (i.strip() for i in re.split(r"[;,，；]", text))):
-        match = re.fullmatch(r"([^*x×]+?)\s*(?:[*x×]\s*(-?\d{1,4}))?", item, re.IGNORECASE)
-        part_id = table.get(match.group(1).strip().upper()) if match else None
-        quantity = int(match.group(2)) if match and match.group(2) else 1
+        part_id, quantity = _part_item(item, table)
         if part_id is None:
             errors.append(_("%(column)s: unknown part %(item)s.", column=cols["parts"].label,
                             item=item))
@@ -287,6 +285,16 @@ def _parts(row, cols, table, errors) -> list[tuple[int, int]]:
         else:
             out.append((part_id, quantity))
     return out
+
+
+def _part_item(item: str, table: dict) -> tuple[int | None, int]:
+    """``NUMBER`` or ``NUMBER*2`` (also ``x2``, ``×2``); a part number may hold an x itself."""
+    if (part_id := table.get(item.upper())) is not None:
+        return part_id, 1
+    match = re.fullmatch(r"(.*\S)\s*[*x×]\s*(-?\d{1,4})", item, re.IGNORECASE)
+    if match is None:
+        return None, 1
+    return table.get(match.group(1).upper()), int(match.group(2))
 
 
 def import_work_orders(agency: Agency, rows: list[tuple[int, dict]], *,

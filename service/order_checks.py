@@ -9,6 +9,7 @@ import re
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
@@ -159,10 +160,18 @@ def _check_people(agency: Agency, data: dict) -> None:
         data["engineer_id"] = None
         return
     engineer_id = db_id(data["engineer_id"])
-    found = engineer_id is not None and db.session.scalar(select(func.count(Engineer.id)).where(
-        Engineer.id == engineer_id, Engineer.agency_id == agency.id))
-    if not found:
+    found = None if engineer_id is None else db.session.execute(select(Engineer.id,
+                                                                       Engineer.left_on).where(
+        Engineer.id == engineer_id, Engineer.agency_id == agency.id)).one_or_none()
+    if found is None:
         raise DomainError(_("Choose an engineer of your agency."), field="engineer_id")
+    # Orders entered late may name an engineer who left since; work after that day cannot be
+    # theirs (the service day: completion, else receipt).
+    left_on = found.left_on
+    if left_on is not None and left_on < local_day(data.get("completed_at")
+                                                   or data["received_at"]):
+        raise DomainError(_("This engineer left your agency on %(day)s, before this service.",
+                            day=format_date(left_on)), field="engineer_id")
 
 
 def _check_repair_codes(data: dict, product_line_id: int) -> list[RepairCode]:

@@ -102,7 +102,9 @@ def create_complaint(agency: Agency, data: dict) -> Complaint:
         raise DomainError(_("Choose the severity."), field="severity")
     description = _text(data.get("description"), "description",
                         _("Describe the complaint (up to 4000 characters)."), low=2)
-    received_at = _moment(data.get("received_at"), "received_at")
+    # A typed time a few minutes ahead (clock drift) is now: the agency's response, stamped
+    # by the server, must never come before it.
+    received_at = min(_moment(data.get("received_at"), "received_at"), datetime.now(UTC))
     order_id = None
     number = clean_text(data.get("order_number"))[:64]
     if number:

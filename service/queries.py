@@ -170,8 +170,9 @@ def catalog_for_lines(line_ids) -> dict:
     }
 
 
-def export_rows(stmt, limit: int):
-    return db.session.scalars(stmt.limit(limit)).unique()
+def export_rows(stmt):
+    """Every selected order (the view refuses an export beyond its limit first)."""
+    return db.session.scalars(stmt.execution_options(yield_per=1000))
 
 
 # --- catalogs ----------------------------------------------------------------------------------
@@ -321,8 +322,11 @@ def agency_figures(agency_id: int) -> dict:
                     row, strict=True))
 
 
-def network_figures() -> dict:
-    """The same figures per region (HQ sees the network, a regional manager their region)."""
+def network_figures(region_id: int | None = None) -> dict:
+    """The same figures per region: every region for HQ, one for its regional manager.
+
+    Regions without any open work are listed too (with zeros): a quiet region is a figure.
+    """
     today = local_today()
     queries = {
         "open_orders": (WorkOrder, WorkOrder.status == OrderStatus.OPEN),
@@ -337,9 +341,10 @@ def network_figures() -> dict:
             select(Agency.region_id, func.count(model.id))
             .join(Agency, Agency.id == model.agency_id).where(condition)
             .group_by(Agency.region_id)).all())
-    region_ids = sorted({r for per_region in figures.values() for r in per_region})
-    regions = list(db.session.scalars(select(Region).where(Region.id.in_(region_ids or [0]))
-                                      .order_by(Region.code)))
+    regions_stmt = select(Region).order_by(Region.code)
+    if region_id is not None:
+        regions_stmt = regions_stmt.where(Region.id == region_id)
+    regions = list(db.session.scalars(regions_stmt))
     totals = {name: sum(per_region.values()) for name, per_region in figures.items()}
     return {"regions": regions, "figures": figures, "totals": totals}
 

@@ -14,7 +14,7 @@ from flask_login import current_user
 from portal.auth.access import allow
 from portal.auth.roles import Role
 from portal.errors_domain import DomainError, attach_to_form
-from portal.exports import csv_response
+from portal.exports import csv_response, refuse_if_too_many
 from portal.extensions import db
 from portal.listing import int_arg, paginate, sorted_by
 from portal.navigation import add_nav
@@ -31,7 +31,7 @@ bp = Blueprint("service", __name__, url_prefix="/service")
 EVERYONE = tuple(Role)
 READERS = tuple(r for r in Role if r != Role.ENGINEER)
 AGENCY_EDITORS = (Role.AGENCY_OWNER, Role.AGENCY_STAFF)
-EXPORT_LIMIT = 10000
+EXPORT_LIMIT = 50_000
 
 add_nav("service.orders", _l("Work orders"), EVERYONE, order=30)
 
@@ -77,10 +77,16 @@ def _list_context() -> dict:
             "statuses": ORDER_STATUS_LABELS, "types": SERVICE_TYPE_LABELS}
 
 
+def _sorted_orders():
+    stmt, sort = sorted_by(queries.order_list_statement(), queries.ORDER_SORTS, "-received")
+    # Ties (orders received in the same minute) keep one order from page to page.
+    return stmt.order_by(WorkOrder.id.desc()), sort
+
+
 @bp.route("/orders/")
 @allow(*EVERYONE)
 def orders():
-    stmt, sort = sorted_by(queries.order_list_statement(), queries.ORDER_SORTS, "-received")
+    stmt, sort = _sorted_orders()
     return render_template("service/orders.html", page=paginate(stmt), sort=sort,
                            **_list_context())
 
@@ -88,7 +94,9 @@ def orders():
 @bp.route("/orders/export.csv")
 @allow(*EVERYONE)
 def orders_export():
-    stmt, _sort = sorted_by(queries.order_list_statement(), queries.ORDER_SORTS, "-received")
+    stmt, _sort = _sorted_orders()
+    if refused := refuse_if_too_many(stmt, EXPORT_LIMIT, "service.orders"):
+        return refused
     lang = locale()
     header = [_("Agency"), _("Order number"), _("Service type"), _("Status"), _("Customer"),
               _("Phone"), _("Product line"), _("Model"), _("Serial number"), _("In warranty"),
@@ -98,7 +106,7 @@ def orders_export():
     yes, no = _("yes"), _("no")
 
     def rows():
-        for o in queries.export_rows(stmt, EXPORT_LIMIT):
+        for o in queries.export_rows(stmt):
             yield [o.agency.code, o.number, SERVICE_TYPE_LABELS[o.service_type],
                    ORDER_STATUS_LABELS[o.status], o.masked_customer_name,
                    o.masked_customer_phone, o.product_line.name(lang), o.product_model.code,
@@ -128,6 +136,15 @@ def load_order(order_id) -> WorkOrder:
     return order
 
 
+def sees_customer() -> bool:
+    """Whether the reader of an order's page sees the customer's name, phone and address.
+
+    The owning agency (the guard lets no other agency load the order) and HQ staff do; a
+    regional manager, who oversees the region's agencies, sees them masked as in the lists.
+    """
+    return current_user.role != Role.REGIONAL_MANAGER
+
+
 def _order_page(order: WorkOrder, *, cancel_form=None, revisit_form=None, status=200):
     detail = queries.order_detail(order)
     if revisit_form is None and current_user.role == Role.HQ_SERVICE:
@@ -138,7 +155,8 @@ def _order_page(order: WorkOrder, *, cancel_form=None, revisit_form=None, status
         cancel_form = CancelForm(formdata=None)
     return render_template("service/order.html", order=order, cancel_form=cancel_form,
                            revisit_form=revisit_form, statuses=ORDER_STATUS_LABELS,
-                           types=SERVICE_TYPE_LABELS, **detail), status
+                           types=SERVICE_TYPE_LABELS, show_customer=sees_customer(),
+                           **detail), status
 
 
 @bp.route("/orders/<int:order_id>")

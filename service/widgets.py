@@ -9,7 +9,9 @@ def _agency(user) -> dict:
 
 
 def _network(user) -> dict:
-    return queries.network_figures()
+    # The guard already limits a regional manager's counts to their region.
+    return queries.network_figures(user.region_id if user.role == Role.REGIONAL_MANAGER
+                                   else None)
 
 
 def register() -> None:

@@ -2,6 +2,7 @@
 import csv
 import io
 from datetime import timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -14,8 +15,16 @@ from portal.audit.models import AuditEntry
 from portal.errors_domain import DomainError
 from portal.extensions import db
 from portal.tenancy import agency_scope, scoped, unscoped
-from service import imports, tabular
-from service.models import FaultCode, Part, PartStock, RepairCode, Revisit, WorkOrder
+from service import catalog, imports, tabular
+from service.models import (
+    FaultCode,
+    Part,
+    PartStock,
+    RepairCode,
+    Revisit,
+    WorkOrder,
+    WorkOrderPart,
+)
 from tests.service import factories as f
 
 HEADER = ["order_number", "service_type", "customer_name", "customer_phone", "product_model",
@@ -181,6 +190,33 @@ def test_stock_is_checked_across_the_rows(a):
     stock = db.session.scalars(select(PartStock).where(PartStock.part_id == part.id)).one()
     db.session.refresh(stock)
     assert stock.quantity == 1
+
+
+@pytest.mark.parametrize("cell, quantity", [
+    ("{n}", 1), ("{n}*2", 2), ("{n} x 2", 2), ("{n}×2", 2), ("{n}X2", 2),
+])
+def test_part_numbers_holding_an_x_import_with_their_quantity(a, cell, quantity):
+    with unscoped("HQ's catalog and the agency's stock"):
+        part = catalog.save_catalog_entry("part", None, {
+            "part_number": "WM-XB-10", "name_zh": "排水泵", "name_en": "Drain pump",
+            "product_line_id": a.line.id, "unit_price": Decimal("45.00")})
+        f.give_stock(a.a, part, 5)
+    report = run(a, [row(a, 1, parts=cell.format(n=part.part_number.lower()))])
+    assert report.applied and not report.errors, [r.messages for r in report.errors]
+    used = db.session.scalars(select(WorkOrderPart.quantity).where(
+        WorkOrderPart.part_id == part.id)).one()
+    assert used == quantity
+
+
+@pytest.mark.parametrize("cell", ["WM-XB-10*0", "WM-XB-10*-1", "WM-XB-10 x -2", "WM-XB"])
+def test_bad_part_cells_are_row_errors(a, cell):
+    with unscoped("HQ's catalog"):
+        catalog.save_catalog_entry("part", None, {
+            "part_number": "WM-XB-10", "name_zh": "排水泵", "name_en": "Drain pump",
+            "product_line_id": a.line.id, "unit_price": Decimal("45.00")})
+    report = run(a, [row(a, 1, parts=cell)])
+    assert not report.applied and _orders() == 0
+    assert "Parts used" in " ".join(report.errors[0].messages)
 
 
 def test_rework_is_found_inside_one_file(a):

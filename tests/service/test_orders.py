@@ -176,6 +176,29 @@ def test_engineer_of_another_agency_is_refused(ctx, world):
                                    {"e": foreign.id, "a": world.a.id, "id": order.id})
 
 
+def test_an_engineer_who_left_takes_no_new_orders(a):
+    with unscoped("the engineer record"):
+        engineer = f.make_engineer(a.a, a.line)
+        engineer.status, engineer.left_on = "left", f.ago(days=10).date()
+        db.session.flush()
+    before = (_count(WorkOrder), _audits())
+    with pytest.raises(DomainError) as error:
+        services.create_work_order(a.a, f.order_data(a.line, engineer_id=engineer.id,
+                                                     received_at=f.ago(days=3)))
+    assert error.value.field == "engineer_id" and "left your agency" in error.value.message
+    assert (_count(WorkOrder), _audits()) == before
+    # Received while they still worked here, but completed after they left: not theirs.
+    with pytest.raises(DomainError):
+        services.create_work_order(a.a, f.completed_data(a.line, engineer,
+                                                         received_at=f.ago(days=12)))
+    assert (_count(WorkOrder), _audits()) == before
+    # Work done while they still worked here (entered late, or imported) is theirs.
+    order = services.create_work_order(a.a, f.completed_data(
+        a.line, engineer, received_at=f.ago(days=12), responded_at=f.ago(days=11),
+        completed_at=f.ago(days=10)))
+    assert order.engineer_id == engineer.id and order.status == "completed"
+
+
 def test_unknown_and_unauthorized_catalog_links_are_refused(a):
     with unscoped("another product line"):
         other_line = f.make_product_line()

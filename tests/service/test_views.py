@@ -37,6 +37,8 @@ def setup(app, world):
         engineer = f.make_engineer(world.a, world.line, user=world.user(Role.ENGINEER),
                                    name="冯工程师")
         foreign = f.make_engineer(world.b, world.line, name="外人")
+        # B holds the part A has none of: A's orders cannot use B's stock.
+        f.give_stock(world.b, codes["part"], 10)
         ids = {"repair": codes["repair"].id, "fault": codes["fault"].id,
                "part": codes["part"].id, "cheap": codes["cheap"].id,
                "engineer": engineer.id, "foreign_engineer": foreign.id,
@@ -109,6 +111,10 @@ def test_an_agency_creates_edits_and_completes_an_order(app, client, world, setu
     ({"responded_at": local(f.ago(days=5))}, "cannot be before"),
     ({"distance_km": "NaN"}, "distance"),
     ({"distance_km": "1e400"}, "distance"),
+    ({"distance_km": "-5"}, "distance"),
+    ({"purchase_date": "2026-02-30"}, "Not a valid date value"),
+    ({"service_type": "teleport"}, "Not a valid choice"),
+    ({"serial_number": "序列号"}, "serial number"),
     ({"engineer_id": "abc"}, "Invalid Choice"),
     ({"parts-0-part_id": "PART", "parts-0-quantity": "1"}, "in your stock"),
     ({"parts-0-part_id": "PART", "parts-0-quantity": "-1"}, "between 1 and"),
@@ -356,7 +362,10 @@ def test_catalog_roles_and_bad_input(app, client, world, setup):
 LISTS = ["/service/orders/", "/service/orders/?sort=-completed&status=completed",
          "/service/complaints/", "/service/revisits/", "/service/parts-requests/",
          "/service/stock/", "/service/returns/", "/service/returns/?overdue=1",
-         "/service/catalog/parts/", "/service/catalog/repair-codes/"]
+         "/service/catalog/parts/", "/service/catalog/repair-codes/",
+         "/service/catalog/fault-codes/", "/service/orders/?q=WO-T&rework=0&warranty=in",
+         "/service/orders/?type=carry_in&from=2020-01-01&sort=number&page=1",
+         "/service/parts-requests/?status=open", "/service/complaints/?status=open"]
 
 
 def _grow(app, world, n: int) -> None:
