@@ -313,7 +313,9 @@ def run_checks(settlement: Settlement, lines: list[SettlementLine], settings: Se
         codes = rules.order_exceptions(rules.CheckFacts(
             has_rate_card=line.rate_card_id is not None,
             is_in_warranty=d.order.is_in_warranty,
-            days_since_service=(today - d.order.service_date).days,
+            # Judged on the day the line first went to HQ (a draft: today).
+            days_since_service=((line.first_submitted_on or today)
+                                - d.order.service_date).days,
             claim_window_days=settings.claim_window_days,
             is_duplicate=line.work_order_id in duplicates,
             is_engineer_certified=d.order.is_engineer_certified,

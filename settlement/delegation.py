@@ -51,11 +51,15 @@ def delegations_to(user: User, today: date) -> list[Delegation]:
 
 
 def regional_review_power(user: User, region_id: int, today: date) -> Power:
+    """The region's manager, their stand-in, or HQ settlement staff and HQ admin once the
+    region has no active manager any more (a claim never waits for someone who left)."""
     if user.role == Role.REGIONAL_MANAGER:
         return Power(user.region_id == region_id)
     for d in delegations_to(user, today):
         if d.delegator.role == Role.REGIONAL_MANAGER and d.delegator.region_id == region_id:
             return Power(True, d.delegator_id)
+    if user.role in DELEGATES and not region_has_manager(region_id):
+        return Power(True)
     return NO
 
 

@@ -13,7 +13,15 @@ from portal.extensions import db
 from service.common import local_today
 from settlement import config, evidence, review, services
 from settlement.building import load_lines, month_bounds
-from settlement.models import Decision, Settlement, SettlementEvent, Status
+from settlement.models import (
+    Appeal,
+    Claim,
+    Decision,
+    LineDecisionRecord,
+    Settlement,
+    SettlementEvent,
+    Status,
+)
 from tenants.models import ProductLine, ServiceType
 
 # Per service type: call-out fee, free km, per km, km cap, parts handling %.
@@ -87,8 +95,8 @@ def _claim_day(year: int, month: int) -> date:
 
 def _agency_story(agency, people: _People, today: date, *, full: bool) -> None:
     owner = people.owners.get(agency.id)
-    plan = ([(7, "paid"), (6, "paid_appeal"), (5, "approved"), (4, "review"),
-             (3, "returned"), (2, "regional"), (1, "draft")] if full
+    plan = ([(8, "withdrawn"), (7, "paid"), (6, "paid_appeal"), (5, "approved"),
+             (4, "review"), (3, "returned"), (2, "regional"), (1, "draft")] if full
             else [(5, "paid"), (4, "approved"), (3, "review"), (2, "regional")])
     for back, target in plan:
         year, month = _months_back(today, back)
@@ -115,6 +123,9 @@ def _evidence(settlement: Settlement, owner, day: date) -> None:
 
 
 def _walk(settlement: Settlement, target: str, owner, people: _People, day: date) -> None:
+    if target == "withdrawn":  # the agency took it back; its orders wait for a new claim
+        services.withdraw_settlement(settlement, settlement.version, owner)
+        return
     services.submit_settlement(settlement, settlement.version, owner, today=day)
     if settlement.awaits_regional_review:
         if target == "regional":
@@ -183,11 +194,29 @@ def _backdate(settlement: Settlement, day: date) -> None:
     if settlement.paid_at:
         settlement.paid_at = base + timedelta(days=20)
         settlement.paid_on = (base + timedelta(days=20)).date()
+    for claim in db.session.scalars(select(Claim).where(
+            Claim.agency_id == settlement.agency_id, Claim.settlement_id == settlement.id)):
+        claim.created_at = settlement.created_at
+        if claim.released_at is not None:
+            claim.released_at = base
     events = db.session.scalars(select(SettlementEvent).where(
         SettlementEvent.agency_id == settlement.agency_id,
         SettlementEvent.settlement_id == settlement.id).order_by(SettlementEvent.id))
     for n, event in enumerate(events):
         event.at = base - timedelta(days=2) + timedelta(days=2 * n)
+    review_day = base + timedelta(days=5)  # line decisions and the appeal: during the review
+    for record in db.session.scalars(select(LineDecisionRecord).where(
+            LineDecisionRecord.agency_id == settlement.agency_id,
+            LineDecisionRecord.settlement_id == settlement.id)):
+        record.at = review_day
+    for line in load_lines(settlement):
+        if line.decided_at is not None:
+            line.decided_at = review_day
+    for appeal in db.session.scalars(select(Appeal).where(
+            Appeal.agency_id == settlement.agency_id, Appeal.settlement_id == settlement.id)):
+        appeal.lodged_at = review_day + timedelta(days=1)
+        if appeal.resolved_at is not None:
+            appeal.resolved_at = review_day + timedelta(days=2)
     db.session.flush()
 
 

@@ -70,7 +70,8 @@ def add_attachment(settlement: Settlement, line: SettlementLine | None, filename
     """Store one evidence file for the claim or one of its lines.
 
     Raises DomainError when the claim is not editable, for an empty or too large file, a
-    type other than PDF, JPEG or PNG (by content), or too many files. The file is written last,
+    type other than PDF, JPEG or PNG (by content), a file the settlement already holds, or too
+    many files. The file is written last,
     after every check; the caller removes it if the commit fails.
     """
     require_status(settlement, Status.DRAFT, Status.RETURNED)
@@ -85,9 +86,14 @@ def add_attachment(settlement: Settlement, line: SettlementLine | None, filename
     if kind is None:
         raise DomainError(_("Only PDF, JPEG and PNG files are accepted (judged by their "
                             "content)."), field="file")
-    count = db.session.scalar(select(func.count(Attachment.id)).where(
+    digest = hashlib.sha256(data).hexdigest()
+    count, same = db.session.execute(select(
+        func.count(Attachment.id),
+        func.count(Attachment.id).filter(Attachment.sha256 == digest)).where(
         Attachment.agency_id == settlement.agency_id,
-        Attachment.settlement_id == settlement.id))
+        Attachment.settlement_id == settlement.id)).one()
+    if same:
+        raise DomainError(_("This file is already attached to this settlement."), field="file")
     if count >= MAX_PER_SETTLEMENT:
         raise DomainError(_("A settlement holds at most %(max)s files.",
                             max=MAX_PER_SETTLEMENT), field="file")
@@ -96,7 +102,7 @@ def add_attachment(settlement: Settlement, line: SettlementLine | None, filename
         agency_id=settlement.agency_id, settlement_id=settlement.id,
         line_id=line.id if line else None, original_name=display_name(filename, extension),
         stored_name=secrets.token_hex(16) + extension, content_type=content_type,
-        size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest(),
+        size_bytes=len(data), sha256=digest,
         uploaded_by_id=actor.id if actor else None)
     db.session.add(attachment)
     flush()

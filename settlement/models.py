@@ -30,6 +30,7 @@ class Percent(ExactDecimal):
     """A percentage exact to two places (12.50 means 12.5 %), stored as hundredths."""
 
     places = 2
+    cache_ok = True
 
 
 class Status(StrEnum):
@@ -408,6 +409,9 @@ class SettlementLine(AgencyOwned, db.Model):
     grade: Mapped[str | None] = mapped_column(String(1))
     grade_period: Mapped[str | None] = mapped_column(String(8))
     rules_applied: Mapped[str] = mapped_column(String(200), default="")
+    # The day the line first went to HQ: the claim window is judged on it, so that a claim
+    # returned and submitted again later never turns lines that were on time into late ones.
+    first_submitted_on: Mapped[date | None]
     exception_codes: Mapped[str] = mapped_column(String(200), default="")
     disposition: Mapped[str] = mapped_column(String(8), default=Disposition.PAY)
     claimed_amount: Mapped[Decimal] = mapped_column(Money)

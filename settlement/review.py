@@ -151,7 +151,7 @@ def decide_line(settlement: Settlement, line: SettlementLine, seen_version, deci
               "line_amount": line.approved_amount}
     set_decision(settlement, line, decision, amount, reason_code, text, actor)
     _after_change(settlement)
-    add_event(settlement, "line_decided", actor, comment=f"#{line.id}")
+    add_event(settlement, "line_decided", actor, comment=_line_name(line))
     flush()
     record("settlement.line_decided", settlement, before=before,
            after={**amounts(settlement), "line_id": line.id, "line_decision": decision,
@@ -177,6 +177,13 @@ def approve_clean_lines(settlement: Settlement, seen_version, actor) -> int:
     record("settlement.clean_lines_approved", settlement, before=before,
            after={**amounts(settlement), "lines": [ln.id for ln in lines]}, actor=actor)
     return len(lines)
+
+
+def _line_name(line: SettlementLine) -> str:
+    """How both sides find the line in the story: its order number (the page's line numbers
+    change as lines are added or removed)."""
+    order = line.work_order if line.work_order_id else None
+    return order.number if order is not None else f"#{line.id}"
 
 
 def _after_change(settlement: Settlement) -> None:

@@ -234,9 +234,9 @@ def withdraw_settlement(settlement: Settlement, seen_version, actor) -> None:
 @stale_safe
 def submit_settlement(settlement: Settlement, seen_version, actor,
                       today: date | None = None) -> None:
-    """Submit a draft or returned claim: the checks run again on today's date, lines whose
-    exceptions say deny are denied with their reason, and review starts (the regional manager
-    first where the agency's region has one).
+    """Submit a draft or returned claim: the checks run again (the claim window on the day
+    each line first went to HQ), lines whose exceptions say deny are denied with their reason,
+    and review starts (the regional manager first where the agency's region has one).
 
     Raises DomainError for an empty claim, another state or a stale page (a second click).
     """
@@ -248,6 +248,9 @@ def submit_settlement(settlement: Settlement, seen_version, actor,
         raise DomainError(_("A settlement needs at least one line."))
     before = amounts(settlement)
     previous = settlement.status
+    for line in lines:
+        if line.first_submitted_on is None:  # a later submission keeps the first day
+            line.first_submitted_on = today
     dispositions = config.current_dispositions()
     building.run_checks(settlement, lines, config.current_settings(), dispositions, today)
     auto_decide(settlement, lines, dispositions)

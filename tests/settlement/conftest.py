@@ -57,8 +57,9 @@ class Env:
         from tests.settlement import factories as f
 
         kw.setdefault("day", self.day)
+        line = kw.pop("line", self.world.line)
         with self.fixture():
-            return f.order(agency or self.world.a, self.world.line, **kw)
+            return f.order(agency or self.world.a, line, **kw)
 
     def code(self, hours="1.50"):
         from tests.settlement import factories as f
@@ -101,4 +102,26 @@ def stl(ctx, world):
     env = Env(world)
     with env.fixture():
         f.rate_card([world.line])
+    return env
+
+
+@pytest.fixture
+def web(app, world):
+    """The world with a rate card and two completed orders of last month for agency A
+    (130.00 and 450.00, the second above the standard hours), committed for the client."""
+    from portal.auth.roles import Role
+    from portal.extensions import db
+    from portal.tenancy import unscoped
+    from tests.factories import make_user
+    from tests.settlement import factories as f
+
+    env = Env(world)
+    with app.app_context(), unscoped("test fixtures"):
+        f.rate_card([world.line])
+        small, long = f.repair_code(world.line, "1.00"), f.repair_code(world.line, "5.00")
+        f.order(world.a, world.line, day=env.day, repairs=[small], service_type="carry_in")
+        f.order(world.a, world.line, day=env.day, repairs=[long], service_type="carry_in")
+        env.second_reviewer = make_user(Role.HQ_SETTLEMENT)
+        db.session.commit()
+    env.app = app
     return env

@@ -8,6 +8,7 @@ import pytest
 from flask import current_app
 
 from portal.errors_domain import DomainError
+from portal.extensions import db
 from settlement import config, evidence, review, rules, services
 from settlement.demo import demo_pdf, demo_png
 from settlement.models import Decision, LineKind, Status
@@ -162,3 +163,121 @@ def test_a_line_with_evidence_is_not_removed_until_the_file_is(stl, draft):
         path = evidence.delete_attachment(draft, a, stl.owner)
         services.remove_line(draft, line, draft.version, stl.owner)
     assert path.exists()  # the view removes the file once the deletion is committed
+
+
+# --- each exception code, and the disposition HQ admin gives it ------------------------------
+
+
+def _line_raising(stl, code):
+    """A draft whose one order line raises `code` and nothing else."""
+    if code == rules.OUT_OF_WARRANTY:
+        stl.order(repairs=[stl.code()])
+        out = stl.order(repairs=[stl.code()], in_warranty=False)
+        s = stl.open()
+        with stl.agency():
+            services.remove_line(s, only_line(s), s.version, stl.owner, today=stl.today)
+            services.add_order(s, out.number, s.version, stl.owner, today=stl.today)
+            db.session.expire(s, ["lines"])
+            assert len(s.lines) == 1
+        return s
+    if code == rules.LATE:
+        old = stl.today - timedelta(days=75)
+        stl.order(day=old, repairs=[stl.code()])
+        return stl.open(year=old.year, month=old.month)
+    if code == rules.DUPLICATE:
+        repair = stl.code()
+        stl.order(agency=stl.world.b, repairs=[repair], serial="SN-DISPO-1")
+        stl.open(agency=stl.world.b)
+        stl.order(repairs=[repair], serial="SN-DISPO-1")
+        return stl.open()
+    if code == rules.NO_RATE_CARD:
+        from tests.factories import make_product_line
+
+        with stl.fixture():
+            line = make_product_line()  # no fees in the rate card for it
+        stl.order(repairs=[stl.code()], line=line)
+        return stl.open()
+    if code == rules.MISSING_EVIDENCE:
+        with stl.hq():
+            data = {n: getattr(config.current_settings(), n) for n in config.SETTING_NAMES}
+            config.save_settings({**data, "evidence_threshold": D("100.00")},
+                                 config.settings_version(), stl.admin)
+        stl.order(repairs=[stl.code()])  # 50 + 120 + 3 = 173.00 > 100.00, no file
+        return stl.open()
+    facts = {rules.UNCERTIFIED: {"certified": False},
+             rules.DISTANCE_OVER_CAP: {"distance": "95.00"},
+             rules.HOURS_OVER_STANDARD: {"repairs": [stl.code("4.50")]}}[code]
+    stl.order(**{"repairs": [stl.code()], **facts})
+    return stl.open()
+
+
+@pytest.mark.parametrize("code", rules.EXCEPTION_CODES)
+def test_each_exception_code_takes_the_disposition_hq_admin_configures(stl, code):
+    s = _line_raising(stl, code)
+    line = only_line(s)
+    assert line.codes == [code]
+    assert line.disposition == rules.DEFAULT_DISPOSITIONS[code]
+    for disposition in ("pay", "review", "deny"):
+        with stl.hq():
+            config.save_dispositions({code: disposition}, stl.admin)
+        with stl.agency():
+            services.refresh_settlement(s, s.version, stl.owner, today=stl.today)
+        assert (line.codes, line.disposition) == ([code], disposition), disposition
+    stl.submit(s)  # deny: refused at submission, with the reason the agency reads
+    assert (line.decision, line.approved_amount) == (Decision.DENIED, D("0.00"))
+    assert (line.reason_code, line.reason_text) == (rules.AUTO_DENY_REASONS[code], code)
+    assert line.reason_code in rules.REASON_LABELS
+
+
+@pytest.mark.parametrize("disposition, bulk", [("pay", True), ("review", False)])
+def test_pay_lines_are_approved_in_bulk_review_lines_are_not(stl, disposition, bulk):
+    with stl.hq():
+        config.save_dispositions({rules.UNCERTIFIED: disposition}, stl.admin)
+    stl.order(repairs=[stl.code()], certified=False)
+    s = stl.open()
+    stl.submit(s)
+    stl.forward(s)
+    line = only_line(s)
+    assert line.decision == Decision.PENDING
+    with stl.hq():
+        if bulk:
+            assert review.approve_clean_lines(s, s.version, stl.reviewer) == 1
+            assert line.decision == Decision.APPROVED
+        else:
+            with pytest.raises(DomainError, match="No pending line without exceptions"):
+                review.approve_clean_lines(s, s.version, stl.reviewer)
+            assert line.decision == Decision.PENDING
+
+
+# --- the claim window is judged on the day a line first went to HQ ------------------------------
+
+
+def test_a_claim_returned_and_submitted_again_after_the_window_keeps_its_lines(stl):
+    served = stl.today - timedelta(days=50)
+    stl.order(day=served, repairs=[stl.code()])
+    s = stl.open(year=served.year, month=served.month)
+    stl.submit(s)  # day 50 of 60: on time
+    line = only_line(s)
+    assert line.first_submitted_on == stl.today and line.codes == []
+    stl.forward(s)
+    with stl.hq():
+        review.return_settlement(s, s.version, stl.reviewer, "Add the invoice, please.")
+    late = stl.order(day=served, repairs=[stl.code()], in_warranty=True)
+    with stl.agency():  # an order added now is judged when the claim goes back to HQ
+        added = services.add_order(s, late.number, s.version, stl.owner,
+                                   today=stl.today + timedelta(days=20))
+    stl.submit(s, today=stl.today + timedelta(days=20))  # day 70
+    assert line.first_submitted_on == stl.today
+    assert (line.codes, line.decision) == ([], Decision.PENDING)
+    assert added.first_submitted_on == stl.today + timedelta(days=20)
+    assert added.codes == [rules.LATE] and added.decision == Decision.DENIED
+
+
+def test_evidence_jpeg_is_accepted_and_the_same_file_twice_is_refused(stl, draft):
+    jpeg = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 64 + b"\xff\xd9"
+    with stl.agency():
+        a = evidence.add_attachment(draft, None, "photo.jpeg", jpeg, stl.owner)
+        assert (a.content_type, a.original_name) == ("image/jpeg", "photo.jpeg.jpg")
+        with pytest.raises(DomainError, match="already attached"):
+            evidence.add_attachment(draft, only_line(draft), "again.jpg", jpeg, stl.owner)
+    assert evidence.file_path(a).read_bytes() == jpeg

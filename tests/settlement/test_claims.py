@@ -352,3 +352,35 @@ def test_stored_totals_equal_sql_sums_and_python_sums(stl, orders, callout, per_
     finally:
         savepoint.rollback()
         db.session.expunge_all()  # SQLite reuses the rolled-back ids
+
+
+def test_the_migration_gives_submitted_lines_their_first_submission_day(stl):
+    """Lines submitted before the column existed get the day of their first submission."""
+    import importlib.util
+    from pathlib import Path
+    from zoneinfo import ZoneInfo
+
+    from settlement.models import SettlementEvent, SettlementLine
+
+    path = next(Path("migrations/versions").glob("*_settlement_first_submitted.py"))
+    spec = importlib.util.spec_from_file_location("stl0002", path)
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    stl.order(repairs=[stl.code()])
+    stl.order(repairs=[stl.code()], day=stl.day - timedelta(days=40))
+    submitted = stl.open()
+    stl.submit(submitted)
+    draft = stl.open(year=(stl.day - timedelta(days=40)).year,
+                     month=(stl.day - timedelta(days=40)).month)
+    table, zone = SettlementLine.__table__, ZoneInfo("Asia/Shanghai")
+    with stl.fixture():  # a migration runs outside the application's tenant guard
+        db.session.execute(update(table).where(table.c.agency_id == stl.world.a.id)
+                           .values(first_submitted_on=None))
+        changed = migration.backfill(db.session.connection(), zone)
+        sent = db.session.scalar(select(SettlementEvent.at).where(
+            SettlementEvent.settlement_id == submitted.id, SettlementEvent.action == "submitted"))
+    db.session.expire_all()
+    assert changed == 1
+    with stl.agency():
+        assert [ln.first_submitted_on for ln in submitted.lines] == [sent.astimezone(zone).date()]
+        assert [ln.first_submitted_on for ln in draft.lines] == [None]

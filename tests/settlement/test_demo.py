@@ -37,7 +37,8 @@ def test_the_demo_has_settlements_in_every_state(stl, world):
             if s.status == "submitted":
                 key = "regional" if s.awaits_regional_review else "review"
             stages[key] = stages.get(key, 0) + 1
-        assert set(stages) == {"draft", "regional", "returned", "review", "approved", "paid"}
+        assert set(stages) == {"draft", "withdrawn", "regional", "returned", "review",
+                               "approved", "paid"}
         assert db.session.scalar(select(func.count(Attachment.id))) >= 7
         assert db.session.scalar(select(func.count(Appeal.id))) == 1
         assert mismatched_totals() == []

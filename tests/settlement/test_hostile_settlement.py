@@ -1,5 +1,6 @@
 """Every settlement form, reached by crawling pages that hold real settlements, sent hostile
-values: never a 500, never a write on refusal; an accepted form writes one audit entry."""
+values: never a 500, never a write on refusal, every error in the reader's language (Chinese
+here); an accepted form writes one audit entry."""
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -69,7 +70,7 @@ def test_settlement_forms_survive_hostile_input(app, _transaction, seeded, capsy
     tally = hostile.Tally()
     world = seeded
     foreign_ids = sorted({world.b.id, world.b_users[Role.AGENCY_STAFF].id, 987654321})
-    client = app.test_client()
+    client = hostile.chinese_client(app)  # every refusal must explain itself in Chinese
     user = world.user(role)
     sign_in(client, user)
     forms = settlement_forms(client)
@@ -79,7 +80,8 @@ def test_settlement_forms_survive_hostile_input(app, _transaction, seeded, capsy
         hostile._attack(app, _transaction, client, user, form, foreign_ids, tally, role.value)
     with capsys.disabled():
         print(f"\nsettlement hostile input as {role.value}: {tally.forms} forms, "
-              f"{tally.cases} cases, {len(tally.failures)} failures")
+              f"{tally.cases} cases, {tally.errors_shown} errors shown (in Chinese), "
+              f"{len(tally.failures)} failures")
     assert not tally.failures, "\n".join(tally.failures[:40])
 
 

@@ -4,9 +4,10 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from portal.audit.models import AuditEntry
+from portal.auth.models import User
 from portal.auth.roles import Role
 from portal.errors_domain import DomainError
 from portal.extensions import db
@@ -338,3 +339,36 @@ def test_delegation_input_is_checked(stl):
     with stl.agency(), pytest.raises(DomainError, match="no approval powers"):
         delegation.create_delegation(stl.owner, stl.reviewer.id, stl.today, stl.today, "",
                                      stl.today)
+
+
+def test_a_delegation_holds_only_on_the_days_of_its_range(stl, submitted):
+    s = submitted
+    stand_in = _colleague(stl, Role.HQ_SETTLEMENT)
+    start = stl.today + timedelta(days=3)
+    with stl.region():
+        delegation.create_delegation(stl.manager, stand_in.id, start,
+                                     start + timedelta(days=4), "Training", stl.today)
+    region_id = stl.world.region1.id
+    with stl.hq():
+        days = {n: delegation.regional_review_power(stand_in, region_id,
+                                                    stl.today + timedelta(days=n))
+                for n in (0, 2, 3, 7, 8)}
+        assert {n: p.allowed for n, p in days.items()} == {0: False, 2: False, 3: True,
+                                                           7: True, 8: False}
+        assert days[3].on_behalf_of_id == stl.manager.id
+        with pytest.raises(DomainError, match="region's manager"):
+            review.regional_review(s, s.version, stand_in, True, "", today=stl.today)
+        review.regional_review(s, s.version, stand_in, True, "", today=start)
+    assert s.regional_reviewed_by_id == stand_in.id
+
+
+def test_a_claim_never_waits_for_a_regional_manager_who_left(stl, submitted):
+    s = submitted
+    assert s.awaits_regional_review
+    with stl.hq():
+        with pytest.raises(DomainError, match="region's manager"):
+            review.regional_review(s, s.version, stl.reviewer, True, "")
+        db.session.execute(update(User).where(User.id == stl.manager.id)
+                           .values(is_active_account=False))  # the manager left
+        review.regional_review(s, s.version, stl.reviewer, True, "", today=stl.today)
+    assert not s.awaits_regional_review and s.regional_reviewed_by_id == stl.reviewer.id

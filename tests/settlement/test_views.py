@@ -14,24 +14,8 @@ from portal.extensions import db
 from portal.tenancy import unscoped
 from settlement.demo import demo_pdf, demo_png
 from settlement.models import Appeal, Attachment, Decision, Settlement, SettlementLine, Status
-from tests.factories import make_user, sign_in
+from tests.factories import sign_in
 from tests.settlement import factories as f
-from tests.settlement.conftest import Env
-
-
-@pytest.fixture
-def web(app, world):
-    """The world with a rate card and two completed orders of last month for agency A."""
-    env = Env(world)
-    with app.app_context(), unscoped("test fixtures"):
-        f.rate_card([world.line])
-        small, long = f.repair_code(world.line, "1.00"), f.repair_code(world.line, "5.00")
-        f.order(world.a, world.line, day=env.day, repairs=[small], service_type="carry_in")
-        f.order(world.a, world.line, day=env.day, repairs=[long], service_type="carry_in")
-        env.second_reviewer = make_user(Role.HQ_SETTLEMENT)
-        db.session.commit()
-    env.app = app
-    return env
 
 
 def read(app, fn):
