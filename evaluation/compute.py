@@ -7,6 +7,7 @@ inserts; ranks come from one UPDATE over window functions (RANK() OVER (PARTITIO
 from decimal import Decimal
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, delete, func, insert, select, update
 
 from evaluation import figures, kpis
@@ -69,8 +70,13 @@ def warning_of(grade: str | None, previous_grade: str | None) -> bool:
 
 # --- the whole network ----------------------------------------------------------------------------
 
-STEPS = ("agencies", "orders", "revisits", "complaints", "returns", "settlements", "inspections",
-         "history", "service levels", "scoring", "writing", "ranking")
+# The job's steps and the notes its progress shows (in the language the job runs in).
+STEPS = {"agencies": _l("Agencies evaluated"), "orders": _l("Completed orders"),
+         "revisits": _l("Revisits"), "complaints": _l("Substantiated complaints"),
+         "returns": _l("Returns due"), "settlements": _l("Settlement lines"),
+         "inspections": _l("Inspection scores"), "history": _l("Previous quarter and coverage"),
+         "service levels": _l("HQ service level"), "scoring": _l("Scores and grades"),
+         "writing": _l("Writing the drafts"), "ranking": _l("Ranks")}
 
 
 def compute_quarter(period: Period, *, actor=None, progress=None) -> Quarter:
@@ -85,7 +91,7 @@ def compute_quarter(period: Period, *, actor=None, progress=None) -> Quarter:
     def tick(note: str) -> None:
         done[0] += 1
         if progress is not None:
-            progress(done[0], len(STEPS), note)
+            progress(done[0], len(STEPS), str(STEPS[note]))
 
     scheme = scheme_in_force(period)
     terms = scheme_terms(scheme)

@@ -1,8 +1,15 @@
-"""Demo evaluations: four published quarters (2025Q4–2026Q3) computed, inspected, published,
-acknowledged and appealed through the area's own services, and the agencies' ratings of HQ.
+"""Demo evaluations of the four quarters the service demo's year of work orders covers: the
+last quarter that ended (L) and the three before it, run through the area's own services.
 
-The services stamp "now"; older quarters are then moved to the days they happened, so that
-their appeal windows are closed and they can be made final.
+- L−3 and L−2: published, acknowledged or appealed (upheld, rejected), made final, their
+  consequence proposals decided by HQ admin;
+- L−1: published, most agencies answered, one appeal still open (GD-C01), some agencies never
+  answered (the 7 days passed: their results stand), proposals waiting for HQ admin;
+- L: computed as drafts with the regional managers' inspection scores, for HQ to publish:
+  ``flask --app wsgi evaluation compute <L>`` recomputes it, ``… evaluation publish <L>``
+  issues its reports (on 2026-11-30, L is 2026Q3).
+
+The services stamp "now"; the published quarters are then moved to the days they happened.
 """
 from datetime import UTC, datetime, time, timedelta
 
@@ -11,11 +18,11 @@ from sqlalchemy import select, update
 from evaluation import compute, publication, services
 from evaluation.models import Appeal, Proposal, Quarter, Report, Result, ResultStatus
 from evaluation.periods import Period
+from evaluation.schemes import local_today
 from portal import demo
 from portal.extensions import db
 from portal.tenancy import unscoped
 
-QUARTERS = (Period(2025, 4), Period(2026, 1), Period(2026, 2), Period(2026, 3))
 APPEAL_REASONS = (
     "回访评分中有两单为其他网点的客户,请核实后剔除。",
     "第三季度有三张工单因客户改约导致上门超时,已附客户确认记录,申请复核及时率。",
@@ -23,32 +30,41 @@ APPEAL_REASONS = (
 )
 REJECT_NOTE = "经核实,相关工单的时间记录准确,超时原因不属于客户改约,维持原评分。"
 UPHOLD_NOTE = "经核实,部分回访记录归属错误,已按更正后的数据重新计算并重新出具报告。"
+INSPECTION_NOTE = "门店形象、备件管理与维修记录现场抽查。"
 
 
 def register() -> None:
     demo.register("evaluation", load, order=50)
 
 
+def demo_quarters(today=None) -> list[Period]:
+    """The last quarter that ended and the three before it, oldest first."""
+    return Period.of_day(today or local_today()).previous().last(4)
+
+
 def load(ctx: dict) -> None:
     users = ctx.get("users", {})
-    hq = users.get("service@hq.demo")
-    managers = {u.region_id: u for u in users.values() if u.role == "regional_manager"}
-    owners = {u.agency_id: u for u in users.values() if u.role == "agency_owner"}
-    admin = users.get("admin@hq.demo")
-    rng = ctx["rng"]
+    people = {"hq": users.get("service@hq.demo"), "admin": users.get("admin@hq.demo"),
+              "managers": {u.region_id: u for u in users.values()
+                           if u.role == "regional_manager"},
+              "owners": {u.agency_id: u for u in users.values() if u.role == "agency_owner"}}
     codes = {code: agency.id for code, agency in ctx.get("agencies", {}).items()}
+    rng = ctx["rng"]
+    *published, draft = demo_quarters()
     with unscoped("demo data evaluates the whole network"):
-        for n, period in enumerate(QUARTERS):
-            last = n == len(QUARTERS) - 1
-            quarter = compute.compute_quarter(period, actor=hq)
-            _inspect(quarter, managers, hq, rng)
-            publication.publish_quarter(quarter, actor=hq)
-            _answer(quarter, owners, hq, rng, last=last, codes=codes)
-            _rate(quarter, owners, rng)
-            if not last:
-                _backdate(quarter, period)
-                services.finalize_quarter(_reload(quarter), actor=hq)
-                _decide_proposals(quarter, admin)
+        for n, period in enumerate(published):
+            current = n == len(published) - 1
+            quarter = compute.compute_quarter(period, actor=people["hq"])
+            _inspect(quarter, people, rng)
+            publication.publish_quarter(quarter, actor=people["hq"])
+            _answer(quarter, people, rng, current=current, codes=codes)
+            _rate(quarter, people["owners"], rng)
+            _backdate(quarter, period)
+            if not current:
+                services.finalize_quarter(_reload(quarter), actor=people["hq"])
+                _decide_proposals(quarter, people["admin"])
+        quarter = compute.compute_quarter(draft, actor=people["hq"])
+        _inspect(quarter, people, rng)
         db.session.flush()
 
 
@@ -61,23 +77,23 @@ def _results(quarter: Quarter) -> list[Result]:
                                    .order_by(Result.agency_id)))
 
 
-def _inspect(quarter: Quarter, managers: dict, hq, rng) -> None:
+def _inspect(quarter: Quarter, people: dict, rng) -> None:
     """Regional managers enter their region's scores; HQ service quality the others'."""
     for result in _results(quarter):
-        inspector = managers.get(result.region_id, hq)
+        inspector = people["managers"].get(result.region_id, people["hq"])
         score = rng.choice([68, 74, 78, 82, 85, 88, 90, 92, 95])
-        services.enter_inspection(result, score, "门店形象、备件管理与维修记录现场抽查。",
-                                  inspector)
+        services.enter_inspection(result, score, INSPECTION_NOTE, inspector)
 
 
-def _answer(quarter: Quarter, owners: dict, hq, rng, *, last: bool, codes: dict) -> None:
-    """Most agencies acknowledge; appeals are upheld and rejected. In the last quarter the
-    demo agency A (SH-C01) has not answered yet and agency B (GD-C01) has an open appeal."""
+def _answer(quarter: Quarter, people: dict, rng, *, current: bool, codes: dict) -> None:
+    """Most agencies acknowledge; one appeal is upheld and one rejected. In the current
+    quarter agency GD-C01's appeal stays open and SH-C01 never answers."""
+    owners, hq = people["owners"], people["hq"]
     results = [r for r in _results(quarter) if r.status == ResultStatus.PUBLISHED]
-    waiting = {codes.get("SH-C01")} if last else set()
-    open_appeal = codes.get("GD-C01") if last else None
+    silent = {codes.get("SH-C01")} if current else set()
+    open_appeal = codes.get("GD-C01") if current else None
     appealing = [r for r in results if r.grade in ("C", "D")
-                 and r.agency_id not in waiting | {open_appeal}][:2]
+                 and r.agency_id not in silent | {open_appeal}][:2]
     for n, result in enumerate(appealing):
         appeal = _appeal(result, owners, n)
         if n == 0:
@@ -88,7 +104,7 @@ def _answer(quarter: Quarter, owners: dict, hq, rng, *, last: bool, codes: dict)
     for result in results:
         if result.agency_id == open_appeal:
             _appeal(result, owners, 2)
-        elif result in appealing or result.agency_id in waiting or rng.random() < 0.2:
+        elif result in appealing or result.agency_id in silent or rng.random() < 0.2:
             continue
         else:
             services.acknowledge_result(result, owners.get(result.agency_id))
@@ -119,12 +135,12 @@ def _backdate(quarter: Quarter, period: Period) -> None:
     db.session.execute(update(Quarter).where(Quarter.id == quarter.id).values(
         computed_at=published - timedelta(days=2), published_at=published,
         appeal_deadline_at=deadline), execution_options={"synchronize_session": False})
+    quarter_results = select(Result.id).where(Result.quarter_id == quarter.id)
     for model, columns in ((Result, ("acknowledged_at", "finalized_at")),
                            (Appeal, ("lodged_at", "resolved_at")),
                            (Report, ("created_at",)), (Proposal, ("created_at",))):
+        owner = model.result_id if model is not Result else model.id
         for column in columns:
-            owner = model.result_id if model is not Result else model.id
-            quarter_results = select(Result.id).where(Result.quarter_id == quarter.id)
             db.session.execute(
                 update(model).where(owner.in_(quarter_results),
                                     getattr(model, column).is_not(None))

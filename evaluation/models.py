@@ -197,6 +197,11 @@ class Quarter(db.Model):
     def index(self) -> int:
         return self.year * 4 + self.quarter - 1
 
+    @property
+    def answers_closed(self) -> bool:
+        """Published and the 7 days to acknowledge or appeal are over."""
+        return self.appeal_deadline_at is not None and utcnow() > self.appeal_deadline_at
+
 
 class ServiceLevel(db.Model):
     """HQ's own service to a region (or, without a region, the whole network) in a quarter:

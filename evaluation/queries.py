@@ -118,7 +118,9 @@ def result_page(result: Result) -> dict:
             "service": {"agency": reports.result_service(result),
                         "region": reports.level_figures(context["levels"].get(result.region_id)),
                         "network": reports.level_figures(context["levels"].get(None))},
-            "scheme": quarter.scheme}
+            "scheme": quarter.scheme,
+            "answer_open": (quarter.appeal_deadline_at is not None
+                            and not quarter.answers_closed)}
 
 
 # --- the records behind a KPI ---------------------------------------------------------------------

@@ -68,6 +68,10 @@ def _values(result: Result) -> list[KpiValue]:
         .order_by(KpiValue.position)))
 
 
+def _deadline_passed(quarter: Quarter) -> bool:
+    return quarter.appeal_deadline_at is not None and utcnow() > quarter.appeal_deadline_at
+
+
 def rescore(result: Result, values: list[KpiValue], quarter: Quarter) -> None:
     """Points, weights, score, grade and warning of a result from its KPI counts."""
     terms = scheme_terms(quarter.scheme)
@@ -80,10 +84,6 @@ def rescore(result: Result, values: list[KpiValue], quarter: Quarter) -> None:
     result.score = kpis.score_of(found)
     result.grade = kpis.grade_of(result.score)
     result.elimination_warning = warning_of(result.grade, result.previous_grade)
-
-
-def _deadline_passed(quarter: Quarter) -> bool:
-    return quarter.appeal_deadline_at is not None and utcnow() > quarter.appeal_deadline_at
 
 
 # --- inspection scores (regional managers) --------------------------------------------------------
@@ -286,13 +286,15 @@ def finalize_quarter(quarter: Quarter, actor=None) -> int:
 def decide_proposal(proposal: Proposal, accept: bool, note: str, actor=None) -> None:
     """HQ admin accepts or rejects a proposal. Accepting changes the agency through the
     network's own services (status) or a tier change of this area, with the evaluation as the
-    reason. Raises DomainError for a decided proposal, a result not final yet, or an agency
-    that changed since."""
+    reason. Raises DomainError for a decided proposal, a result not final yet (accepting), or
+    an agency that changed since."""
     if proposal.status != ProposalStatus.PROPOSED:
         raise DomainError(_("This proposal is already decided."))
     note = (note or "").strip()[:MAX_TEXT]
     result = db.session.scalars(select(Result).where(Result.id == proposal.result_id)).one()
     quarter = _quarter(result)
+    if accept and not stands_final(result.status, quarter.appeal_deadline_at):
+        raise DomainError(_("Accept a proposal once the result is final."))
     now, actor_id = utcnow(), getattr(actor, "id", None)
     proposal.decided_at, proposal.decided_by_id, proposal.decision_note = now, actor_id, note
     if not accept:
@@ -301,8 +303,6 @@ def decide_proposal(proposal: Proposal, accept: bool, note: str, actor=None) -> 
         record("evaluation.proposal_rejected", proposal, actor=actor,
                after={"kind": proposal.kind}, reason=note or None)
         return
-    if result.status != ResultStatus.FINAL:
-        raise DomainError(_("Accept a proposal once the result is final."))
     proposal.status = ProposalStatus.ACCEPTED
     agency = db.session.scalars(select(Agency).where(Agency.id == proposal.agency_id)).one()
     reason = _("Quarterly evaluation %(period)s, grade %(grade)s (proposal %(id)s). %(note)s",
@@ -360,9 +360,18 @@ def rate_hq(agency_id: int, quarter: Quarter, data: dict, actor=None) -> HqRatin
 # --- the settlement hook --------------------------------------------------------------------------
 
 
+def stands_final(status: str, appeal_deadline_at) -> bool:
+    """A result is final once acknowledged, decided on appeal or finalized, and also once
+    published with the 7 days passed without an appeal (finalizing the quarter only records
+    it)."""
+    if status == ResultStatus.FINAL:
+        return True
+    return (status == ResultStatus.PUBLISHED and appeal_deadline_at is not None
+            and utcnow() > appeal_deadline_at)
+
+
 def final_grade(agency_id: int, year: int, quarter: int) -> str | None:
-    """The final grade of an agency for a quarter, or None: final once acknowledged, decided
-    on appeal, finalized, or published with the 7 days passed without an appeal."""
+    """The final grade of an agency for a quarter (see `stands_final`), or None."""
     row = db.session.execute(
         select(Result.grade, Result.status, Quarter.appeal_deadline_at)
         .join(Quarter, Quarter.id == Result.quarter_id)
@@ -370,9 +379,4 @@ def final_grade(agency_id: int, year: int, quarter: int) -> str | None:
                Quarter.quarter == quarter)).first()
     if row is None or row.grade is None:
         return None
-    if row.status == ResultStatus.FINAL:
-        return row.grade
-    if (row.status == ResultStatus.PUBLISHED and row.appeal_deadline_at is not None
-            and utcnow() > row.appeal_deadline_at):
-        return row.grade
-    return None
+    return row.grade if stands_final(row.status, row.appeal_deadline_at) else None

@@ -4,16 +4,21 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from flask import g
 from sqlalchemy import select
 
 from evaluation import services
 from evaluation.consequences import propose
 from evaluation.models import Proposal
 from portal.audit.models import AuditEntry
+from portal.auth.roles import Role
 from portal.errors_domain import DomainError
 from portal.extensions import db
+from portal.tenancy import unscoped
 from tenants.models import Agency, AgencyStatusChange
 from tests.evaluation import factories as f
+from tests.evaluation.test_compute import build_worked_example
+from tests.factories import sign_in
 
 D = Decimal
 
@@ -58,7 +63,6 @@ def test_sustained_a_with_full_certification_proposes_promotion():
 @pytest.fixture
 def final_d(hq, fast_pdfs):
     """Agency A graded D (the worked example's data without inspection), published."""
-    from tests.evaluation.test_compute import build_worked_example
 
     build_worked_example(hq)
     quarter = f.published()
@@ -130,3 +134,89 @@ def test_termination_proposal_after_a_second_d(hq, fast_pdfs):
         f.published(period)
     kinds = set(db.session.scalars(select(Proposal.kind).where(Proposal.agency_id == hq.a.id)))
     assert "terminate" in kinds
+
+
+# --- HQ admin's decision on the consequences page ----------------------------------------------
+
+
+@pytest.fixture
+def proposed(app, world, fast_pdfs):
+    """Agency A graded D and published: probation and demotion proposed (ids by kind)."""
+    with app.app_context(), unscoped("test publishes a quarter"):
+        g._audit_actor = None
+        build_worked_example(world)
+        quarter = f.published()
+        ids = {p.kind: p.id for p in db.session.scalars(select(Proposal).where(
+            Proposal.agency_id == world.a.id))}
+        result_id = f.result_of(quarter, world.a).id
+        db.session.commit()
+    return {"ids": ids, "quarter": quarter.id, "result": result_id}
+
+
+def _state(app, world, proposal_id):
+    with app.app_context(), unscoped("test reads back"):
+        proposal = db.session.scalars(select(Proposal).where(Proposal.id == proposal_id)).one()
+        agency = _agency(world.a.id)
+        return proposal.status, agency.status, agency.tier
+
+
+def _acknowledge(app, world, proposed):
+    owner = app.test_client()
+    sign_in(owner, world.user(Role.AGENCY_OWNER))
+    assert owner.post(f"/evaluation/results/{proposed['result']}/acknowledge").status_code \
+        == 302
+
+
+def test_hq_admin_accepts_a_proposal_and_the_agency_lifecycle_applies_it(app, client, world,
+                                                                          proposed):
+    probation = proposed["ids"]["probation"]
+    url = f"/evaluation/proposals/{probation}/decide"
+    sign_in(client, world.user(Role.HQ_ADMIN))
+    assert "Tier demotion" in client.get("/evaluation/proposals/").get_data(as_text=True)
+    # not final yet: refused with the reason, nothing changed
+    response = client.post(url, data={"decision": "accept", "note": "now"})
+    assert response.status_code == 422
+    assert "once the result is final" in response.get_data(as_text=True)
+    assert _state(app, world, probation) == ("proposed", "active", 3)
+    _acknowledge(app, world, proposed)
+    response = client.post(url, data={"decision": "accept", "note": "As proposed."})
+    assert response.status_code == 302
+    assert _state(app, world, probation) == ("accepted", "probation", 3)
+    response = client.post(url, data={"decision": "accept"})
+    assert response.status_code == 422 and "already decided" in response.get_data(as_text=True)
+
+
+def test_hq_admin_rejects_a_proposal_and_nothing_changes(app, client, world, proposed):
+    demote = proposed["ids"]["demote"]
+    url = f"/evaluation/proposals/{demote}/decide"
+    sign_in(client, world.user(Role.HQ_ADMIN))
+    for bad in ({}, {"decision": "maybe"}, {"decision": "accept", "note": "x" * 4001}):
+        response = client.post(url, data=bad)
+        assert response.status_code == 422, bad
+        assert _state(app, world, demote) == ("proposed", "active", 3)
+    assert client.post(url, data={"decision": "reject", "note": "One more quarter."}
+                       ).status_code == 302
+    assert _state(app, world, demote) == ("rejected", "active", 3)
+
+
+def test_only_hq_admin_decides_proposals(app, world, proposed):
+    _acknowledge(app, world, proposed)
+    demote = proposed["ids"]["demote"]
+    for role in (Role.HQ_SERVICE, Role.AUDITOR, Role.REGIONAL_MANAGER, Role.AGENCY_OWNER):
+        other = app.test_client()
+        sign_in(other, world.user(role))
+        assert other.post(f"/evaluation/proposals/{demote}/decide",
+                          data={"decision": "accept"}).status_code in (403, 404), role
+    assert _state(app, world, demote) == ("proposed", "active", 3)
+
+
+def test_a_result_unanswered_for_seven_days_stands_final_for_its_proposals(hq, final_d):
+    result, proposals = final_d
+    quarter = db.session.scalars(select(f.Quarter).where(f.Quarter.id == result.quarter_id)
+                                 ).one()
+    quarter.published_at -= timedelta(days=8)
+    quarter.appeal_deadline_at -= timedelta(days=8)
+    db.session.flush()
+    assert result.status == "published"  # nobody answered, nobody finalized the quarter yet
+    services.decide_proposal(proposals["demote"], True, "")
+    assert _agency(hq.a.id).tier == 2

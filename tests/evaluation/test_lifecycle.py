@@ -264,3 +264,50 @@ def test_final_grades_feed_settlement(example):
     _shift(quarter, 8)  # the 7 days passed without an appeal: final
     assert rules.grade_for(b.agency_id, f.Q.year, f.Q.quarter) == b.grade
     assert rules.grade_for(b.agency_id, 2020, 1) is None
+
+
+def test_the_final_grade_becomes_a_line_of_the_next_settlement(ctx, world, fast_pdfs):
+    """End to end with the settlement area: a D made final in a quarter gives the next
+    month's settlement its grade line, −8 % of the quarter's labor fees (the default)."""
+    from flask import g
+
+    from evaluation.periods import Period
+    from portal.tenancy import unscoped
+    from settlement import rules
+    from settlement import services as settlement_services
+    from settlement.models import LineKind
+    from tests.settlement import factories as sf
+    from tests.settlement.conftest import Env
+
+    g._audit_actor = None
+    env = Env(world)
+    year, quarter = rules.previous_quarters(env.year, env.month, 1)[0]
+    period = Period(year, quarter)
+    first_day = period.first_day
+    with env.fixture():
+        sf.rate_card([world.line])
+    # July's claim: one carry-in repair of 2 standard hours at the tier's 80.00 an hour
+    env.order(day=first_day + timedelta(days=4), repairs=[env.code("2.00")],
+              service_type="carry_in")
+    early = env.open(year=year, month=first_day.month, today=first_day + timedelta(days=30))
+    labor = sum(ln.labor_fee for ln in early.lines if ln.kind == LineKind.ORDER)
+    assert labor == Decimal("160.00")
+    with unscoped("HQ evaluates the quarter"):
+        for _n in range(12):  # late, not fixed, uncertified: a D
+            f.order(world.a, world.line, day=first_day + timedelta(days=40), hours=40,
+                    first_time_fix=False, certified=False)
+        quarter_row = f.published(period)
+        result = f.result_of(quarter_row, world.a)
+        assert result.grade == "D"
+    env.order(repairs=[env.code()])
+    draft = env.open()
+    assert not [ln for ln in draft.lines if ln.kind == LineKind.GRADE]  # not final yet
+    with env.agency():
+        settlement_services.withdraw_settlement(draft, draft.version, env.owner)
+    with unscoped("the agency answers"):
+        services.acknowledge_result(result)
+    settlement = env.open()
+    (line,) = [ln for ln in settlement.lines if ln.kind == LineKind.GRADE]
+    assert (line.grade, line.grade_period, line.rate_pct, line.basis_amount,
+            line.claimed_amount) == ("D", f"{year}-Q{quarter}", Decimal("-8.00"), labor,
+                                     Decimal("-12.80"))

@@ -84,6 +84,53 @@ def test_drilldown_records_add_up_to_the_kpi(client, world, published):
     _get(client, f"/evaluation/results/{published['a']}/kpis/nonsense", 404)
 
 
+def _rows(body: str) -> list[str]:
+    """The rows of the page's records table."""
+    if "<tbody>" not in body:
+        return []
+    return body.split("<tbody>")[1].split("</tbody>")[0].split("<tr")[1:]
+
+
+def test_every_kpis_records_reconcile_with_its_figure(app, client, world):
+    """For every KPI the listed records give the stored numerator and denominator: the bad
+    ones are the difference (late, not fixed, uncertified, returns late, lines adjusted), the
+    counted ones the numerator (rework, complaints), the revisits both (count and sum)."""
+    with app.app_context(), unscoped("test builds a computed quarter"):
+        g._audit_actor = None
+        build_worked_example(world)
+        f.settlement_lines(world.a, world.line, month=f.Q.months[1],
+                           decisions=["approved"] * 8 + ["adjusted", "denied", "pending"])
+        quarter = f.computed()
+        f.inspect(quarter, world.a, 88)
+        result = f.result_of(f.computed(), world.a)
+        stored = {code: (v.numerator, v.denominator) for code, v in
+                  f.values_of(result).items()}
+        result_id = result.id
+        db.session.commit()
+    assert stored["settlement"] == (8, 10)  # the pending line is not decided yet
+    sign_in(client, world.user(Role.AGENCY_OWNER))
+    listed = {}
+    for code in stored:
+        body = _get(client, f"/evaluation/results/{result_id}/kpis/{code}")
+        rows = _rows(body)
+        listed[code] = len(rows)
+        numerator, denominator = stored[code]
+        assert f'data-live="numerator">{numerator}<' in body, code
+        assert f'data-live="denominator">{denominator}<' in body, code
+        if code == "satisfaction":
+            scores = [int(row.split('data-score="')[1].split('"')[0]) for row in rows]
+            assert (sum(scores), len(scores)) == (numerator, denominator)
+        elif code in ("rework", "complaints"):
+            assert len(rows) == numerator, code
+        elif code == "inspection":
+            assert len(rows) == 1 and f"<td>{numerator}</td>" in rows[0]
+        else:
+            assert len(rows) == denominator - numerator, code
+    assert listed == {"satisfaction": 10, "timeliness": 4, "first_time_fix": 3,
+                      "rework": 1, "complaints": 1, "returns": 1, "certified": 2,
+                      "settlement": 2, "inspection": 1}
+
+
 def test_drilldown_lists_nothing_of_other_agencies(app, client, world, published):
     sign_in(client, world.user(Role.AGENCY_OWNER))
     for code in ("timeliness", "satisfaction", "first_time_fix", "certified", "returns",
@@ -158,18 +205,42 @@ def test_appeal_needs_a_reason_and_a_known_kpi(app, client, world, published):
         assert db.session.scalars(select(Appeal)).one().kpi_code == "satisfaction"
 
 
-def test_appeal_after_the_deadline_is_refused(app, client, world, published):
+def _age(app, quarter_id, days=8):
+    """Move a quarter's publication `days` back (its 7 days then over)."""
     with app.app_context(), unscoped("test"):
-        quarter = db.session.scalars(select(Quarter).where(Quarter.id == published["quarter"])
-                                     ).one()
-        quarter.published_at -= timedelta(days=8)
-        quarter.appeal_deadline_at -= timedelta(days=8)
+        quarter = db.session.scalars(select(Quarter).where(Quarter.id == quarter_id)).one()
+        quarter.published_at -= timedelta(days=days)
+        quarter.appeal_deadline_at -= timedelta(days=days)
         db.session.commit()
+
+
+def test_appeal_after_the_deadline_is_refused(app, client, world, published):
+    _age(app, published["quarter"])
     sign_in(client, world.user(Role.AGENCY_OWNER))
     response = client.post(f"/evaluation/results/{published['a']}/appeal",
                            data={"reason": "Late but still unhappy about it."})
     assert response.status_code == 200
     assert "The 7 days to acknowledge or appeal ended" in response.get_data(as_text=True)
+    response = client.post(f"/evaluation/results/{published['a']}/acknowledge")
+    assert response.status_code == 422
+    # the page no longer offers either: the result stands, final
+    body = _get(client, f"/evaluation/results/{published['a']}")
+    assert "No appeal within 7 days" in body and "The 7 days to acknowledge or appeal ended" \
+        in body
+    assert f"/evaluation/results/{published['a']}/appeal" not in body
+    assert f"/evaluation/results/{published['a']}/acknowledge" not in body
+    assert "Awaiting acknowledgement" not in _get(client, "/evaluation/")  # the list agrees
+    with app.app_context(), unscoped("test"):
+        assert db.session.scalars(select(Appeal)).all() == []
+
+
+def test_the_answer_buttons_are_offered_within_the_seven_days(client, world, published):
+    sign_in(client, world.user(Role.AGENCY_OWNER))
+    body = _get(client, f"/evaluation/results/{published['a']}")
+    assert f"/evaluation/results/{published['a']}/appeal" in body
+    assert f"/evaluation/results/{published['a']}/acknowledge" in body
+    assert "Acknowledge or appeal by" in body
+    assert "Awaiting acknowledgement" in _get(client, "/evaluation/")
 
 
 def test_hq_resolves_an_appeal_with_bad_input_kept_on_the_form(app, client, world, published):
@@ -183,16 +254,66 @@ def test_hq_resolves_an_appeal_with_bad_input_kept_on_the_form(app, client, worl
     sign_in(client, world.user(Role.HQ_SERVICE))
     url = f"/evaluation/appeals/{appeal_id}/resolve"
     assert "Decide the appeal" in _get(client, url)
-    response = client.post(url, data={"decision": "upheld", "resolution": "correct",
-                                      "kpi_code": "inspection", "numerator": 150,
-                                      "denominator": 1, "note": "Corrected score."})
-    assert response.status_code == 200  # 150 is out of range: shown, nothing written
-    response = client.post(url, data={"decision": "upheld", "resolution": "correct",
-                                      "kpi_code": "inspection", "numerator": 95,
-                                      "denominator": 1, "note": "Corrected score."})
-    assert response.status_code == 302
+    good = {"decision": "upheld", "resolution": "correct", "kpi_code": "inspection",
+            "numerator": 95, "denominator": 1, "note": "Corrected score."}
+    for bad, message in (
+            ({"decision": ""}, "This field is required"),
+            ({"decision": "sideways"}, "Not a valid choice"),
+            ({"note": "ok"}, "between 5 and 4000"),
+            ({"resolution": ""}, "Choose how the result is corrected"),
+            ({"kpi_code": ""}, "Choose the KPI to correct"),
+            ({"kpi_code": "bogus"}, "Not a valid choice"),
+            ({"numerator": 150}, "from 0 to 100"),  # an inspection score is 0–100
+            ({"numerator": "many"}, "Not a valid integer"),
+            ({"numerator": -1}, "at least 0"),
+            ({"kpi_code": "timeliness", "numerator": 21, "denominator": 20},
+             "cannot exceed its total"),
+            ({"kpi_code": "satisfaction", "numerator": 60, "denominator": 10},
+             "between 1 and 5 times")):
+        response = client.post(url, data={**good, **bad})
+        assert response.status_code == 200, bad
+        assert message in response.get_data(as_text=True), (bad, message)
+    with app.app_context(), unscoped("test"):
+        assert db.session.scalars(select(Appeal)).one().status == "open"
+        assert db.session.scalars(select(Report.version)).all().count(2) == 0
+    assert client.post(url, data=good).status_code == 302
     body = owner.get(f"/evaluation/results/{published['a']}").get_data(as_text=True)
     assert "Corrected on appeal: Corrected score." in body and "v2" in body
+    # decided: the form is gone, a second decision is refused
+    assert client.get(url).status_code == 302
+    assert client.post(url, data={**good, "numerator": 10}).status_code == 409
+
+
+def test_a_rejected_appeal_shows_hqs_reason_to_the_agency(app, client, world, published):
+    owner = app.test_client()
+    sign_in(owner, world.user(Role.AGENCY_OWNER))
+    owner.post(f"/evaluation/results/{published['a']}/appeal",
+               data={"reason": "Two late orders were rescheduled by customers.",
+                     "kpi_code": "timeliness"})
+    with app.app_context(), unscoped("test"):
+        appeal_id = db.session.scalars(select(Appeal.id)).one()
+    sign_in(client, world.user(Role.HQ_ADMIN))
+    assert client.post(f"/evaluation/appeals/{appeal_id}/resolve", data={
+        "decision": "rejected", "note": "The time records are right."}).status_code == 302
+    body = owner.get(f"/evaluation/results/{published['a']}").get_data(as_text=True)
+    assert "The time records are right." in body and "Appeal rejected" in body
+
+
+def test_finalize_refuses_a_quarter_that_is_not_ready(app, client, world, published):
+    sign_in(client, world.user(Role.HQ_SERVICE))
+    url = f"/evaluation/quarters/{published['quarter']}/finalize"
+    with app.app_context(), unscoped("test"):
+        version = db.session.scalars(select(Quarter.version)).one()
+    response = client.post(url, data={"seen_version": version})
+    assert response.status_code == 422 and "may still acknowledge or appeal" in \
+        response.get_data(as_text=True)
+    _age(app, published["quarter"])
+    assert client.post(url, data={"seen_version": version}).status_code == 302
+    response = client.post(url, data={"seen_version": version})
+    assert response.status_code == 422 and "Only a published quarter" in response.get_data(
+        as_text=True)
+    with app.app_context(), unscoped("test"):
+        assert set(db.session.scalars(select(Result.status))) == {"final"}
 
 
 def test_inspection_only_for_the_region_and_while_draft(app, client, world, fast_pdfs):
@@ -213,16 +334,39 @@ def test_inspection_only_for_the_region_and_while_draft(app, client, world, fast
 
 
 def test_compute_from_the_page_runs_the_job(app, client, world):
+    from evaluation import compute
+
     sign_in(client, world.user(Role.HQ_SERVICE))
     response = client.post("/evaluation/compute", data={"period": "2026Q2"})
     assert response.status_code == 302 and "/jobs/" in response.headers["Location"]
     body = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "evaluation.compute" in body
+    progress = client.get(response.headers["Location"] + "/progress.json").get_json()
+    assert progress["status"] == "succeeded" and progress["percent"] == 100
+    assert progress["total"] == len(compute.STEPS)  # the job reported its steps
+    assert progress["result"]["agencies"] == 3 and progress["result"]["period"] == "2026Q2"
     for bad, message in (("", "This field is required"), ("2026Q5", "such as 2026Q3"),
                          ("next quarter", "longer than 10"), ("2999Q1", "such as 2026Q3"),
-                         ("2199Q4", "has not ended")):
+                         ("2199Q4", "has not ended"), ("1999Q4", "such as 2026Q3")):
         response = client.post("/evaluation/compute", data={"period": bad})
         assert response.status_code == 422 and message in response.get_data(as_text=True)
+
+
+def test_publish_from_the_page_reports_each_agency(app, client, world, fast_pdfs):
+    with app.app_context(), unscoped("test"):
+        g._audit_actor = None
+        quarter = f.computed()
+        qid, version = quarter.id, quarter.version
+        db.session.commit()
+    sign_in(client, world.user(Role.HQ_ADMIN))
+    response = client.post(f"/evaluation/quarters/{qid}/publish",
+                           data={"seen_version": version})
+    job = response.headers["Location"]
+    progress = client.get(job + "/progress.json").get_json()
+    # one step per agency report (both languages), then the network ranking
+    assert progress["status"] == "succeeded" and progress["total"] == 3 + 1
+    assert progress["note"] == "network ranking"
+    assert progress["result"]["reports"] == 6
 
 
 def test_publish_needs_an_up_to_date_page(app, client, world, fast_pdfs):
