@@ -117,6 +117,7 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _register_cli(app: Flask) -> None:
-    from portal import cli
+    from portal import backup, cli
 
     cli.init_app(app)
+    backup.init_app(app)

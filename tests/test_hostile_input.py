@@ -5,6 +5,10 @@ later is covered without anyone remembering. Values come from a fixed list of cl
 attacks and mistakes and from Hypothesis.
 """
 import hashlib
+import html
+import io
+import re
+import zipfile
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -37,19 +41,48 @@ def _fingerprint(app) -> str:
 
 class Tally:
     def __init__(self):
-        self.forms = self.fields = self.cases = 0
+        self.forms = self.fields = self.cases = self.errors_shown = 0
         self.failures: list[str] = []
 
 
-def _submit(app, client, form, data, tally, label, before):
-    """Send one case; a refused request must leave the database as `before` describes."""
-    response = client.post(form.action, data=data, follow_redirects=False)
+CJK = re.compile(r"[\u4e00-\u9fff]")
+ERROR_BLOCKS = re.compile(
+    r'class="[^"]*(?:invalid-feedback|alert-danger|text-danger)[^"]*"[^>]*>(.*?)</', re.S)
+
+
+def untranslated_errors(body: str) -> list[str]:
+    """Error messages of a page (read in Chinese) that carry English words and no Chinese."""
+    found = []
+    for raw in ERROR_BLOCKS.findall(body):
+        message = html.unescape(re.sub(r"<[^>]+>", " ", raw)).strip()
+        if message and re.search(r"[A-Za-z]{3,}", message) and not CJK.search(message):
+            found.append(message[:120])
+    return found
+
+
+def chinese_client(app):
+    """A test client whose browser asks for Chinese: every error must come in Chinese."""
+    client = app.test_client()
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "zh-CN,zh;q=0.9"
+    return client
+
+
+def _submit(app, client, form, data, tally, label, before, **kwargs):
+    """Send one case; a refused request must leave the database as `before` describes and
+    explain itself in the reader's language."""
+    response = client.post(form.action, data=data, follow_redirects=False, **kwargs)
     tally.cases += 1
     where = f"{form.action} [{label}]"
     if response.status_code >= 500:
         tally.failures.append(f"{where}: {response.status_code}")
     elif response.status_code != 302 and _fingerprint(app) != before:
         tally.failures.append(f"{where}: refused ({response.status_code}) but wrote")
+    if response.status_code != 302 and response.mimetype == "text/html":
+        body = response.get_data(as_text=True)
+        tally.errors_shown += len(ERROR_BLOCKS.findall(body))
+        english = untranslated_errors(body)
+        if english:
+            tally.failures.append(f"{where}: error not translated: {english[:2]}")
     return response
 
 
@@ -95,7 +128,7 @@ def _attack(app, connection, client, user, form, foreign_ids, tally, label):
 def test_every_form_survives_hostile_input(app, _transaction, world, capsys, role):
     tally = Tally()
     foreign_ids = sorted({world.b.id, world.b_users[Role.AGENCY_STAFF].id, 987654321})
-    client = app.test_client()
+    client = chinese_client(app)
     user = world.user(role)
     sign_in(client, user)
     forms, _pages = crawl(client, START)
@@ -105,7 +138,8 @@ def test_every_form_survives_hostile_input(app, _transaction, world, capsys, rol
         _attack(app, _transaction, client, user, form, foreign_ids, tally, role.value)
     with capsys.disabled():
         print(f"\nhostile input as {role.value}: {tally.forms} forms, {tally.fields} fields, "
-              f"{tally.cases} cases, {len(tally.failures)} failures")
+              f"{tally.cases} cases, {tally.errors_shown} errors shown (in Chinese), "
+              f"{len(tally.failures)} failures")
     assert not tally.failures, "\n".join(tally.failures[:40])
 
 
@@ -117,7 +151,7 @@ text_values = st.one_of(st.text(max_size=300), st.sampled_from(HOSTILE_TEXT),
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
 def test_random_values_never_break_a_form(app, _transaction, world, data):
-    client = app.test_client()
+    client = chinese_client(app)
     role = data.draw(st.sampled_from(ROLES))
     sign_in(client, world.user(role))
     forms, _pages = crawl(client, START, max_pages=40)
@@ -167,3 +201,199 @@ def test_an_accepted_form_writes_exactly_one_audit_entry(app, _transaction, worl
     with capsys.disabled():
         print(f"\naudit completeness: {accepted} accepted forms, {len(problems)} problems")
     assert not problems, "\n".join(problems)
+
+
+# --- uploads -----------------------------------------------------------------------------------
+
+
+def _pdf() -> bytes:
+    from settlement.demo import demo_pdf
+
+    return demo_pdf("hostile")
+
+
+def _zip_bomb(*, lie: bool = False) -> bytes:
+    """An "XLSX" whose worksheet unpacks to 100 MB from a few hundred KB; with `lie` its
+    headers claim a tiny size."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types/>')
+        with archive.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet:
+            row = b"<row><c t='inlineStr'><is><t>x</t></is></c></row>" * 1000
+            for _n in range(100 * 1024 * 1024 // len(row)):
+                sheet.write(row)
+    data = bytearray(out.getvalue())
+    if lie:  # claim 1 KB in the local and central headers of the worksheet
+        for signature, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+            at = data.find(signature, 40)
+            if at > 0 and data[at + offset:at + offset + 4] == b"\xff\xff\xff\xff":
+                continue  # zip64 keeps the real size elsewhere: leave it
+            if at > 0:
+                data[at + offset:at + offset + 4] = (1024).to_bytes(4, "little")
+    return bytes(data)
+
+
+def hostile_files():
+    """(label, file name, bytes): types lying about themselves, bombs, path tricks."""
+    pdf = _pdf()
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+    return [
+        ("html renamed .pdf", "invoice.pdf", b"<html><script>alert(1)</script></html>"),
+        ("exe renamed .png", "photo.png", b"MZ\x90\x00\x03" + b"\x00" * 200),
+        ("pdf renamed .xlsx", "orders.xlsx", pdf),
+        ("zip bomb as .xlsx", "orders.xlsx", _zip_bomb()),
+        ("zip bomb with lying headers", "orders.xlsx", _zip_bomb(lie=True)),
+        ("empty file", "empty.pdf", b""),
+        ("path traversal name", "../../../../etc/passwd.pdf", pdf),
+        ("windows traversal name", "..\\..\\windows\\win.ini.png", png),
+        ("absolute name", "/etc/cron.d/portal.csv", b"number,customer\nWO1,x\n"),
+        ("NUL in name", "in\x00voice.pdf", pdf),
+        ("formula CSV", "orders.csv", b"=cmd|' /C calc'!A0,+1,-1,@SUM(1)\n=1+1,2,3,4\n"),
+        ("GBK CSV", "orders.csv", "工单号,客户姓名\n<script>,张三\n".encode("gb18030")),
+        ("NUL CSV", "orders.csv", b"number,customer\x00\nWO1,x\n"),
+        ("broken quotes CSV", "orders.csv", b'number,"customer\nWO1,"x\n"",,\n'),
+        ("binary junk", "junk.csv", bytes(range(256)) * 8),
+    ]
+
+
+@pytest.fixture
+def draft_claim(app, _transaction, world):
+    """A draft settlement of agency A, so that its evidence upload form is reachable."""
+    from datetime import date, timedelta
+
+    from flask import g
+
+    from settlement import rules, services
+    from tests.settlement import factories as f
+
+    installed = rules._grade_source
+    rules.register_grade_source(None)
+    with app.test_request_context(), unscoped("a draft claim of agency A"):
+        g._audit_actor = None
+        f.rate_card([world.line], effective=date(2000, 1, 1))
+        last = date.today().replace(day=1) - timedelta(days=1)
+        f.order(world.a, world.line, day=last.replace(day=5),
+                repairs=[f.repair_code(world.line)], service_type="carry_in")
+        settlement = services.open_settlement(world.a, last.year, last.month,
+                                              world.user(Role.AGENCY_OWNER))
+        db.session.commit()
+        settlement_id = settlement.id
+    yield settlement_id
+    rules.register_grade_source(installed)
+
+
+UPLOAD_ROLES = [Role.AGENCY_OWNER, Role.AGENCY_STAFF, Role.HQ_SERVICE, Role.HQ_PARTS,
+                Role.AUDITOR]
+
+
+@pytest.mark.parametrize("role", UPLOAD_ROLES, ids=[r.value for r in UPLOAD_ROLES])
+def test_every_upload_survives_hostile_files(app, _transaction, world, draft_claim, capsys,
+                                             role):
+    """Each upload form gets files that lie about their type, bombs, path tricks and a body
+    over the size limit (the translated 413 page); nothing is written outside UPLOAD_ROOT."""
+    tally, client, user = Tally(), chinese_client(app), world.user(role)
+    sign_in(client, user)
+    forms, _pages = crawl(client, START + ["/evaluation/verify", f"/settlements/{draft_claim}",
+                                           "/service/orders/import", "/service/catalog/import",
+                                           "/service/revisits/import"])
+    forms = [form for form in forms if form.files]
+    for form in forms:
+        tally.forms += 1
+        tally.fields += len(form.files)
+        sign_in(client, user)
+        _transaction.exec_driver_sql("SAVEPOINT hostile_upload")
+        before = _fingerprint(app)
+        for field_name in sorted(form.files):
+            for label, name, content in hostile_files():
+                data = {**form.fields, field_name: (io.BytesIO(content), name)}
+                response = _submit(app, client, form, data, tally, f"{field_name}: {label}",
+                                   before, content_type="multipart/form-data")
+                if response.status_code == 302:
+                    _check_stored_names(app, tally, form, label)
+                    _transaction.exec_driver_sql("ROLLBACK TO SAVEPOINT hostile_upload")
+                    sign_in(client, user)
+                    before = _fingerprint(app)
+            limit = app.config["MAX_CONTENT_LENGTH"]
+            app.config["MAX_CONTENT_LENGTH"] = 256 * 1024
+            try:
+                big = {**form.fields, field_name: (io.BytesIO(b"%PDF-" + b"0" * 300_000),
+                                                   "big.pdf")}
+                response = _submit(app, client, form, big, tally, f"{field_name}: oversized",
+                                   before, content_type="multipart/form-data")
+            finally:
+                app.config["MAX_CONTENT_LENGTH"] = limit
+            body = response.get_data(as_text=True)
+            if response.status_code != 413 or "文件太大" not in body:
+                tally.failures.append(f"{form.action}: oversized upload answered "
+                                      f"{response.status_code} without the Chinese 413 page")
+        _transaction.exec_driver_sql("ROLLBACK TO SAVEPOINT hostile_upload")
+        _transaction.exec_driver_sql("RELEASE SAVEPOINT hostile_upload")
+    with capsys.disabled():
+        print(f"\nhostile uploads as {role.value}: {tally.forms} upload forms, "
+              f"{tally.cases} cases, {len(tally.failures)} failures")
+    assert tally.forms or role == Role.HQ_PARTS, f"{role.value} reached no upload form"
+    assert not tally.failures, "\n".join(tally.failures[:40])
+
+
+def _check_stored_names(app, tally, form, label) -> None:
+    """An accepted file is stored under a generated name inside UPLOAD_ROOT."""
+    from pathlib import Path
+
+    root = Path(app.config["UPLOAD_ROOT"]).resolve()
+    for path in root.rglob("*") if root.exists() else []:
+        if ".." in path.name or "passwd" in path.name or "win.ini" in path.name:
+            tally.failures.append(f"{form.action} [{label}]: stored as {path}")
+    for escaped in (Path("/etc/passwd.pdf"), root.parent / "passwd.pdf"):
+        if escaped.exists():
+            tally.failures.append(f"{form.action} [{label}]: wrote {escaped}")
+
+
+# --- bodies that are not forms -----------------------------------------------------------------
+
+
+BODIES = [
+    ("json", "application/json", b'{"version": 1, "agency_id": 987654321, "__proto__": {}}'),
+    ("json array", "application/json", b"[1, 2, 3]" * 10),
+    ("broken json", "application/json", b'{"a": '),
+    ("xml", "application/xml", b"<?xml version='1.0'?><!DOCTYPE x [<!ENTITY e SYSTEM "
+     b"'file:///etc/passwd'>]><x>&e;</x>"),
+    ("csv", "text/csv", b"number,customer\n=1+1,<script>\n"),
+    ("binary", "application/octet-stream", bytes(range(256))),
+    ("urlencoded junk", "application/x-www-form-urlencoded", b"%ZZ=%%&&==&a[]=1&a[x]=2"),
+]
+
+
+@pytest.mark.parametrize("role", [Role.HQ_ADMIN, Role.AGENCY_OWNER, Role.HQ_SETTLEMENT],
+                         ids=["hq_admin", "agency_owner", "hq_settlement"])
+def test_non_form_bodies_never_break_a_state_changing_route(app, _transaction, world, capsys,
+                                                            role):
+    """Every POST route, sent JSON, XML (with an external entity), CSV and binary bodies:
+    never a 500, never a write."""
+    from flask import url_for
+
+    with app.test_request_context():
+        urls = sorted({url_for(r.endpoint, **{a: world.a.id for a in r.arguments})
+                       for r in app.url_map.iter_rules()
+                       if "POST" in r.methods and r.endpoint != "auth.sign_in"})
+    client, tally = chinese_client(app), Tally()
+    sign_in(client, world.user(role))
+    before = _fingerprint(app)
+    for url in urls:
+        for label, kind, body in BODIES:
+            response = client.post(url, data=body, content_type=kind)
+            tally.cases += 1
+            if response.status_code >= 500:
+                tally.failures.append(f"{url} [{label}]: {response.status_code}")
+            elif response.status_code == 302:
+                tally.errors_shown -= 1  # counted below as accepted (an unchanged re-save)
+            if "/sign-out" in url or "/locale" in url:
+                sign_in(client, world.user(role))
+                before = _fingerprint(app)
+            elif _fingerprint(app) != before:
+                tally.failures.append(f"{url} [{label}]: wrote")
+                before = _fingerprint(app)
+    with capsys.disabled():
+        print(f"\nnon-form bodies as {role.value}: {len(urls)} routes, {tally.cases} cases, "
+              f"{-tally.errors_shown} answered 302 without a change, "
+              f"{len(tally.failures)} failures")
+    assert not tally.failures, "\n".join(tally.failures[:40])

@@ -1,8 +1,14 @@
 """A live portal on a loopback port with demo data, and Debian's Chromium driven by Playwright.
 
 Skips with a clear reason when Chromium is missing, unless PORTAL_REQUIRE_BROWSER=1 (CI).
+One live server with the demo network serves the whole session; each journey signs in its
+users in browser contexts of their own. `Journey.step()` photographs a page at 1366×768 and
+at a phone's 390×844, checks that nothing overflows sideways on the phone, and switches the
+language with the navigation bar's button (checking that the page really changed language),
+so every page of a journey is seen in both languages.
 """
 import os
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -16,6 +22,9 @@ ARTIFACTS = Path(os.environ.get("PORTAL_TEST_ARTIFACTS",
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
+DESKTOP = {"width": 1366, "height": 768}
+PHONE = {"width": 390, "height": 844}
+PASSWORD = "demo-portal-2026"
 
 
 def pytest_collection_modifyitems(config, items):
@@ -39,7 +48,7 @@ def browser():
 
 
 @pytest.fixture(scope="session")
-def live_portal(tmp_path_factory):
+def live_portal(tmp_path_factory, browser):
     """The portal with the demo network, served by Werkzeug on 127.0.0.1."""
     from flask_migrate import upgrade
 
@@ -47,6 +56,10 @@ def live_portal(tmp_path_factory):
     from portal.cli import load_demo
 
     instance = tmp_path_factory.mktemp("live")
+    prebuilt = os.environ.get("PORTAL_LIVE_DEMO")  # a folder with demo.sqlite3 and files/
+    if prebuilt:  # faster reruns while writing journeys: a copy of a demo database
+        shutil.copy(Path(prebuilt) / "demo.sqlite3", instance / "live.sqlite3")
+        shutil.copytree(Path(prebuilt) / "files", instance / "files")
     app = create_app({
         "SQLALCHEMY_DATABASE_URI": "sqlite:///" + str(instance / "live.sqlite3"),
         "SECRET_KEY": "browser-tests", "ARGON2_MEMORY_COST": 1024, "ARGON2_TIME_COST": 1,
@@ -55,7 +68,8 @@ def live_portal(tmp_path_factory):
     })
     with app.app_context():
         upgrade(directory=app.extensions["migrate"].directory, revision="heads")
-        load_demo()
+        if not prebuilt:
+            load_demo()
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -75,3 +89,108 @@ def shot(request):
         return path
 
     return take
+
+
+class Journey:
+    """Browser contexts of the journey's users, and the checks every step makes."""
+
+    def __init__(self, browser, base: str, folder: Path):
+        self.browser, self.base, self.folder = browser, base, folder
+        self.pages: dict[str, object] = {}
+        self.errors: list[str] = []
+        self.layout: list[str] = []
+        self.shots: list[Path] = []
+        self.switches = 0
+        self.n = 0
+
+    def as_user(self, email: str, locale: str = "zh_CN"):
+        """The page of `email`, signed in (once) in a context of its own."""
+        if email in self.pages:
+            return self.pages[email]
+        context = self.browser.new_context(viewport=DESKTOP, accept_downloads=True,
+                                           locale="zh-CN" if locale == "zh_CN" else "en-US")
+        page = context.new_page()
+        page.on("console", lambda m: self.errors.append(f"{email}: {m.text}")
+                if m.type == "error" else None)
+        page.on("pageerror", lambda e: self.errors.append(f"{email}: {e}"))
+        page.on("dialog", lambda dialog: dialog.accept())  # the portal's confirm() questions
+        page.goto(f"{self.base}/auth/sign-in")
+        page.fill("input[name=email]", email)
+        page.fill("input[name=password]", PASSWORD)
+        with page.expect_navigation():
+            page.click("form [type=submit]")
+        assert page.url == f"{self.base}/", f"{email} could not sign in: {page.url}"
+        self.pages[email] = page
+        if self.language(page) != locale:
+            self.switch(page)
+        return page
+
+    @staticmethod
+    def language(page) -> str:
+        return "zh_CN" if page.get_attribute("html", "lang") == "zh-CN" else "en"
+
+    def switch(self, page) -> str:
+        """Press the language button; the page comes back in the other language."""
+        before, title = self.language(page), page.title()
+        target = "en" if before == "zh_CN" else "zh_CN"
+        button = page.locator(f"button[name=locale][value={target}]")
+        if not button.is_visible():
+            page.click("button.navbar-toggler")
+            button.wait_for(state="visible")
+            page.wait_for_timeout(400)  # the menu's collapse animation
+        with page.expect_navigation():
+            button.click()
+        after = self.language(page)
+        assert after == target, f"language switch on {page.url} left {after}"
+        assert page.title() != title, f"{page.url}: the title did not change language ({title})"
+        if target == "zh_CN":
+            assert re.search(r"[\u4e00-\u9fff]", page.title()), page.title()
+        self.switches += 1
+        return after
+
+    def step(self, page, name: str, *, switch: bool = True) -> None:
+        """Photograph the page at desktop and phone width, check the phone layout, then
+        switch the language (the journey goes on in the other one)."""
+        self.n += 1
+        language = self.language(page)
+        base = f"{self.n:02d}-{name}-{language}"
+        self._photo(page, f"{base}-desktop")
+        page.set_viewport_size(PHONE)
+        overflow = page.evaluate(
+            "() => [document.scrollingElement.scrollWidth, window.innerWidth]")
+        self._photo(page, f"{base}-phone")
+        page.set_viewport_size(DESKTOP)
+        if overflow[0] > overflow[1]:  # judged at the end: the journey goes on
+            self.layout.append(f"{name} ({page.url}) overflows at phone width: "
+                               f"{overflow[0]} > {overflow[1]}px")
+        assert "Traceback" not in page.content()
+        if switch:
+            self.switch(page)
+
+    def _photo(self, page, name: str) -> None:
+        path = self.folder / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        self.shots.append(path)
+
+    def finish(self) -> None:
+        """The checks judged over the whole journey."""
+        assert not self.errors, self.errors  # no CSP violations or script errors
+        assert not self.layout, self.layout
+
+    def close(self) -> None:
+        for page in self.pages.values():
+            page.context.close()
+
+
+@pytest.fixture
+def journey(browser, live_portal, request):
+    folder = ARTIFACTS / "screenshots" / request.node.name
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    made = Journey(browser, live_portal, folder)
+    yield made
+    made.close()
+    print(f"\n{request.node.name}: {made.n} steps, {len(made.shots)} screenshots, "
+          f"{made.switches} language switches, {len(made.errors)} console errors, "
+          f"{len(made.layout)} pages overflowing at phone width")

@@ -21,6 +21,8 @@ def _switch(page, locale):
         return  # already in that language
     if not button.is_visible():
         page.click("button.navbar-toggler")
+        button.wait_for(state="visible")
+        page.wait_for_timeout(400)  # the menu's collapse animation: click once it has opened
     with page.expect_navigation():
         button.click()
 
