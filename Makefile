@@ -54,7 +54,11 @@ test: install
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# The load generator of `make bench` (Debian's wrk), then the suite: see bench/run.py.
 bench: install
+	@command -v wrk >/dev/null || (apt-get install -y -qq wrk >/dev/null 2>&1 || \
+	  (apt-get update -qq >/dev/null && apt-get install -y -qq wrk >/dev/null)) || \
+	  echo "WARNING: install the load generator: sudo apt-get install wrk"
 	$(BIN)/python -m bench.run
 
 clean:

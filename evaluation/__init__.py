@@ -24,6 +24,7 @@ def init_app(app) -> None:
     app.register_blueprint(bp)
     cli.init_app(app)
     demo.register()
+    from evaluation import synth  # noqa: F401 - registers its synthetic network generator
     widgets.register()
     _register_grade_source()
 

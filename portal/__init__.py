@@ -117,7 +117,8 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _register_cli(app: Flask) -> None:
-    from portal import backup, cli
+    from portal import backup, cli, synth
 
     cli.init_app(app)
     backup.init_app(app)
+    synth.init_app(app)

@@ -17,6 +17,7 @@ def init_app(app) -> None:
     app.register_blueprint(bp)
     cli.init_app(app)
     demo.register()
+    from settlement import synth  # noqa: F401 - registers its synthetic network generator
     widgets.register()
 
     @app.context_processor

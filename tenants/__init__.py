@@ -10,6 +10,7 @@ def init_app(app) -> None:
     app.register_blueprint(bp)
     cli.init_app(app)
     demo.register()
+    from tenants import synth  # noqa: F401 - registers its synthetic network generator
     widgets.register()
 
     @app.context_processor
