@@ -12,6 +12,7 @@ from enum import StrEnum
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     JSON,
+    BigInteger,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -219,11 +220,11 @@ class ServiceLevel(db.Model):
     region_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id",
                                                              ondelete="RESTRICT"))
     parts_count: Mapped[int] = mapped_column(default=0)
-    parts_seconds: Mapped[int] = mapped_column(default=0)
+    parts_seconds: Mapped[int] = mapped_column(BigInteger, default=0)
     settlement_count: Mapped[int] = mapped_column(default=0)
-    settlement_seconds: Mapped[int] = mapped_column(default=0)
+    settlement_seconds: Mapped[int] = mapped_column(BigInteger, default=0)
     verdict_count: Mapped[int] = mapped_column(default=0)
-    verdict_seconds: Mapped[int] = mapped_column(default=0)
+    verdict_seconds: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class RankingReport(db.Model):
@@ -301,11 +302,11 @@ class Result(AgencyOwned, db.Model):
     final_reason: Mapped[str | None] = mapped_column(String(24))
     # HQ's service to this agency in the quarter (totals in seconds, and counts).
     hq_parts_count: Mapped[int] = mapped_column(default=0)
-    hq_parts_seconds: Mapped[int] = mapped_column(default=0)
+    hq_parts_seconds: Mapped[int] = mapped_column(BigInteger, default=0)
     hq_settlement_count: Mapped[int] = mapped_column(default=0)
-    hq_settlement_seconds: Mapped[int] = mapped_column(default=0)
+    hq_settlement_seconds: Mapped[int] = mapped_column(BigInteger, default=0)
     hq_verdict_count: Mapped[int] = mapped_column(default=0)
-    hq_verdict_seconds: Mapped[int] = mapped_column(default=0)
+    hq_verdict_seconds: Mapped[int] = mapped_column(BigInteger, default=0)
     version: Mapped[int] = mapped_column(default=1)
 
     __mapper_args__ = {"version_id_col": version}

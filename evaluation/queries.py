@@ -137,7 +137,7 @@ class RowPagination(SelectPagination):
 def paginate_records(stmt, kind: str):
     """Two queries whatever the size: a page of the records and their count."""
     if kind not in ("revisits", "late_orders", "lines"):
-        return paginate(stmt)
+        return paginate(stmt, exact=True)
     return RowPagination(select=stmt, session=db.session(), page=int_arg("page", 1, high=100000),
                          per_page=current_app.config["PAGE_SIZE"], error_out=False)
 

@@ -7,9 +7,18 @@ audit log.
 """
 from alembic import op
 
+# The scope's kind and id as uncorrelated sub-selects: PostgreSQL evaluates each once per
+# statement (an InitPlan), not once per row. A policy calling a SQL function per row cost 14 s
+# instead of 0.1 s for the whole network's 2,000,000 rows (the function has a sub-select, so
+# the planner cannot inline it).
+SCOPE_KIND = "(SELECT split_part(coalesce(current_setting('portal.scope', true), ''), ':', 1))"
+SCOPE_ID = "(SELECT nullif(split_part(current_setting('portal.scope', true), ':', 2), '')::int)"
+USER_ID = "(SELECT nullif(current_setting('portal.user_id', true), '')::int)"
+
+# Kept for raw SQL and older policies; the policies no longer call it.
 SCOPE_FUNCTION = """
 CREATE OR REPLACE FUNCTION portal_scope_allows(owner integer) RETURNS boolean
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
   SELECT CASE split_part(coalesce(current_setting('portal.scope', true), ''), ':', 1)
     WHEN 'all' THEN true
     WHEN 'agency' THEN owner = nullif(split_part(current_setting('portal.scope', true), ':', 2), '')::int
@@ -21,14 +30,31 @@ LANGUAGE sql STABLE AS $$
 $$;
 """
 
-AGENCIES_POLICY = """
-CREATE POLICY tenant_isolation ON agencies
-USING (CASE split_part(coalesce(current_setting('portal.scope', true), ''), ':', 1)
-    WHEN 'all' THEN true
-    WHEN 'agency' THEN id = nullif(split_part(current_setting('portal.scope', true), ':', 2), '')::int
-    WHEN 'region' THEN region_id = nullif(split_part(current_setting('portal.scope', true), ':', 2), '')::int
-    ELSE false END)
-"""
+AGENCIES_CHECK = (f"CASE {SCOPE_KIND} WHEN 'all' THEN true "
+                  f"WHEN 'agency' THEN id = {SCOPE_ID} "
+                  f"WHEN 'region' THEN region_id = {SCOPE_ID} ELSE false END")
+AGENCIES_POLICY = f"CREATE POLICY tenant_isolation ON agencies USING ({AGENCIES_CHECK})"
+
+
+def tenant_check(owner_column: str = "agency_id", *, hq_rows: bool = False,
+                 is_accounts_table: bool = False) -> str:
+    """The row-level security condition of a table keyed on `owner_column`.
+
+    `hq_rows`: rows without an owner belong to HQ and are visible in the 'all' scope only.
+    `is_accounts_table`: the users table, where every account may also read its own row
+    (``portal.user_id`` is set with the scope).
+    """
+    check = (f"CASE {SCOPE_KIND} WHEN 'all' THEN true "
+             f"WHEN 'agency' THEN {owner_column} = {SCOPE_ID} "
+             f"WHEN 'region' THEN {owner_column} IN "
+             f"(SELECT a.id FROM agencies a WHERE a.region_id = {SCOPE_ID}) "
+             f"ELSE false END")
+    if hq_rows or is_accounts_table:
+        check = (f"CASE WHEN {owner_column} IS NULL THEN {SCOPE_KIND} = 'all' "
+                 f"ELSE {check} END")
+    if is_accounts_table:
+        check = f"(id = {USER_ID} OR {check})"
+    return check
 
 
 def _is_postgresql() -> bool:
@@ -53,21 +79,11 @@ def drop_scope_function() -> None:
 
 def enable_tenant_rls(table: str, owner_column: str = "agency_id", *,
                       hq_rows: bool = False, is_accounts_table: bool = False) -> None:
-    """Enable and force row-level security on `table`, keyed on its owner column.
-
-    `hq_rows`: rows without an owner belong to HQ and are visible in the 'all' scope only.
-    `is_accounts_table`: the users table, where every account may also read its own row
-    (``portal.user_id`` is set with the scope).
-    """
+    """Enable and force row-level security on `table`, keyed on its owner column (see
+    :func:`tenant_check` for the options)."""
     if not _is_postgresql():
         return
-    check = f"portal_scope_allows({owner_column})"
-    if hq_rows or is_accounts_table:
-        check = (f"(CASE WHEN {owner_column} IS NULL THEN "
-                 f"coalesce(current_setting('portal.scope', true), '') = 'all' "
-                 f"ELSE portal_scope_allows({owner_column}) END)")
-    if is_accounts_table:
-        check = f"(id = nullif(current_setting('portal.user_id', true), '')::int OR {check})"
+    check = tenant_check(owner_column, hq_rows=hq_rows, is_accounts_table=is_accounts_table)
     op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
     op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
     op.execute(f"CREATE POLICY tenant_isolation ON {table} USING ({check}) WITH CHECK ({check})")
@@ -112,8 +128,7 @@ def protect_audit_log(table: str = "audit_entries") -> None:
     op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
     op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
     op.execute(f"CREATE POLICY audit_insert ON {table} FOR INSERT WITH CHECK (true)")
-    op.execute(f"CREATE POLICY audit_read ON {table} FOR SELECT "
-               f"USING (coalesce(current_setting('portal.scope', true), '') = 'all')")
+    op.execute(f"CREATE POLICY audit_read ON {table} FOR SELECT USING ({SCOPE_KIND} = 'all')")
 
 
 def unprotect_audit_log(table: str = "audit_entries") -> None:

@@ -184,6 +184,7 @@ def run(job_id: int, progress: Callable | None = None) -> Job:
         job.error = None
         db.session.commit()
         kind, params, scope = job.kind, dict(job.params or {}), _decode(job.scope)
+    report(job_id, 0, 0)  # a retried job starts its progress afresh
 
     def tick(done: int, total: int, note: str = "") -> None:
         report(job_id, done, total, note)
@@ -244,4 +245,7 @@ def reap_stale(now: datetime | None = None) -> int:
         for job in stale:
             job.status, job.finished_at = FAILED, now
             job.error = "the worker stopped before the job finished; nothing of it was kept"
+        # Flush while every job is visible: on PostgreSQL row-level security judges the
+        # UPDATE by the scope in force when it is sent.
+        db.session.flush()
         return len(stale)

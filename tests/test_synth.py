@@ -305,10 +305,6 @@ def _kill_session(sid: int, sig=signal.SIGKILL) -> None:
 
 
 @pytest.mark.skipif(not _redis_up(), reason="needs Redis at 127.0.0.1:6379")
-@pytest.mark.xfail(bool(os.environ.get("DATABASE_URL")), strict=True, raises=AssertionError,
-                   reason="portal.jobs.reap_stale changes the rows inside unscoped() but "
-                          "`reap-jobs` commits after it: on PostgreSQL row-level security then "
-                          "hides them and the command fails (StaleDataError)")
 def test_publication_on_a_killed_rq_worker_is_failed_cleanly_and_runs_again(tmp_path):
     """Publishing a synthetic network's quarter (every agency's report PDFs) on a real RQ
     worker: the job page shows its progress; the worker is killed half-way; reap-jobs marks

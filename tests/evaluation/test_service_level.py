@@ -106,3 +106,20 @@ def test_rating_form_page(app, client, world, fast_pdfs):
                                   "training": 4}).status_code == 302
     with app.app_context(), unscoped("test"):
         assert db.session.scalars(select(HqRating)).one().agency_id == world.a.id
+
+
+def test_totals_beyond_32_bits_are_kept(hq):
+    """At network scale a region's turnarounds summed past 2**31 seconds and overflowed a
+    32-bit column on PostgreSQL ("integer out of range"): the quarter failed to compute."""
+    shipped = f.at(Q.first_day + timedelta(days=5))
+    waited = timedelta(days=70 * 365)  # one request alone is over 2**31 seconds
+    db.session.add(PartsRequest(agency_id=hq.a.id, number="PR-LONG", status="shipped",
+                                submitted_at=shipped - waited, shipped_at=shipped,
+                                carrier="SF", tracking_number="1"))
+    db.session.flush()
+    quarter = f.computed()
+    result = f.result_of(quarter, hq.a)
+    assert result.hq_parts_seconds == int(waited.total_seconds()) > 2**31
+    levels = db.session.scalars(select(ServiceLevel).where(
+        ServiceLevel.quarter_id == quarter.id)).all()
+    assert max(level.parts_seconds for level in levels) == int(waited.total_seconds())

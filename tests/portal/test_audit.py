@@ -94,6 +94,30 @@ def test_an_export_holds_every_entry_or_says_why_not(app, client, world, monkeyp
     assert refused.request.args.get("action") == "test.bulk"
 
 
+def test_a_long_list_says_more_than_instead_of_counting_every_row(app, client, world,
+                                                                   monkeypatch):
+    """Lists count up to a limit (exact counts over millions of rows took seconds)."""
+    from sqlalchemy import insert
+
+    from portal import listing
+
+    with app.app_context(), unscoped("the test writes many entries at once"):
+        db.session.execute(insert(AuditEntry), [
+            {"action": "test.many", "object_type": "thing", "object_id": str(n)}
+            for n in range(60)])
+        db.session.commit()
+    sign_in(client, world.user(Role.AUDITOR))
+    monkeypatch.setattr(listing, "COUNT_LIMIT", 50)
+    page = client.get("/audit/?action=test.many", headers={"Accept-Language": "zh-CN"})
+    assert "超过 50 条" in page.get_data(as_text=True)
+    second = client.get("/audit/?action=test.many&page=2", headers={"Accept-Language": "en"})
+    assert "More than 50;" in second.get_data(as_text=True) and b"test.many" in second.data
+
+    monkeypatch.setattr(listing, "COUNT_LIMIT", 60)
+    exact = client.get("/audit/?action=test.many", headers={"Accept-Language": "en"})
+    assert "60 in total" in exact.get_data(as_text=True)
+
+
 @pytest.mark.parametrize("role", [r for r in Role if r not in (Role.AUDITOR, Role.HQ_ADMIN)])
 def test_others_cannot_read_the_log(client, world, role):
     sign_in(client, world.user(role))

@@ -77,6 +77,25 @@ def test_stale_running_jobs_are_reaped(ctx, world):
         assert job.status == jobs.FAILED
 
 
+def test_reaping_from_the_command_line_commits_the_failures(app, world):
+    """`flask reap-jobs` runs outside any scope and commits after reap_stale() returns: the
+    changes must already be sent while every job was visible (on PostgreSQL row-level
+    security judged them by the scope in force at the commit, and the command failed)."""
+    runner = app.test_cli_runner()
+    with app.app_context():
+        job_id = _start(world, "test.count_agencies")
+        jobs._local_progress.pop(job_id, None)
+        with unscoped("test"):
+            job = db.session.scalars(select(jobs.Job).where(jobs.Job.id == job_id)).one()
+            job.status, job.started_at = jobs.RUNNING, utcnow() - timedelta(hours=1)
+            db.session.commit()
+    result = runner.invoke(args=["reap-jobs"])
+    assert result.exit_code == 0, result.output
+    with app.app_context(), unscoped("test"):
+        job = db.session.scalars(select(jobs.Job).where(jobs.Job.id == job_id)).one()
+        assert job.status == jobs.FAILED and "worker stopped" in job.error
+
+
 def test_job_page_and_progress_for_its_agency_only(app, client, world):
     with app.app_context():
         job_id = _start(world, "test.count_agencies")
