@@ -106,7 +106,9 @@ class RevisitForm(PortalForm):
 
 
 class ComplaintForm(PortalForm):
-    agency_id = _id_select(_l("Agency"))
+    agency_code = StringField(_l("Agency code"), validators=[DataRequired(), Length(max=16)],
+                              description=_l("The code of the agency complained about, "
+                                             "e.g. GD-C01."))
     order_number = StringField(_l("Order number"), validators=[Optional(), Length(max=32)],
                                description=_l("Optional: the order the complaint is about."))
     channel = SelectField(_l("Channel"), choices=[(k.value, v) for k, v in

@@ -3,9 +3,11 @@
 Each list is one statement (paged: the page and its count); each dashboard a fixed number of
 GROUP BY queries, whatever the number of rows.
 """
-from flask import request
+from dataclasses import dataclass
+
+from flask import g, request
 from flask_login import current_user
-from sqlalchemy import func, or_, select
+from sqlalchemy import false, func, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from certification.models import Engineer
@@ -43,10 +45,68 @@ def _arg(name: str, allowed) -> str | None:
     return value if value in {str(a) for a in allowed} else None
 
 
+@dataclass(frozen=True)
+class AgencyFilter:
+    """A list narrowed to one agency by its code (``?agency_code=GD-C01``; ``?agency=<id>``
+    still works). Only readers of several agencies have it: an agency user reads its own."""
+
+    shown: bool
+    code: str = ""
+    agency_id: int | None = None
+    is_unknown: bool = False
+
+
+CODE_LIMIT = 16  # the longest agency code
+
+
+def agency_filter() -> AgencyFilter:
+    """This request's agency filter, resolved once (the view and the statements share it).
+
+    The code is looked up through the tenant guard: a regional manager's code of another
+    region is unknown, exactly like a code that does not exist.
+    """
+    if "_agency_filter" not in g:
+        g._agency_filter = _resolve_agency_filter()
+    return g._agency_filter
+
+
+def _resolve_agency_filter() -> AgencyFilter:
+    if getattr(current_user, "agency_id", None) is not None:
+        return AgencyFilter(shown=False)
+    code = request.args.get("agency_code", "").strip()
+    if not code:
+        agency_id = int_arg("agency", None)  # the links of earlier versions
+        if agency_id is None:
+            return AgencyFilter(shown=True)
+        code = db.session.scalar(select(Agency.code).where(Agency.id == agency_id))
+        return AgencyFilter(shown=True, code=code or "", agency_id=agency_id,
+                            is_unknown=code is None)
+    agency = agency_by_code(code)
+    if agency is None:  # too long a code is unknown too (shown cut to the field's length)
+        return AgencyFilter(shown=True, code=code[:CODE_LIMIT], is_unknown=True)
+    return AgencyFilter(shown=True, code=agency.code, agency_id=agency.id)
+
+
+def agency_by_code(code: str | None) -> Agency | None:
+    """The agency with this code (in any letter case) if the reader may see it, else None."""
+    code = (code or "").strip()
+    if not code or len(code) > CODE_LIMIT:
+        return None
+    found = list(db.session.scalars(select(Agency).where(
+        func.upper(Agency.code) == code.upper())))
+    exact = [agency for agency in found if agency.code == code]
+    if exact:
+        return exact[0]
+    return found[0] if len(found) == 1 else None
+
+
 def _agency_filter(stmt, column):
-    """HQ narrows a list to one agency with ?agency=<id> (agency users see only theirs)."""
-    if agency := int_arg("agency", None):
-        stmt = stmt.where(column == agency)
+    """HQ and regional managers narrow a list to one agency; an unknown code finds nothing."""
+    chosen = agency_filter()
+    if chosen.is_unknown:
+        return stmt.where(false())
+    if chosen.agency_id is not None:
+        stmt = stmt.where(column == chosen.agency_id)
     return stmt
 
 
@@ -149,10 +209,6 @@ def engineers_of(agency_id: int | None) -> list[Engineer]:
 def product_lines() -> list[ProductLine]:
     return list(db.session.scalars(select(ProductLine).options(selectinload(ProductLine.models))
                                    .order_by(ProductLine.code)))
-
-
-def agencies() -> list[Agency]:
-    return list(db.session.scalars(select(Agency).order_by(Agency.code)))
 
 
 def catalog_for_lines(line_ids) -> dict:

@@ -16,7 +16,7 @@ from portal.auth.roles import Role
 from portal.errors_domain import DomainError, attach_to_form
 from portal.exports import csv_response, refuse_if_too_many
 from portal.extensions import db
-from portal.listing import int_arg, paginate, sorted_by
+from portal.listing import paginate, sorted_by
 from portal.navigation import add_nav
 from portal.tenancy import get_or_404
 from portal.timeutil import local_zone
@@ -69,12 +69,13 @@ def aware(naive: datetime | None) -> datetime | None:
 
 
 def _list_context() -> dict:
-    agency_id = current_user.agency_id or int_arg("agency", None)
+    by_agency = queries.agency_filter()
+    agency_id = current_user.agency_id or by_agency.agency_id
     return {"product_lines": queries.product_lines(),
             "engineers": queries.engineers_of(agency_id)
             if current_user.role != Role.ENGINEER else [],
-            "agencies": queries.agencies() if current_user.agency_id is None else [],
-            "statuses": ORDER_STATUS_LABELS, "types": SERVICE_TYPE_LABELS}
+            "by_agency": by_agency, "statuses": ORDER_STATUS_LABELS,
+            "types": SERVICE_TYPE_LABELS}
 
 
 def _sorted_orders():

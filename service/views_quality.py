@@ -3,16 +3,13 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import select
 
 from portal.auth.access import allow
 from portal.auth.roles import Role
-from portal.extensions import db
 from portal.listing import paginate, sorted_by
 from portal.navigation import add_nav
 from portal.tenancy import get_or_404
 from service import imports, quality, queries, tabular
-from service.common import db_id
 from service.forms import ComplaintForm, ImportForm, ResponseForm, VerdictForm
 from service.models import (
     CHANNEL_LABELS,
@@ -33,7 +30,6 @@ from service.views import (
     run,
     run_import,
 )
-from tenants.models import Agency
 
 # One menu entry; complaints and revisits link to each other with tabs.
 add_nav("service.complaints", _l("Complaints & revisits"), READERS, order=34)
@@ -51,8 +47,7 @@ def revisits():
     stmt, sort = sorted_by(queries.revisit_list_statement(),
                            {"at": Revisit.revisited_at, "score": Revisit.score}, "-at")
     return render_template("service/revisits.html", page=paginate(stmt), sort=sort,
-                           agencies=queries.agencies() if current_user.agency_id is None
-                           else [])
+                           by_agency=queries.agency_filter())
 
 
 @bp.route("/revisits/import", methods=["GET", "POST"])
@@ -86,22 +81,18 @@ def complaints():
                            {"received": Complaint.received_at, "status": Complaint.status,
                             "severity": Complaint.severity}, "-received")
     return render_template("service/complaints.html", page=paginate(stmt), sort=sort,
-                           agencies=queries.agencies() if current_user.agency_id is None
-                           else [], **LABELS)
+                           by_agency=queries.agency_filter(), **LABELS)
 
 
 @bp.route("/complaints/new", methods=["GET", "POST"])
 @allow(Role.HQ_SERVICE)
 def complaint_new():
     form = ComplaintForm()
-    form.agency_id.choices = [(0, "—")] + [(a.id, f"{a.code} {a.legal_name}")
-                                          for a in queries.agencies()]
     if form.validate_on_submit():
-        agency_id = db_id(form.agency_id.data)
-        agency = None if agency_id is None else db.session.scalars(
-            select(Agency).where(Agency.id == agency_id)).one_or_none()
+        agency = queries.agency_by_code(form.agency_code.data)
         if agency is None:
-            form.agency_id.errors = [*form.agency_id.errors, _("Choose the agency.")]
+            form.agency_code.errors = [*form.agency_code.errors,
+                                       _("No agency with this code.")]
         else:
             created = run(form, quality.create_complaint, agency, {
                 "order_number": form.order_number.data, "channel": form.channel.data,

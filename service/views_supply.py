@@ -53,8 +53,7 @@ def parts_requests():
     page = paginate(stmt)
     return render_template("service/parts_requests.html", page=page, sort=sort,
                            counts=queries.request_line_counts(r.id for r in page.items),
-                           agencies=queries.agencies() if current_user.agency_id is None
-                           else [], **LABELS)
+                           by_agency=queries.agency_filter(), **LABELS)
 
 
 def _request_form(form: PartsRequestForm, agency):
@@ -166,8 +165,7 @@ def stock():
                            {"quantity": PartStock.quantity, "updated": PartStock.updated_at,
                             "part": PartStock.part_id}, "-updated")
     return render_template("service/stock.html", page=paginate(stmt), sort=sort,
-                           agencies=queries.agencies() if current_user.agency_id is None
-                           else [])
+                           by_agency=queries.agency_filter())
 
 
 # --- returns -----------------------------------------------------------------------------------
@@ -180,8 +178,7 @@ def returns():
                            {"due": PartReturn.due_on, "status": PartReturn.status,
                             "shipped": PartReturn.shipped_at}, "due")
     return render_template("service/returns.html", page=paginate(stmt), sort=sort,
-                           today=local_today(), agencies=queries.agencies()
-                           if current_user.agency_id is None else [], **LABELS)
+                           today=local_today(), by_agency=queries.agency_filter(), **LABELS)
 
 
 def _return_page(item: PartReturn, *, ship_form=None, inspect_form=None, status=200):

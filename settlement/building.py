@@ -7,9 +7,10 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from flask_babel import gettext as _
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import and_, bindparam, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
+from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.errors_domain import DomainError
 from portal.extensions import db
@@ -128,53 +129,82 @@ def order_data(orders: list[WorkOrder]) -> dict[int, OrderData]:
     return out
 
 
-def apply_computation(line: SettlementLine, data: OrderData, book: RateBook, tier: int,
-                      settings: Settings) -> None:
-    """Work out an order line's amount from the rates in force on its service date."""
+COMPUTED = ("rate_card_id", "callout_fee", "labor_hours", "hourly_rate", "labor_share_pct",
+            "labor_fee", "distance_km", "free_km", "max_km", "paid_km", "per_km",
+            "distance_fee", "parts_value", "parts_handling_pct", "parts_handling_fee")
+
+
+def computation(data: OrderData, book: RateBook, tier: int, settings: Settings) -> dict:
+    """An order line's amount and each step of it, from the rates in force on its service
+    date ({line attribute: value}, exact Decimals)."""
     order = data.order
     terms = book.terms(order.service_date, order.product_line_id, order.service_type, tier)
     result = rules.compute_order(data.facts, terms, settings.uncertified_share_pct)
-    line.service_type, line.tier = order.service_type, tier
-    for name in ("rate_card_id", "callout_fee", "labor_hours", "hourly_rate",
-                 "labor_share_pct", "labor_fee", "distance_km", "free_km", "max_km", "paid_km",
-                 "per_km", "distance_fee", "parts_value", "parts_handling_pct",
-                 "parts_handling_fee"):
-        setattr(line, name, getattr(result, name))
-    line.rules_applied = ",".join(result.rules)
-    line.claimed_amount = result.total
+    return {"service_type": order.service_type, "tier": tier,
+            **{name: getattr(result, name) for name in COMPUTED},
+            "rules_applied": ",".join(result.rules), "claimed_amount": result.total}
 
 
-def new_claim(settlement: Settlement, **subject) -> Claim:
-    claim = Claim(agency_id=settlement.agency_id, settlement_id=settlement.id, **subject)
-    db.session.add(claim)
-    return claim
+def _claimed_meanwhile() -> DomainError:
+    return DomainError(_("Some of these items were just claimed by another settlement. "
+                         "Nothing was saved; reload the page and try again."))
 
 
-def flush_claims() -> None:
-    """Flush new claims; a subject claimed meanwhile by another request is a clear error."""
+SUBJECTS = ("work_order_id", "part_return_id", "complaint_id", "grade_period")
+
+
+def insert_lines(settlement: Settlement, items: list[tuple[str, object, dict]]) -> int:
+    """Claim each subject for `settlement` and add its line: two bulk INSERTs and one SELECT
+    whatever the number of items. `items` are (subject column, subject, line fields).
+
+    A bulk INSERT skips the mapper guard that stamps the owner, so the owner is set here: the
+    settlement's, which the guard checked when the settlement was written; the composite
+    foreign keys make the database refuse a subject of another agency. Raises DomainError
+    when a subject was claimed meanwhile by another settlement.
+    """
+    if not items:
+        return 0
+    owner = {"agency_id": settlement.agency_id, "settlement_id": settlement.id}
     try:
-        db.session.flush()
+        db.session.execute(insert(Claim), [
+            {**owner, **dict.fromkeys(SUBJECTS), column: subject, "is_live": True}
+            for column, subject, _fields in items])
     except IntegrityError:
-        raise DomainError(_("Some of these items were just claimed by another settlement. "
-                            "Nothing was saved; reload the page and try again.")) from None
+        raise _claimed_meanwhile() from None
+    claim_ids = _live_claim_ids(settlement)
+    db.session.execute(insert(SettlementLine), [
+        {**owner, "claim_id": claim_ids[column, subject], **fields}
+        for column, subject, fields in items])
+    return len(items)
+
+
+def _live_claim_ids(settlement: Settlement) -> dict[tuple[str, object], int]:
+    """{(subject column, subject): claim id} of the settlement's live claims."""
+    rows = db.session.execute(
+        select(Claim.id, *(getattr(Claim, name) for name in SUBJECTS))
+        .where(Claim.agency_id == settlement.agency_id, Claim.settlement_id == settlement.id,
+               Claim.is_live.is_(True)))
+    return {next((name, value) for name, value in zip(SUBJECTS, subjects, strict=True)
+                 if value is not None): claim_id for claim_id, *subjects in rows}
 
 
 def add_order_lines(settlement: Settlement, orders: list[WorkOrder], tier: int,
-                    settings: Settings, book: RateBook | None = None) -> list[SettlementLine]:
+                    settings: Settings, book: RateBook | None = None) -> int:
+    """Claim `orders` for `settlement` with one line each (bulk); returns how many."""
     book = book or RateBook()
     data = order_data(orders)
-    claims = [new_claim(settlement, work_order_id=o.id) for o in orders]
-    flush_claims()
-    lines = []
-    for order, claim in zip(orders, claims, strict=True):
-        line = SettlementLine(agency_id=settlement.agency_id, settlement_id=settlement.id,
-                              claim_id=claim.id, kind=LineKind.ORDER,
-                              kind_order=KIND_ORDER[LineKind.ORDER], work_order_id=order.id)
-        apply_computation(line, data[order.id], book, tier, settings)
-        db.session.add(line)
-        lines.append(line)
-    db.session.flush()
-    return lines
+    kind = {"kind": LineKind.ORDER, "kind_order": KIND_ORDER[LineKind.ORDER]}
+    return insert_lines(settlement, [
+        ("work_order_id", o.id, {**kind, "work_order_id": o.id,
+                                 **computation(data[o.id], book, tier, settings)})
+        for o in orders])
+
+
+def order_line(settlement: Settlement, work_order_id: int) -> SettlementLine:
+    return db.session.scalars(select(SettlementLine).where(
+        SettlementLine.agency_id == settlement.agency_id,
+        SettlementLine.settlement_id == settlement.id,
+        SettlementLine.work_order_id == work_order_id)).one()
 
 
 def recompute_order_lines(settlement: Settlement, lines: list[SettlementLine], tier: int,
@@ -185,49 +215,63 @@ def recompute_order_lines(settlement: Settlement, lines: list[SettlementLine], t
         WorkOrder.id.in_([ln.work_order_id for ln in order_lines] or [0])))}
     data = order_data(list(orders.values()))
     book = RateBook()
-    for line in order_lines:
-        apply_computation(line, data[line.work_order_id], book, tier, settings)
+    store_line_values(settlement, [(line, computation(data[line.work_order_id], book, tier,
+                                                      settings)) for line in order_lines])
+
+
+def store_line_values(settlement: Settlement,
+                      changes: list[tuple[SettlementLine, dict]]) -> None:
+    """Give loaded lines new values: one executemany UPDATE of the lines that change (the
+    unit of work would send one UPDATE per line), the objects kept in step without a flush.
+
+    Every change names the same attributes. A Core statement skips the session guard, so it
+    carries the owner in its WHERE clause, as every Core statement on an agency table must.
+    """
+    changed = [(line, values) for line, values in changes
+               if any(getattr(line, name) != value for name, value in values.items())]
+    if not changed:
+        return
+    table = SettlementLine.__table__
+    names = list(changed[0][1])
+    stmt = (update(table)
+            .where(table.c.agency_id == settlement.agency_id,
+                   table.c.settlement_id == settlement.id, table.c.id == bindparam("line_id"))
+            .values({name: bindparam(f"new_{name}", type_=table.c[name].type)
+                     for name in names}))
+    db.session.connection().execute(stmt, [
+        {"line_id": line.id, **{f"new_{name}": values[name] for name in names}}
+        for line, values in changed])
+    for line, values in changed:
+        for name, value in values.items():
+            set_committed_value(line, name, value)
 
 
 # --- deductions and bonuses --------------------------------------------------------------------
 
 
-def _approved_line(settlement: Settlement, claim: Claim, kind: LineKind, amount: Decimal,
-                   **fields) -> SettlementLine:
+def _approved(kind: LineKind, amount: Decimal, **fields) -> dict:
     """Deductions and bonuses follow from HQ's rules: decided as they are made."""
-    line = SettlementLine(agency_id=settlement.agency_id, settlement_id=settlement.id,
-                          claim_id=claim.id, kind=kind, kind_order=KIND_ORDER[kind],
-                          claimed_amount=amount, decision=Decision.APPROVED,
-                          approved_amount=amount, **fields)
-    db.session.add(line)
-    return line
+    return {"kind": kind, "kind_order": KIND_ORDER[kind], "claimed_amount": amount,
+            "decision": Decision.APPROVED, "approved_amount": amount, **fields}
 
 
 def add_deduction_lines(settlement: Settlement, settings: Settings, today: date) -> int:
     """Overdue returns, substantiated complaints and quarterly grades not yet in a settlement."""
     agency_id = settlement.agency_id
-    returns = overdue_returns(agency_id, today)
-    complaints = substantiated_complaints(agency_id)
-    grades = _grade_lines_due(settlement, settings)
-    claims = ([new_claim(settlement, part_return_id=r.id) for r in returns]
-              + [new_claim(settlement, complaint_id=c.id) for c in complaints]
-              + [new_claim(settlement, grade_period=g[0]) for g in grades])
-    flush_claims()
-    claims_iter = iter(claims)
-    for r in returns:
-        _approved_line(settlement, next(claims_iter), LineKind.PART_RETURN,
-                       rules.return_deduction(r.unit_price, r.quantity), part_return_id=r.id,
-                       basis_amount=money(r.unit_price * r.quantity))
-    for c in complaints:
-        _approved_line(settlement, next(claims_iter), LineKind.COMPLAINT,
-                       rules.complaint_deduction(settings.complaint_deduction),
-                       complaint_id=c.id, basis_amount=money(settings.complaint_deduction))
-    for period, grade, pct, labor in grades:
-        _approved_line(settlement, next(claims_iter), LineKind.GRADE,
-                       rules.grade_adjustment(labor, pct), grade=grade, grade_period=period,
-                       basis_amount=labor, rate_pct=pct)
-    db.session.flush()
-    return len(claims)
+    complaint_amount = rules.complaint_deduction(settings.complaint_deduction)
+    items = [("part_return_id", r.id, _approved(
+        LineKind.PART_RETURN, rules.return_deduction(r.unit_price, r.quantity),
+        part_return_id=r.id, basis_amount=money(r.unit_price * r.quantity)))
+        for r in overdue_returns(agency_id, today)]
+    items += [("complaint_id", c.id, _approved(
+        LineKind.COMPLAINT, complaint_amount, complaint_id=c.id,
+        basis_amount=money(settings.complaint_deduction)))
+        for c in substantiated_complaints(agency_id)]
+    items += [("grade_period", period, _approved(
+        LineKind.GRADE, rules.grade_adjustment(labor, pct), grade=grade, grade_period=period,
+        basis_amount=labor, rate_pct=pct))
+        for period, grade, pct, labor in _grade_lines_due(settlement, settings)]
+    return insert_lines(settlement, items)
 
 
 def _grade_lines_due(settlement: Settlement, settings: Settings) -> list[tuple]:
@@ -308,7 +352,11 @@ def run_checks(settlement: Settlement, lines: list[SettlementLine], settings: Se
     data = order_data(orders)
     duplicates = duplicate_order_ids(data, settings.duplicate_window_days)
     evidence = evidence_counts(settlement)
-    for line in order_lines:
+    outcomes = []
+    for line in lines:
+        if line.kind != LineKind.ORDER:
+            outcomes.append((line, {"exception_codes": "", "disposition": "pay"}))
+            continue
         d = data[line.work_order_id]
         codes = rules.order_exceptions(rules.CheckFacts(
             has_rate_card=line.rate_card_id is not None,
@@ -324,11 +372,9 @@ def run_checks(settlement: Settlement, lines: list[SettlementLine], settings: Se
             claimed_amount=line.claimed_amount,
             evidence_threshold=settings.evidence_threshold,
             evidence_count=evidence.get(line.id, 0)))
-        line.exception_codes = ",".join(codes)
-        line.disposition = rules.disposition_of(codes, dispositions)
-    for line in lines:
-        if line.kind != LineKind.ORDER:
-            line.exception_codes, line.disposition = "", "pay"
+        outcomes.append((line, {"exception_codes": ",".join(codes),
+                                "disposition": rules.disposition_of(codes, dispositions)}))
+    store_line_values(settlement, outcomes)
 
 
 def load_lines(settlement: Settlement) -> list[SettlementLine]:

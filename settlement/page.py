@@ -1,5 +1,5 @@
 """A settlement's page: what the reader may do there and the forms for it."""
-from flask import render_template
+from flask import current_app, render_template
 from flask_babel import get_locale
 from flask_login import current_user
 
@@ -20,11 +20,20 @@ from settlement.forms import (
 from settlement.models import AppealStatus, Settlement, Status
 
 
+def in_hq_review(settlement: Settlement) -> bool:
+    return settlement.status == Status.SUBMITTED and not settlement.awaits_regional_review
+
+
+def reviews_lines(settlement: Settlement) -> bool:
+    """HQ's reviewer decides the lines now: the page shows undecided exceptions first."""
+    return in_hq_review(settlement) and current_user.role == Role.HQ_SETTLEMENT
+
+
 def permissions(settlement: Settlement) -> dict:
     """Which actions the page offers (the services check them again)."""
     role, today = current_user.role, local_today()
     owner = role == Role.AGENCY_OWNER
-    in_review = settlement.status == Status.SUBMITTED and not settlement.awaits_regional_review
+    in_review = in_hq_review(settlement)
     regional = False
     if settlement.awaits_regional_review and role in (Role.REGIONAL_MANAGER,
                                                       Role.HQ_SETTLEMENT, Role.HQ_ADMIN):
@@ -41,7 +50,7 @@ def permissions(settlement: Settlement) -> dict:
         "appeal": owner and settlement.status in (Status.SUBMITTED, Status.APPROVED,
                                                   Status.RETURNED),
         "regional": regional,
-        "decide": in_review and role == Role.HQ_SETTLEMENT,
+        "decide": reviews_lines(settlement),
         "approve": approve,
         "return": in_review and role in (Role.HQ_SETTLEMENT, Role.HQ_ADMIN),
         "pay": settlement.status == Status.APPROVED and role == Role.HQ_SETTLEMENT,
@@ -78,19 +87,23 @@ def _forms(settlement: Settlement, data: dict, can: dict) -> dict:
 
 
 def evidence_choices(data: dict) -> list[tuple[int, str]]:
+    """The whole settlement and the lines of the page, by their numbers on the statement."""
     from flask_babel import gettext as _
 
     from settlement.statement import line_subject
 
     locale = str(get_locale())
     return [(0, _("The whole settlement"))] + [
-        (line.id, _("Line %(n)s · %(subject)s", n=n, subject=line_subject(line, locale)))
-        for n, line in enumerate(data["lines"], start=1)]
+        (line.id, _("Line %(n)s · %(subject)s", n=data["numbers"][line.id],
+                    subject=line_subject(line, locale)))
+        for line in data["lines"]]
 
 
 def settlement_page(settlement: Settlement, failed: dict | None = None, status: int = 200):
-    data = queries.detail(settlement)
+    """The settlement's page with one page of its lines (a reviewer's undecided exceptions
+    first); the statement and the exports hold every line."""
     can = permissions(settlement)
+    data = queries.lines_page(settlement, first_exceptions=can["decide"])
     forms = _forms(settlement, data, can)
     for key, form in (failed or {}).items():
         if key == "upload":
@@ -104,21 +117,20 @@ def settlement_page(settlement: Settlement, failed: dict | None = None, status: 
         dispositions=config.current_dispositions() if is_hq else {},
         visible_codes=lambda codes: rules.visible_codes(codes, is_hq),
         max_mb=evidence.max_bytes() // (1024 * 1024), locale=locale,
-        ordered_lines=ordered_lines(data["lines"], first_exceptions=can["decide"]),
+        # Forms of a line send the page back, so that a refusal shows the same page.
+        page=data["page"], at_page=data["page"].page if data["page"].page > 1 else None,
+        ordered_lines=[(data["numbers"][ln.id], ln) for ln in data["lines"]],
         explain=lambda line: statement.explanation(line, data["repairs"].get(
             line.work_order_id, [])),
         subject=lambda line: statement.line_subject(line, locale),
         adjusters=_adjusters(settlement) if is_hq else set()), status
 
 
-def ordered_lines(lines, *, first_exceptions: bool) -> list[tuple[int, object]]:
-    """(number, line) in statement order; a reviewer sees undecided exceptions first."""
-    numbered = list(enumerate(lines, start=1))
-    if not first_exceptions:
-        return numbered
-    return sorted(numbered, key=lambda item: (
-        item[1].decision != "pending", -rules.DISPOSITION_RANK.get(item[1].disposition, 0),
-        item[0]))
+def page_of_line(settlement: Settlement, line_id: int) -> int:
+    """The page of the settlement's lines on which the reader finds a line."""
+    position = queries.line_position(settlement, line_id,
+                                     first_exceptions=reviews_lines(settlement))
+    return (position - 1) // current_app.config["PAGE_SIZE"] + 1
 
 
 def _adjusters(settlement: Settlement) -> set[int]:

@@ -9,7 +9,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from portal.audit.services import record
 from portal.auth.roles import Role
@@ -134,6 +134,23 @@ def set_decision(settlement: Settlement, line: SettlementLine, decision: str, am
     line.decided_at, line.decided_by_id = utcnow(), actor.id if actor else None
 
 
+def approve_in_bulk(settlement: Settlement, lines: list[SettlementLine], actor) -> None:
+    """Approve `lines` at their claimed amounts as set_decision() would, one by one, but in
+    one bulk INSERT of the decision records and one UPDATE, whatever the number of lines.
+
+    A bulk INSERT skips the mapper guard: the records carry their line's owner."""
+    now, actor_id = utcnow(), actor.id if actor else None
+    db.session.execute(insert(LineDecisionRecord), [
+        {"agency_id": line.agency_id, "settlement_id": settlement.id, "line_id": line.id,
+         "decision": Decision.APPROVED, "amount_before": line.approved_amount,
+         "amount_after": line.claimed_amount, "reason_code": None, "reason_text": None,
+         "is_automatic": False, "actor_id": actor_id, "at": now} for line in lines])
+    building.store_line_values(settlement, [
+        (line, {"decision": Decision.APPROVED, "approved_amount": line.claimed_amount,
+                "reason_code": None, "reason_text": None, "decided_at": now,
+                "decided_by_id": actor_id}) for line in lines])
+
+
 @stale_safe
 def decide_line(settlement: Settlement, line: SettlementLine, seen_version, decision: str,
                 actor, *, amount=None, reason_code=None, reason_text: str = "") -> None:
@@ -169,8 +186,7 @@ def approve_clean_lines(settlement: Settlement, seen_version, actor) -> int:
     if not lines:
         raise DomainError(_("No pending line without exceptions is left."))
     before = amounts(settlement)
-    for line in lines:
-        set_decision(settlement, line, Decision.APPROVED, line.claimed_amount, None, "", actor)
+    approve_in_bulk(settlement, lines, actor)
     _after_change(settlement)
     add_event(settlement, "clean_approved", actor, comment=str(len(lines)))
     flush()

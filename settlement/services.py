@@ -162,8 +162,9 @@ def add_order(settlement: Settlement, number: str, seen_version, actor,
     before = amounts(settlement)
     agency = building.agency_of(settlement)
     settings = config.current_settings()
-    (line,) = building.add_order_lines(settlement, [order], agency.tier, settings)
+    building.add_order_lines(settlement, [order], agency.tier, settings)
     _recheck(settlement, settings, today)
+    line = building.order_line(settlement, order.id)
     add_event(settlement, "order_added", actor, comment=order.number)
     flush()
     record("settlement.order_added", settlement, before=before,
@@ -248,9 +249,9 @@ def submit_settlement(settlement: Settlement, seen_version, actor,
         raise DomainError(_("A settlement needs at least one line."))
     before = amounts(settlement)
     previous = settlement.status
-    for line in lines:
-        if line.first_submitted_on is None:  # a later submission keeps the first day
-            line.first_submitted_on = today
+    # A later submission keeps the first day.
+    building.store_line_values(settlement, [(line, {"first_submitted_on": today})
+                                            for line in lines if line.first_submitted_on is None])
     dispositions = config.current_dispositions()
     building.run_checks(settlement, lines, config.current_settings(), dispositions, today)
     auto_decide(settlement, lines, dispositions)

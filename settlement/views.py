@@ -15,14 +15,15 @@ from portal.auth.access import allow
 from portal.auth.roles import AGENCY_ROLES, Role
 from portal.errors_domain import DomainError, attach_to_form
 from portal.extensions import db
-from portal.listing import paginate
+from portal.listing import int_arg, paginate
 from portal.navigation import add_nav
 from portal.tenancy import get_or_404
 from service.common import local_today
+from service.queries import agency_filter
 from settlement import queries, services
 from settlement.forms import ActionForm, AddOrderForm, AppealForm, OpenForm
 from settlement.models import Settlement, SettlementLine, Status
-from settlement.page import settlement_page
+from settlement.page import page_of_line, settlement_page
 from tenants.models import Agency
 
 bp = Blueprint("settlement", __name__, url_prefix="/settlements")
@@ -67,7 +68,18 @@ def run(action, *args, form=None, **kwargs):
 
 
 def back_to(settlement_id: int, anchor: str = ""):
-    return redirect(url_for("settlement.settlement", settlement_id=settlement_id) + anchor)
+    """Back to the settlement's page, on the page of its lines the reader came from."""
+    page = int_arg("page", None, high=100000)
+    return redirect(url_for("settlement.settlement", settlement_id=settlement_id,
+                            **({"page": page} if page and page > 1 else {})) + anchor)
+
+
+def back_to_line(settlement: Settlement, line_id: int):
+    """Back to the page of the settlement's lines that shows the line (its place in the
+    reading order may have changed), at the line."""
+    page = page_of_line(settlement, line_id)
+    return redirect(url_for("settlement.settlement", settlement_id=settlement.id,
+                            **({"page": page} if page > 1 else {})) + f"#line-{line_id}")
 
 
 def load_line(line_id) -> tuple[Settlement, SettlementLine]:
@@ -87,7 +99,7 @@ def settlements():
         "settlement/list.html", page=paginate(stmt), sort=sort, totals=queries.totals(),
         statuses=list(Status), is_hq=is_hq,
         regions=queries.regions_for_filter() if is_hq else [],
-        agencies=queries.agencies_for_filter() if is_hq else [])
+        by_agency=agency_filter())
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -167,7 +179,7 @@ def add_order(settlement_id):
                        actor(), form=form)
         if ok:
             flash(_("Order %(number)s added.", number=form.number.data.strip()), "success")
-            return back_to(settlement.id, f"#line-{line.id}")
+            return back_to_line(settlement, line.id)
     return settlement_page(settlement, failed={"add_order": form}, status=400)
 
 
@@ -196,5 +208,5 @@ def appeal(line_id):
                           form.reason.data, actor(), form=form)
         if ok:
             flash(_("Appeal lodged. HQ decides it before payment."), "success")
-            return back_to(settlement.id, f"#line-{line.id}")
+            return back_to_line(settlement, line.id)
     return settlement_page(settlement, failed={f"appeal-{line.id}": form}, status=400)

@@ -27,6 +27,7 @@ from settlement.views import (
     READERS,
     actor,
     back_to,
+    back_to_line,
     bp,
     load_line,
     locale,
@@ -66,7 +67,7 @@ def decide_line(line_id):
                           reason_text=form.reason_text.data, form=form)
         if ok:
             flash(_("Line decided."), "success")
-            return back_to(settlement.id, f"#line-{line.id}")
+            return back_to_line(settlement, line.id)
     return settlement_page(settlement, failed={f"decide-{line.id}": form}, status=400)
 
 
@@ -137,7 +138,7 @@ def resolve_appeal(appeal_id):
                           actor(), form=form)
         if ok:
             flash(_("Appeal decided."), "success")
-            return back_to(settlement.id, f"#line-{appeal.line_id}")
+            return back_to_line(settlement, appeal.line_id)
     return settlement_page(settlement, failed={f"resolve-{appeal.id}": form}, status=400)
 
 
@@ -149,9 +150,9 @@ def resolve_appeal(appeal_id):
 def upload(settlement_id):
     settlement = get_or_404(Settlement, settlement_id)
     form = UploadForm()
-    from settlement.page import evidence_choices
-
-    form.line_id.choices = evidence_choices(queries.detail(settlement))
+    # Any line of the settlement (the page offers those it shows); labels are the page's.
+    form.line_id.choices = [(0, ""), *((line_id, "") for line_id in
+                                       queries.line_ids(settlement))]
     if form.validate_on_submit():
         line = load_line(form.line_id.data)[1] if form.line_id.data else None
         upload_file = form.file.data

@@ -176,8 +176,8 @@ def _state(app) -> tuple:
 
 
 FUTURE = (datetime.now(UTC) + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
-COMPLAINT = {"agency_id": "{a}", "order_number": "", "channel": "hotline", "severity": "major",
-             "description": "上门迟到"}
+COMPLAINT = {"agency_code": "A-OWN", "order_number": "", "channel": "hotline",
+             "severity": "major", "description": "上门迟到"}
 REPAIR = {"product_line_id": "{line}", "code": "BAD-1", "description_zh": "检测",
           "description_en": "Check", "standard_hours": "1.00", "is_active": "y"}
 SHIP = {"carrier": "顺丰", "tracking_number": "SF123"}
@@ -185,10 +185,12 @@ SHIP = {"carrier": "顺丰", "tracking_number": "SF123"}
 BAD = [
     # (role, url, data, message shown)
     (Role.HQ_SERVICE, "/service/complaints/new", {}, "This field is required."),
-    (Role.HQ_SERVICE, "/service/complaints/new", {**COMPLAINT, "agency_id": "987654"},
-     "Choose the agency."),
-    (Role.HQ_SERVICE, "/service/complaints/new", {**COMPLAINT, "agency_id": "abc"},
-     "Invalid Choice: could not coerce."),
+    (Role.HQ_SERVICE, "/service/complaints/new", {**COMPLAINT, "agency_code": "NO-SUCH"},
+     "No agency with this code."),
+    (Role.HQ_SERVICE, "/service/complaints/new", {**COMPLAINT, "agency_code": "A" * 17},
+     "Field cannot be longer than 16 characters."),
+    (Role.HQ_SERVICE, "/service/complaints/new", {**COMPLAINT, "agency_code": "%_' OR 1=1"},
+     "No agency with this code."),
     (Role.HQ_SERVICE, "/service/complaints/new", {**COMPLAINT, "channel": "pigeon"},
      "Not a valid choice"),
     (Role.HQ_SERVICE, "/service/complaints/new", {**COMPLAINT, "received_at": "yesterday"},

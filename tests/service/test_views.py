@@ -295,15 +295,15 @@ def test_complaint_and_revisit_flow(app, client, world, setup):
     hq = app.test_client()
     sign_in(hq, world.user(Role.HQ_SERVICE))
     response = hq.post("/service/complaints/new", data={
-        "agency_id": world.a.id, "order_number": "NOPE", "channel": "hotline",
+        "agency_code": world.a.code, "order_number": "NOPE", "channel": "hotline",
         "severity": "major", "description": "上门迟到"})
     assert response.status_code == 200 and _count(app, Complaint) == 0
     response = hq.post("/service/complaints/new", data={
-        "agency_id": world.b.id, "order_number": number, "channel": "hotline",
+        "agency_code": world.b.code, "order_number": number, "channel": "hotline",
         "severity": "major", "description": "上门迟到"})
     assert response.status_code == 200 and _count(app, Complaint) == 0
     response = hq.post("/service/complaints/new", data={
-        "agency_id": world.a.id, "order_number": number, "channel": "hotline",
+        "agency_code": world.a.code.lower(), "order_number": number, "channel": "hotline",
         "severity": "major", "description": "上门迟到"})
     assert response.status_code == 302
     complaint_id = int(response.headers["Location"].rsplit("/", 1)[1])

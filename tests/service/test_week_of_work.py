@@ -583,7 +583,7 @@ def hq_revisits_and_judges_a_complaint(w: Week, world, orders: dict) -> None:
     assert w.scalar(select(Revisit.score).where(Revisit.work_order_id == onsite)) == 4
 
     w.read(Role.HQ_SERVICE, "/service/complaints/new", ("登记投诉",), ("Record a complaint",))
-    complaint = {"agency_id": world.a.id, "order_number": "CC-0701", "channel": "hotline",
+    complaint = {"agency_code": world.a.code, "order_number": "CC-0701", "channel": "hotline",
                  "severity": "major", "description": "同一台空调一周内两次报修，客户不满"}
     w.typed(complaint["description"])
     complaint_id = redirect_id(hq.post("/service/complaints/new", data=complaint))

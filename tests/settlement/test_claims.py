@@ -229,8 +229,9 @@ def test_a_claim_race_is_a_clear_error_not_a_500(stl):
     s = stl.open()
     with stl.fixture(), pytest.raises(DomainError, match="just claimed"):
         with db.session.begin_nested():  # what a second request racing the first would do
-            building.new_claim(s, work_order_id=o.id)
-            building.flush_claims()
+            building.insert_lines(s, [("work_order_id", o.id, {
+                "kind": "order", "kind_order": 0, "work_order_id": o.id,
+                "claimed_amount": D("0.00")})])
 
 
 # --- deductions and bonuses --------------------------------------------------------------------

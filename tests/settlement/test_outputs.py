@@ -193,6 +193,8 @@ def test_the_hq_list_filters(network):
     assert listed("?status=submitted") == {"a2"}
     assert listed(f"?region={world.region2.id}") == {"b"}
     assert listed(f"?agency={world.a2.id}") == {"a2"}
+    assert listed("?agency_code=a-sib") == {"a2"}
+    assert listed("?agency_code=NOPE") == set()
     assert listed(f"?period={period}&status=draft") == {"a", "b"}
     assert listed("?period=2001-01") == set()
     assert listed("?q=B-FOR") == {"b"}
