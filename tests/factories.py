@@ -129,3 +129,10 @@ def sign_in(client, user: User, password: str = PASSWORD):
     response = client.post("/auth/sign-in", data={"email": user.email, "password": password})
     assert response.status_code == 302, response.data[:500]
     return response
+
+
+def signed_in(app, user: User):
+    """A new test client of `app`, signed in as `user`."""
+    client = app.test_client()
+    sign_in(client, user)
+    return client

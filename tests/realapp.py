@@ -6,6 +6,7 @@ that never expires objects; these tests need the real thing instead.
 """
 import os
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, make_url, select, text
@@ -21,6 +22,31 @@ SETTINGS = {"TESTING": True, "WTF_CSRF_ENABLED": False, "SECRET_KEY": "backup-te
             "ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 1024, "ARGON2_PARALLELISM": 1,
             "RATELIMIT_STORAGE_URI": "memory://", "SERVER_NAME": "portal.test",
             "BABEL_DEFAULT_LOCALE": "en", "JOBS_RUN_INLINE": True}
+
+
+@contextmanager
+def scratch_database(folder: Path, label: str):
+    """The URL of an empty database of a test's own, which other processes can see, dropped
+    afterwards: a SQLite file in `folder`, or with DATABASE_URL a PostgreSQL database named
+    after `label` (the URL of its owner; the plain application role exists)."""
+    if not POSTGRES:
+        yield f"sqlite:///{folder / f'{label}.sqlite3'}"
+        return
+    url = make_url(normalize_database_url(os.environ["DATABASE_URL"]))
+    name = f"{url.database}_{label}_{os.getpid()}"
+    server = create_engine(url, isolation_level="AUTOCOMMIT")
+    with server.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        conn.execute(text(f"""DO $$ BEGIN
+            CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"""))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with server.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        server.dispose()
 
 
 class Site:

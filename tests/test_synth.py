@@ -324,32 +324,17 @@ def _database(tmp_path):
     """(application URL, owner URL) of a database of this test's own, which the worker
     processes can see: a SQLite file, or with DATABASE_URL a PostgreSQL database where the
     worker connects as the plain role row-level security binds (dropped afterwards)."""
-    admin = os.environ.get("DATABASE_URL")
-    if not admin:
-        yield f"sqlite:///{tmp_path / 'jobs.sqlite3'}", None
-        return
-    from sqlalchemy import create_engine, make_url, text
+    from sqlalchemy import make_url
 
-    from portal.config import normalize_database_url
     from tests.conftest import APP_ROLE
+    from tests.realapp import scratch_database
 
-    url = make_url(normalize_database_url(admin))
-    name = f"{url.database}_rq_{os.getpid()}"
-    server = create_engine(url, isolation_level="AUTOCOMMIT")
-    with server.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-        conn.execute(text(f"""DO $$ BEGIN
-            CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
-        EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"""))
-    owner = url.set(database=name)
-    try:
-        yield (owner.set(username=APP_ROLE, password=None).render_as_string(False),
-               owner.render_as_string(False))
-    finally:
-        with server.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        server.dispose()
+    with scratch_database(tmp_path, "rq") as owner:
+        if owner.startswith("sqlite"):
+            yield owner, None
+        else:
+            yield (make_url(owner).set(username=APP_ROLE, password=None)
+                   .render_as_string(hide_password=False), owner)
 
 
 def _kill_a_publishing_worker(tmp_path, database: str, owner: str | None):

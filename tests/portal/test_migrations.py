@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import BigInteger, create_engine, make_url, text
+from sqlalchemy import BigInteger, create_engine
 
 from portal.config import normalize_database_url
 from portal.extensions import db
+from tests.realapp import scratch_database
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -35,23 +36,8 @@ def test_the_models_match_the_migrated_database(app):
 
 @pytest.fixture
 def empty_database(tmp_path):
-    """The URL of a database of this test's own, empty (PostgreSQL with DATABASE_URL)."""
-    admin = os.environ.get("DATABASE_URL")
-    if not admin:
-        yield f"sqlite:///{tmp_path / 'migrations.sqlite3'}"
-        return
-    url = make_url(normalize_database_url(admin))
-    name = f"{url.database}_migrations_{os.getpid()}"
-    server = create_engine(url, isolation_level="AUTOCOMMIT")
-    with server.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with server.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        server.dispose()
+    with scratch_database(tmp_path, "migrations") as url:
+        yield url
 
 
 def test_every_migration_goes_down_and_up_again(empty_database, tmp_path):

@@ -9,18 +9,12 @@ from portal.auth.roles import Role
 from portal.extensions import db
 from portal.tenancy import unscoped
 from service.models import Complaint, WorkOrder
-from tests.factories import make_agency, sign_in
+from tests.factories import make_agency, signed_in
 from tests.service import factories as f
 
 LISTS = ["/service/orders/", "/service/revisits/", "/service/complaints/",
          "/service/parts-requests/", "/service/stock/", "/service/returns/"]
 UNKNOWN = "No agency with this code."
-
-
-def _client(app, user):
-    client = app.test_client()
-    sign_in(client, user)
-    return client
 
 
 @pytest.fixture
@@ -38,7 +32,7 @@ def _orders_on(page: str, numbers: dict) -> set[str]:
 
 
 def test_hq_filters_the_orders_by_a_typed_agency_code(app, world, numbers):
-    hq = _client(app, world.user(Role.HQ_SERVICE))
+    hq = signed_in(app, world.user(Role.HQ_SERVICE))
     page = hq.get("/service/orders/").get_data(as_text=True)
     assert _orders_on(page, numbers) == {"A-OWN", "A-SIB", "B-FOR"}
     # A text input, not a drop-down listing every agency of the network.
@@ -56,7 +50,7 @@ def test_hq_filters_the_orders_by_a_typed_agency_code(app, world, numbers):
 
 @pytest.mark.parametrize("url", LISTS)
 def test_an_unknown_code_says_so_and_lists_nothing(app, world, numbers, url):
-    hq = _client(app, world.user(Role.HQ_ADMIN))
+    hq = signed_in(app, world.user(Role.HQ_ADMIN))
     for query in ("agency_code=NO-SUCH", "agency_code=%25", "agency_code=" + "X" * 300,
                   "agency=987654"):
         response = hq.get(f"{url}?{query}")
@@ -67,14 +61,14 @@ def test_an_unknown_code_says_so_and_lists_nothing(app, world, numbers, url):
 
 
 def test_the_message_is_translated(app, world, numbers):
-    hq = _client(app, world.user(Role.HQ_SERVICE))
+    hq = signed_in(app, world.user(Role.HQ_SERVICE))
     hq.post("/locale", data={"locale": "zh_CN"})
     page = hq.get("/service/orders/?agency_code=NO-SUCH").get_data(as_text=True)
     assert "没有此编码的服务网点。" in page and UNKNOWN not in page
 
 
 def test_an_agency_user_has_no_agency_filter_and_a_code_reaches_nothing(app, world, numbers):
-    owner = _client(app, world.user(Role.AGENCY_OWNER))
+    owner = signed_in(app, world.user(Role.AGENCY_OWNER))
     for url in LISTS:
         page = owner.get(url).get_data(as_text=True)
         assert 'name="agency_code"' not in page, url
@@ -88,7 +82,7 @@ def test_an_agency_user_has_no_agency_filter_and_a_code_reaches_nothing(app, wor
 
 
 def test_a_regional_manager_reaches_only_the_agencies_of_the_region(app, world, numbers):
-    manager = _client(app, world.user(Role.REGIONAL_MANAGER))
+    manager = signed_in(app, world.user(Role.REGIONAL_MANAGER))
     page = manager.get("/service/orders/?agency_code=A-SIB").get_data(as_text=True)
     assert _orders_on(page, numbers) == {"A-SIB"}
     for query in ("agency_code=B-FOR", f"agency={world.b.id}"):
@@ -99,7 +93,7 @@ def test_a_regional_manager_reaches_only_the_agencies_of_the_region(app, world, 
 
 def test_the_list_runs_the_same_queries_with_many_more_agencies(app, world, numbers,
                                                                 query_counter):
-    hq = _client(app, world.user(Role.HQ_SERVICE))
+    hq = signed_in(app, world.user(Role.HQ_SERVICE))
 
     def counts():
         out = {}
@@ -119,7 +113,7 @@ def test_the_list_runs_the_same_queries_with_many_more_agencies(app, world, numb
 
 
 def test_hq_records_a_complaint_against_a_typed_agency_code(app, world, numbers):
-    hq = _client(app, world.user(Role.HQ_SERVICE))
+    hq = signed_in(app, world.user(Role.HQ_SERVICE))
     page = hq.get("/service/complaints/new").get_data(as_text=True)
     assert re.search(r'<input[^>]*name="agency_code"', page) and 'name="agency_id"' not in page
     data = {"order_number": "", "channel": "hotline", "severity": "major",

@@ -26,17 +26,11 @@ from service.models import (
     Revisit,
     WorkOrder,
 )
-from tests.factories import sign_in
+from tests.factories import signed_in
 from tests.service import factories as f
 
 ZONE = ZoneInfo("Asia/Shanghai")
 PHONE, NAME, ADDRESS = "13598761234", "欧阳娜娜", "徐汇区漕溪北路 18 号"
-
-
-def _client(app, user):
-    client = app.test_client()
-    sign_in(client, user)
-    return client
 
 
 # --- masking -----------------------------------------------------------------------------------
@@ -60,7 +54,7 @@ FULL = (Role.AGENCY_OWNER, Role.AGENCY_STAFF, Role.ENGINEER, Role.HQ_ADMIN, Role
 @pytest.mark.parametrize("role", [*FULL, Role.REGIONAL_MANAGER])
 def test_the_customer_is_shown_only_on_the_agencys_and_hqs_detail_pages(app, world, order,
                                                                         role):
-    client = _client(app, world.user(role))
+    client = signed_in(app, world.user(role))
     detail = client.get(f"/service/orders/{order['id']}").get_data(as_text=True)
     if role in FULL:
         assert PHONE in detail and NAME in detail and ADDRESS in detail
@@ -91,7 +85,7 @@ def test_the_network_card_lists_every_region_of_the_reader(app, world):
         mine = widgets._network(world.user(Role.REGIONAL_MANAGER))
     assert [r.id for r in mine["regions"]] == [world.region1.id]
     assert mine["totals"]["open_orders"] == 1
-    home = _client(app, world.user(Role.HQ_ADMIN)).get("/").get_data(as_text=True)
+    home = signed_in(app, world.user(Role.HQ_ADMIN)).get("/").get_data(as_text=True)
     assert world.region2.name_en in home  # a quiet region shows its zeros
 
 
@@ -109,13 +103,13 @@ def test_overdue_returns_are_listed_for_the_agency_and_for_hq(app, world):
             WorkOrder.id == ret.work_order_id)) for name, ret in
             (("late_a", late_a), ("on_time_a", on_time_a), ("late_b", late_b))}
         db.session.commit()
-    owner = _client(app, world.user(Role.AGENCY_OWNER))
+    owner = signed_in(app, world.user(Role.AGENCY_OWNER))
     page = owner.get("/service/returns/?overdue=1").get_data(as_text=True)
     assert numbers["late_a"] in page and "Overdue" in page
     assert numbers["on_time_a"] not in page and numbers["late_b"] not in page
     home = owner.get("/").get_data(as_text=True)
     assert '<div class="value text-danger">1</div><div class="small text-muted">Overdue' in home
-    desk = _client(app, world.user(Role.HQ_PARTS))
+    desk = signed_in(app, world.user(Role.HQ_PARTS))
     page = desk.get("/service/returns/?overdue=1").get_data(as_text=True)
     assert numbers["late_a"] in page and numbers["late_b"] in page
     assert numbers["on_time_a"] not in page
@@ -276,7 +270,7 @@ BAD = [
                          ids=[f"{r.value}:{u}:{i}" for i, (r, u, _d, _m) in enumerate(BAD)])
 def test_bad_input_is_a_clear_error_and_writes_nothing(app, world, objects, role, url, data,
                                                        message):
-    client = _client(app, world.user(role))
+    client = signed_in(app, world.user(role))
     url = url.format(**objects)
     data = {k.format(**objects): v.format(**objects) for k, v in data.items()}
     before = _state(app)
@@ -305,7 +299,7 @@ def test_bad_import_files_write_nothing(app, world, objects, url, body, message)
             WorkOrder.id == objects["completed"]))
     body = body.replace(b"{completed}", number.encode())
     role = Role.HQ_SERVICE if "revisits" in url else Role.HQ_PARTS
-    client = _client(app, world.user(role))
+    client = signed_in(app, world.user(role))
     before = _state(app)
     files = {"file": (io.BytesIO(body), "upload.csv")} if body else {}
     response = client.post(url, data=files, content_type="multipart/form-data")
@@ -316,7 +310,7 @@ def test_bad_import_files_write_nothing(app, world, objects, url, body, message)
 
 def test_a_file_over_the_import_limit_is_refused_with_a_clear_error(app, world, objects,
                                                                     monkeypatch):
-    client = _client(app, world.user(Role.AGENCY_OWNER))
+    client = signed_in(app, world.user(Role.AGENCY_OWNER))
     monkeypatch.setitem(app.config, "SERVICE_IMPORT_MAX_BYTES", 4096)
     body = b"order_number,service_type\n" + b"WO-1,onsite\n" * 1000
     before = _state(app)
@@ -362,7 +356,7 @@ def test_order_list_filters_search_sorts_and_pages(app, world, monkeypatch):
         db.session.commit()
         ids = {"mine": mine.id, "line": other_line.id}
         day = {k: o.received_at.astimezone(ZONE).date().isoformat() for k, o in made.items()}
-    client = _client(app, world.user(Role.AGENCY_STAFF))
+    client = signed_in(app, world.user(Role.AGENCY_STAFF))
 
     def numbers(query: str) -> list[str]:
         page = client.get(f"/service/orders/?{query}").get_data(as_text=True)
