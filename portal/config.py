@@ -53,6 +53,8 @@ def load(app) -> None:
         SIGN_IN_LIMITS_PER_ACCOUNT=env.get("PORTAL_SIGN_IN_LIMIT_ACCOUNT", "5 per 15 minutes"),
         SIGN_IN_LIMITS_PER_ADDRESS=env.get("PORTAL_SIGN_IN_LIMIT_ADDRESS", "30 per 15 minutes"),
         PAGE_SIZE=int(env.get("PORTAL_PAGE_SIZE", 25)),
+        # Network-wide figures of home-page cards are recomputed at most this often (portal.memo).
+        HOME_FIGURES_SECONDS=int(env.get("PORTAL_HOME_FIGURES_SECONDS", 60)),
         # In tests: fail any statement on an agency table that lacks the owner filter.
         TENANCY_STRICT=False,
     )

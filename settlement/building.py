@@ -54,7 +54,7 @@ def unclaimed_orders(agency_id: int, year: int, month: int) -> list[WorkOrder]:
     start, end = month_bounds(year, month)
     claimed = exists(select(Claim.id).where(Claim.agency_id == WorkOrder.agency_id,
                                             Claim.work_order_id == WorkOrder.id,
-                                            Claim.is_live.is_(True)))
+                                            Claim.live(Claim.work_order_id)))
     return list(db.session.scalars(
         select(WorkOrder).where(WorkOrder.agency_id == agency_id,
                                 WorkOrder.status == OrderStatus.COMPLETED,
@@ -68,7 +68,7 @@ def overdue_returns(agency_id: int, today: date) -> list[PartReturn]:
     """Defective parts not shipped back by their due date, not deducted yet."""
     claimed = exists(select(Claim.id).where(Claim.agency_id == PartReturn.agency_id,
                                             Claim.part_return_id == PartReturn.id,
-                                            Claim.is_live.is_(True)))
+                                            Claim.live(Claim.part_return_id)))
     found = db.session.scalars(
         select(PartReturn).where(PartReturn.agency_id == agency_id, PartReturn.due_on < today,
                                  ~claimed).order_by(PartReturn.due_on, PartReturn.id))
@@ -79,7 +79,7 @@ def overdue_returns(agency_id: int, today: date) -> list[PartReturn]:
 def substantiated_complaints(agency_id: int) -> list[Complaint]:
     claimed = exists(select(Claim.id).where(Claim.agency_id == Complaint.agency_id,
                                             Claim.complaint_id == Complaint.id,
-                                            Claim.is_live.is_(True)))
+                                            Claim.live(Claim.complaint_id)))
     return list(db.session.scalars(
         select(Complaint).where(Complaint.agency_id == agency_id,
                                 Complaint.status == ComplaintStatus.CLOSED,
@@ -183,7 +183,7 @@ def _live_claim_ids(settlement: Settlement) -> dict[tuple[str, object], int]:
     rows = db.session.execute(
         select(Claim.id, *(getattr(Claim, name) for name in SUBJECTS))
         .where(Claim.agency_id == settlement.agency_id, Claim.settlement_id == settlement.id,
-               Claim.is_live.is_(True)))
+               Claim.live()))
     return {next((name, value) for name, value in zip(SUBJECTS, subjects, strict=True)
                  if value is not None): claim_id for claim_id, *subjects in rows}
 
@@ -284,7 +284,7 @@ def _grade_lines_due(settlement: Settlement, settings: Settings) -> list[tuple]:
         period = rules.grade_period(year, quarter)
         taken = db.session.scalar(select(func.count(Claim.id)).where(
             Claim.agency_id == settlement.agency_id, Claim.grade_period == period,
-            Claim.is_live.is_(True)))
+            Claim.live(Claim.grade_period)))
         if taken:
             continue
         due.append((period, grade, settings.grade_pct(grade),
@@ -309,14 +309,12 @@ def quarter_labor(agency_id: int, year: int, quarter: int) -> Decimal:
 # --- checks -----------------------------------------------------------------------------------
 
 
-def duplicate_order_ids(orders: dict[int, OrderData], window_days: int) -> set[int]:
-    """Orders of this claim whose serial number and repair code another live claim holds
-    within the window, anywhere in the network. Only this claim's own order ids come back."""
-    if not orders:
-        return set()
+def duplicates_statement(order_ids: list[int]):
+    """(own order id, its service day, the other's service day) for every other live claim
+    of the same serial number and repair code, anywhere in the network."""
     own, other = aliased(WorkOrder), aliased(WorkOrder)
     own_repair, other_repair = aliased(WorkOrderRepair), aliased(WorkOrderRepair)
-    stmt = (
+    return (
         select(own.id, own.service_date, other.service_date)
         .join(own_repair, and_(own_repair.agency_id == own.agency_id,
                                own_repair.work_order_id == own.id))
@@ -325,12 +323,19 @@ def duplicate_order_ids(orders: dict[int, OrderData], window_days: int) -> set[i
                                  other_repair.work_order_id == other.id,
                                  other_repair.repair_code_id == own_repair.repair_code_id))
         .join(Claim, and_(Claim.agency_id == other.agency_id, Claim.work_order_id == other.id,
-                          Claim.is_live.is_(True)))
-        .where(own.id.in_(list(orders)))
+                          Claim.live(Claim.work_order_id)))
+        .where(own.id.in_(order_ids))
     )
+
+
+def duplicate_order_ids(orders: dict[int, OrderData], window_days: int) -> set[int]:
+    """Orders of this claim whose serial number and repair code another live claim holds
+    within the window, anywhere in the network. Only this claim's own order ids come back."""
+    if not orders:
+        return set()
     window = timedelta(days=window_days)
     with unscoped("network-wide duplicate check; only this claim's own order ids are kept"):
-        rows = db.session.execute(stmt).all()
+        rows = db.session.execute(duplicates_statement(list(orders))).all()
     return {own_id for own_id, own_day, other_day in rows if abs(own_day - other_day) <= window}
 
 

@@ -155,7 +155,7 @@ def add_order(settlement: Settlement, number: str, seen_version, actor,
         raise DomainError(_("This order belongs to a later month's claim."), field="number")
     claimed = db.session.scalar(select(func.count(Claim.id)).where(
         Claim.agency_id == settlement.agency_id, Claim.work_order_id == order.id,
-        Claim.is_live.is_(True)))
+        Claim.live(Claim.work_order_id)))
     if claimed:
         raise DomainError(_("Order %(number)s is already in a settlement.", number=number),
                           field="number")
@@ -213,7 +213,7 @@ def release_claims(settlement: Settlement) -> None:
     now = utcnow()
     for claim in db.session.scalars(select(Claim).where(
             Claim.agency_id == settlement.agency_id, Claim.settlement_id == settlement.id,
-            Claim.is_live.is_(True))):
+            Claim.live())):
         claim.is_live, claim.released_at = False, now
 
 

@@ -78,6 +78,7 @@ def app(tmp_path_factory, worker_id):
         # Tests read English unless they ask for Chinese (Accept-Language or /locale).
         "BABEL_DEFAULT_LOCALE": "en",
         "JOBS_RUN_INLINE": True,
+        "HOME_FIGURES_SECONDS": 0,  # portal.memo off: every test reads fresh figures
     }
     pg = _postgres_urls(worker_id)
     if pg:

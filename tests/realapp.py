@@ -21,7 +21,7 @@ POSTGRES = os.environ.get("DATABASE_URL", "").startswith("postgres")
 SETTINGS = {"TESTING": True, "WTF_CSRF_ENABLED": False, "SECRET_KEY": "backup-test",
             "ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 1024, "ARGON2_PARALLELISM": 1,
             "RATELIMIT_STORAGE_URI": "memory://", "SERVER_NAME": "portal.test",
-            "BABEL_DEFAULT_LOCALE": "en", "JOBS_RUN_INLINE": True}
+            "BABEL_DEFAULT_LOCALE": "en", "JOBS_RUN_INLINE": True, "HOME_FIGURES_SECONDS": 0}
 
 
 @contextmanager

@@ -118,6 +118,23 @@ def test_recalculating_a_big_claim_is_set_based_too(stl, query_counter):
     assert counts[0] == counts[1] and counts[1] <= BOUND, counts
 
 
+def test_the_network_wide_duplicate_check_finds_claims_through_the_live_claim_index(stl):
+    """The check joins every claimed order to live claims of the same serial number anywhere
+    in the network: through the unique index of live claims, not a scan of each agency's
+    claims (28 s for 5,000 orders at 200 agencies on SQLite before)."""
+    from sqlalchemy import text
+
+    from settlement.building import duplicates_statement
+
+    statement = duplicates_statement([1, 2, 3])
+    with stl.hq():
+        sql = str(statement.compile(db.engine, compile_kwargs={"literal_binds": True}))
+        explain = ("EXPLAIN QUERY PLAN " if db.engine.dialect.name == "sqlite"
+                   else "EXPLAIN ") + sql
+        plan = " ".join(str(row[-1]) for row in db.session.execute(text(explain)))
+    assert "uq_settlement_claims_live_work_order" in plan, plan
+
+
 def test_submitting_and_approving_the_clean_lines_do_not_grow_with_the_lines(stl,
                                                                              query_counter):
     from settlement import review
