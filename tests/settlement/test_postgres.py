@@ -8,12 +8,11 @@ import threading
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import create_engine, func, make_url, select, text
+from sqlalchemy import create_engine, func, make_url, select
 
 from portal.audit.models import AuditEntry
 from portal.auth.models import User
 from portal.auth.roles import Role
-from portal.config import normalize_database_url
 from portal.errors_domain import DomainError
 from portal.extensions import db
 from portal.tenancy import ALL, agency_scope, scoped, unscoped
@@ -34,33 +33,27 @@ def race_app(worker_id, tmp_path_factory):
     from portal import create_app
     from portal.dbsecurity import grant_app_role
     from tests.conftest import APP_ROLE
+    from tests.realapp import scratch_database
 
-    admin = make_url(normalize_database_url(os.environ["DATABASE_URL"]))
-    name = f"{admin.database}_stl_race_{worker_id}"
-    server = create_engine(admin, isolation_level="AUTOCOMMIT")
-    with server.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    owner_url = admin.set(database=name)
-    app_url = owner_url.set(username=APP_ROLE, password=None)
     instance = tmp_path_factory.mktemp("race")
-    app = create_app({"TESTING": True, "SECRET_KEY": "race", "UPLOAD_ROOT": str(instance),
-                      "SQLALCHEMY_DATABASE_URI": app_url.render_as_string(hide_password=False),
-                      "MIGRATION_DATABASE_URL": owner_url.render_as_string(hide_password=False),
-                      "RATELIMIT_STORAGE_URI": "memory://", "BABEL_DEFAULT_LOCALE": "en"})
-    with app.app_context():
-        upgrade(directory=app.extensions["migrate"].directory, revision="heads")
-        owner = create_engine(owner_url)
-        with owner.begin() as conn:
-            grant_app_role(conn, APP_ROLE)
-        owner.dispose()
-        g._audit_actor = None
-        yield app
-        db.session.remove()
-        db.engine.dispose()
-    with server.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    server.dispose()
+    with scratch_database(instance, "stl_race") as owner:
+        owner_url = make_url(owner)
+        app_url = owner_url.set(username=APP_ROLE, password=None)
+        app = create_app({"TESTING": True, "SECRET_KEY": "race", "UPLOAD_ROOT": str(instance),
+                          "SQLALCHEMY_DATABASE_URI": app_url.render_as_string(
+                              hide_password=False),
+                          "MIGRATION_DATABASE_URL": owner, "RATELIMIT_STORAGE_URI": "memory://",
+                          "BABEL_DEFAULT_LOCALE": "en"})
+        with app.app_context():
+            upgrade(directory=app.extensions["migrate"].directory, revision="heads")
+            engine = create_engine(owner_url)
+            with engine.begin() as conn:
+                grant_app_role(conn, APP_ROLE)
+            engine.dispose()
+            g._audit_actor = None
+            yield app
+            db.session.remove()
+            db.engine.dispose()
 
 
 @pytest.fixture
