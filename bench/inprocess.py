@@ -13,10 +13,10 @@ from flask import g
 from sqlalchemy import Integer, event, func, select
 
 from bench.databases import Database
-from evaluation.periods import Period
 from portal import create_app, synth
 from portal.config import normalize_database_url
 from portal.extensions import db
+from portal.periods import Period
 from portal.tenancy import unscoped
 
 PASSWORD = synth.SYNTH_PASSWORD

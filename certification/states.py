@@ -1,11 +1,12 @@
 """Certificate states, validity arithmetic, masking and the labels the pages show."""
 import calendar
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from enum import StrEnum
 
 from flask_babel import lazy_gettext as _l
 
 from certification.models import ExamResult, NominationStatus, SessionStatus
+from portal.clock import local_today  # noqa: F401  (re-exported for the area)
 
 EXPIRING_DAYS = 60  # a certificate with this many days left or fewer is "expiring"
 
@@ -55,13 +56,6 @@ SESSION_LABELS = {
     SessionStatus.OPEN: _l("Open for admission"),
     SessionStatus.SCORED: _l("Scored"),
 }
-
-
-def local_today() -> date:
-    """Today in the portal's time zone (Asia/Shanghai unless configured otherwise)."""
-    from portal.timeutil import local_zone
-
-    return datetime.now(local_zone()).date()
 
 
 def add_months(day: date, months: int) -> date:

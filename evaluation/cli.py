@@ -8,10 +8,10 @@ from sqlalchemy import select
 
 from evaluation import compute, publication, services
 from evaluation.models import Quarter
-from evaluation.periods import Period
 from portal import jobs
 from portal.errors_domain import DomainError
 from portal.extensions import db
+from portal.periods import Period
 from portal.tenancy import ALL, unscoped
 
 evaluation_cli = AppGroup("evaluation", help="Quarterly evaluation of the network.")

@@ -12,13 +12,13 @@ from sqlalchemy import case, delete, func, insert, select, update
 
 from evaluation import figures, kpis
 from evaluation.models import KpiValue, Quarter, QuarterStatus, Result, ServiceLevel
-from evaluation.periods import Period
 from evaluation.schemes import local_today, scheme_in_force, scheme_terms
 from portal import jobs
 from portal.audit.services import record
 from portal.errors_domain import DomainError
 from portal.extensions import db
 from portal.models import utcnow
+from portal.periods import Period
 
 
 def quarter_of(period: Period) -> Quarter | None:

@@ -17,10 +17,10 @@ from sqlalchemy import select, update
 
 from evaluation import compute, publication, services
 from evaluation.models import Appeal, Proposal, Quarter, Report, Result, ResultStatus
-from evaluation.periods import Period
 from evaluation.schemes import local_today
 from portal import demo
 from portal.extensions import db
+from portal.periods import Period
 from portal.tenancy import unscoped
 
 APPEAL_REASONS = (

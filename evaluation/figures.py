@@ -12,8 +12,8 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
 from evaluation.models import Inspection, Quarter
-from evaluation.periods import Period
 from portal.extensions import db
+from portal.periods import Period
 from service.models import (
     Complaint,
     OrderStatus,

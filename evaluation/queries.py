@@ -21,9 +21,9 @@ from evaluation.models import (
     Result,
     ServiceLevel,
 )
-from evaluation.periods import Period
 from portal.extensions import db
 from portal.listing import int_arg, paginate
+from portal.periods import Period
 from service.models import Complaint, PartReturn, Revisit, WorkOrder
 from tenants.models import Agency, Region
 

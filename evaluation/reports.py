@@ -28,10 +28,10 @@ from evaluation.models import (
     Result,
     ServiceLevel,
 )
-from evaluation.periods import Period
 from evaluation.schemes import local_today
 from portal.extensions import db
 from portal.pdf import render_pdf
+from portal.periods import Period
 
 LOCALES = ("zh_CN", "en")
 TENTH = Decimal("0.1")

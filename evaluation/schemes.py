@@ -1,24 +1,18 @@
 """KPI schemes: the version in force for a quarter, and new versions for future quarters."""
-from datetime import UTC, datetime
-
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from evaluation import kpis
 from evaluation.models import Scheme, SchemeKpi
-from evaluation.periods import Period
 from portal.audit.services import record
+from portal.clock import local_today
 from portal.errors_domain import DomainError
 from portal.extensions import db
-from portal.timeutil import local_zone
+from portal.periods import Period
 
 MAX_SLA_MINUTES = 7 * 24 * 60
 MAX_MIN_COUNT = 100000
-
-
-def local_today():
-    return datetime.now(UTC).astimezone(local_zone()).date()
 
 
 def scheme_in_force(period: Period) -> Scheme:

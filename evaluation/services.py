@@ -25,12 +25,12 @@ from evaluation.models import (
     Result,
     ResultStatus,
 )
-from evaluation.periods import Period
 from evaluation.schemes import scheme_terms
 from portal.audit.services import record
 from portal.errors_domain import DomainError
 from portal.extensions import db
 from portal.models import utcnow
+from portal.periods import Period
 from tenants.models import Agency
 
 MAX_TEXT = 4000

@@ -26,7 +26,6 @@ from evaluation.models import (
     Result,
     Scheme,
 )
-from evaluation.periods import Period
 from evaluation.views import (
     OPERATORS,
     act,
@@ -43,6 +42,7 @@ from portal.auth.roles import HQ_ROLES, Role
 from portal.errors_domain import DomainError, attach_to_form
 from portal.extensions import db
 from portal.listing import int_arg, paginate
+from portal.periods import Period
 from portal.tenancy import ALL, get_or_404
 
 HQ_READERS = tuple(sorted(HQ_ROLES))

@@ -9,7 +9,10 @@ CENT = Decimal("0.01")
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """Column default for ``*_at`` timestamps: the clock's now (UTC)."""
+    from portal import clock
+
+    return clock.now()
 
 
 def money(value) -> Decimal:

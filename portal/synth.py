@@ -322,7 +322,7 @@ class Network:
     @property
     def quarters(self) -> list:
         """The last `sizes.quarters` quarters that have ended, oldest first."""
-        from evaluation.periods import Period
+        from portal.periods import Period
 
         ended = Period.of_day(self.today).previous()
         return ended.last(self.sizes.quarters) if self.sizes.quarters else []

@@ -1,12 +1,7 @@
-"""Dates typed by users are local (Asia/Shanghai by default); the database keeps UTC."""
-from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+"""Dates typed by users; the clock itself (zone, local days) lives in portal.clock."""
+from datetime import date
 
-from flask import current_app
-
-
-def local_zone() -> ZoneInfo:
-    return ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
+from portal.clock import local_day_bounds, local_zone  # noqa: F401  (re-exported)
 
 
 def parse_date(raw: str | None) -> date | None:
@@ -18,9 +13,3 @@ def parse_date(raw: str | None) -> date | None:
     except ValueError:
         return None
     return value if date(1990, 1, 1) <= value <= date(2200, 1, 1) else None
-
-
-def local_day_bounds(day: date) -> tuple[datetime, datetime]:
-    """[start, end) of a local calendar day, in UTC."""
-    start = datetime.combine(day, time.min, tzinfo=local_zone())
-    return start.astimezone(UTC), (start + timedelta(days=1)).astimezone(UTC)

@@ -1,6 +1,6 @@
 """Small helpers the service rules share: local days, months, settings and safe flushing."""
 import calendar
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from functools import wraps
 
 from flask import current_app
@@ -8,9 +8,9 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy.orm.exc import StaleDataError
 
+from portal.clock import from_local, local_day, local_today  # noqa: F401  (re-exported)
 from portal.errors_domain import DomainError
 from portal.extensions import db
-from portal.timeutil import local_zone
 
 # Seconds a typed timestamp may lie in the future (clocks of phones and PCs drift).
 CLOCK_SKEW = timedelta(minutes=10)
@@ -27,21 +27,6 @@ def rework_days() -> int:
 
 def return_due_days() -> int:
     return setting("SERVICE_RETURN_DUE_DAYS", 30)
-
-
-def local_day(moment: datetime) -> date:
-    return moment.astimezone(local_zone()).date()
-
-
-def local_today() -> date:
-    return local_day(datetime.now(UTC))
-
-
-def from_local(naive: datetime) -> datetime:
-    """A wall-clock time typed by a user (local zone) as an aware UTC datetime."""
-    if naive.tzinfo is not None:
-        return naive.astimezone(UTC)
-    return naive.replace(tzinfo=local_zone()).astimezone(UTC)
 
 
 def add_months(day: date, months: int) -> date:

@@ -22,8 +22,8 @@ from evaluation.models import (
     Report,
     Result,
 )
-from evaluation.periods import Period
 from portal.extensions import db
+from portal.periods import Period
 from service.models import Complaint, Part, PartReturn, Revisit, WorkOrder, WorkOrderPart
 from tenants.models import ProductModel
 

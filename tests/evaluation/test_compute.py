@@ -8,9 +8,9 @@ from sqlalchemy import select
 
 from evaluation import compute
 from evaluation.models import KpiValue, Result
-from evaluation.periods import Period
 from portal.errors_domain import DomainError
 from portal.extensions import db
+from portal.periods import Period
 from tests.evaluation import factories as f
 from tests.evaluation.conftest import audits
 

@@ -8,10 +8,10 @@ from sqlalchemy import func, select
 
 from evaluation import demo, services
 from evaluation.models import Appeal, HqRating, Inspection, Proposal, Quarter, Result
-from evaluation.periods import Period
 from evaluation.schemes import local_today
 from portal.auth.roles import Role
 from portal.extensions import db
+from portal.periods import Period
 from portal.tenancy import unscoped
 from tests.evaluation import factories as f
 from tests.factories import make_user

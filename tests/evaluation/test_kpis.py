@@ -8,9 +8,9 @@ from hypothesis import strategies as st
 
 from evaluation import kpis
 from evaluation.compute import score_counts
-from evaluation.periods import Period
 from evaluation.schemes import scheme_in_force, scheme_terms
 from portal.errors_domain import DomainError
+from portal.periods import Period
 from tests.evaluation import factories as f
 
 D = Decimal

@@ -271,7 +271,7 @@ def test_the_final_grade_becomes_a_line_of_the_next_settlement(ctx, world, fast_
     month's settlement its grade line, −8 % of the quarter's labor fees (the default)."""
     from flask import g
 
-    from evaluation.periods import Period
+    from portal.periods import Period
     from portal.tenancy import unscoped
     from settlement import rules
     from settlement import services as settlement_services

@@ -4,10 +4,10 @@ from sqlalchemy import select
 
 from evaluation import kpis, schemes
 from evaluation.models import Scheme
-from evaluation.periods import Period
 from portal.auth.roles import Role
 from portal.errors_domain import DomainError
 from portal.extensions import db
+from portal.periods import Period
 from portal.tenancy import unscoped
 from tests.factories import sign_in
 

@@ -1,4 +1,4 @@
-"""Quarters as values: "2026Q3", its local days, its UTC bounds and its neighbours."""
+"""Quarters as values: "2026Q3" (the one spelling), its local days, UTC bounds and neighbours."""
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
