@@ -21,9 +21,10 @@ from sqlalchemy.orm import joinedload, selectinload
 from certification import queries, services
 from certification.forms import RevokeForm, VerifyForm
 from certification.models import Certificate, Engineer, Program
-from certification.states import LEVEL_LABELS, STATE_LABELS, local_today, mask_name, state_of
+from certification.states import LEVEL_LABELS, STATE_LABELS, mask_name, state_of
 from certification.views import AGENCY_READERS, CERTIFIERS, bp, flash_errors, locale, save
 from portal.auth.access import allow, public
+from portal.clock import local_day, local_today
 from portal.auth.roles import AGENCY_ROLES, HQ_ROLES, Role
 from portal.extensions import db, limiter
 from portal.listing import paginate, sorted_by
@@ -95,7 +96,7 @@ def pdf_context(cert: Certificate, pdf_locale: str, today) -> dict:
         "agency_code": engineer.agency.code,
         "product_line": program.product_line.name(pdf_locale), "level": cert.level,
         "level_label": LEVEL_LABELS[cert.level], "valid_from": cert.valid_from,
-        "valid_to": cert.valid_to, "issued_on": cert.issued_at.date(), "state": state.value,
+        "valid_to": cert.valid_to, "issued_on": local_day(cert.issued_at), "state": state.value,
         "state_label": STATE_LABELS[state], "revoked_on": cert.revoked_on,
         "verify_url": url_for("certification.verify", _external=True),
     }
