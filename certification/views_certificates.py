@@ -24,8 +24,8 @@ from certification.models import Certificate, Engineer, Program
 from certification.states import LEVEL_LABELS, STATE_LABELS, mask_name, state_of
 from certification.views import AGENCY_READERS, CERTIFIERS, bp, flash_errors, locale, save
 from portal.auth.access import allow, public
-from portal.clock import local_day, local_today
 from portal.auth.roles import AGENCY_ROLES, HQ_ROLES, Role
+from portal.clock import local_day, local_today
 from portal.extensions import db, limiter
 from portal.listing import paginate, sorted_by
 from portal.navigation import add_nav
