@@ -42,11 +42,16 @@ translations: $(STAMP)
 migrate: install
 	$(FLASK) db upgrade
 
+# The demo is served as production serves it: gunicorn (no reloader, no debugger), two worker
+# processes of four threads each, every request logged on the terminal; Ctrl-C stops it.
+SERVE := $(BIN)/gunicorn --no-control-socket --workers 2 --worker-class gthread --threads 4 \
+	--bind 127.0.0.1:5000 --access-logfile - wsgi:app
+
 run: install
 	$(FLASK) setup
 	$(FLASK) accounts
 	@echo "Serving on http://127.0.0.1:5000"
-	$(FLASK) run --host 127.0.0.1 --port 5000
+	$(SERVE)
 
 test: install
 	$(BIN)/pytest -n 2 --dist load

@@ -8,6 +8,7 @@ import os
 import statistics
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 from flask import g
 from sqlalchemy import Integer, event, func, select
@@ -155,7 +156,7 @@ def settlement_build(app, subject_: Subject, count: int = 5000) -> dict:
 
     with app.app_context(), unscoped("the benchmark claims a big month"):
         g._audit_actor = None
-        from service.common import local_today
+        from portal.clock import local_today
 
         today = local_today()
         first = today.replace(day=1)
@@ -163,8 +164,10 @@ def settlement_build(app, subject_: Subject, count: int = 5000) -> dict:
         agency = db.session.scalars(select(Agency).where(Agency.id == subject_.agency_id)).one()
         owner = db.session.scalars(select(User).where(User.email == subject_.email("owner"))
                                    ).one()
-        seconds, settlement = _timed(services.open_settlement, agency, today.year, today.month,
-                                     owner, today=today)
+        # A month is claimed once it has ended: this one, as on the first day of the next.
+        claimed_on = (first + timedelta(days=31)).replace(day=1)
+        seconds, settlement = _timed(services.open_settlement, agency, first.year, first.month,
+                                     owner, today=claimed_on)
         lines = settlement.line_count
         db.session.rollback()
     return {"orders_added": added, "add_seconds": round(added_seconds, 2), "lines": lines,

@@ -3,8 +3,9 @@ import json
 import os
 import platform
 import subprocess
-from datetime import UTC, datetime
 from pathlib import Path
+
+from portal import clock
 
 RESULTS = Path(__file__).resolve().parent / "results"
 FLAT = 1.5  # largest network's p95 at most this many times the smallest's
@@ -37,7 +38,7 @@ def _commit() -> str | None:
 
 
 def write(results: list[dict], cfg: dict, kind: str, elapsed: float, targets: dict) -> list:
-    data = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "commit": _commit(),
+    data = {"when": clock.now().isoformat(timespec="seconds"), "commit": _commit(),
             "machine": machine(), "database": kind, "elapsed_seconds": elapsed,
             "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in cfg.items()},
             "targets": targets, "sizes": results}

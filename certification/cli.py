@@ -8,7 +8,8 @@ from flask import g
 from flask.cli import AppGroup
 
 from certification import queries
-from certification.states import EXPIRING_DAYS, local_today
+from certification.states import EXPIRING_DAYS
+from portal.clock import local_today
 from portal.extensions import db
 from portal.tenancy import unscoped
 

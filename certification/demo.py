@@ -68,7 +68,7 @@ def load_certification(ctx: dict) -> None:
     """Programs for every product line × level, three years of exam sessions with scores, and
     certificates valid, expiring, expired, revoked and renewed; one session open today with
     about thirty nominees waiting to be admitted, one future session with admitted nominees."""
-    from certification.states import local_today
+    from portal.clock import local_today
 
     today = local_today()
     rng = ctx["rng"]

@@ -25,8 +25,9 @@ from certification.models import (
     Program,
     SessionStatus,
 )
-from certification.states import is_valid_on, local_today, validity_end
+from certification.states import is_valid_on, validity_end
 from portal.audit.services import changes, record, snapshot
+from portal.clock import local_today
 from portal.errors_domain import DomainError
 from portal.extensions import db
 from portal.models import utcnow

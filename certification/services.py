@@ -16,10 +16,10 @@ from certification.models import (
     NominationStatus,
     Program,
 )
-from certification.states import local_today
 from portal.audit.services import changes, record, snapshot
 from portal.auth.models import User
 from portal.auth.roles import Role
+from portal.clock import local_today
 from portal.errors_domain import DomainError
 from portal.extensions import db
 from portal.models import utcnow

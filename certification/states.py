@@ -6,7 +6,6 @@ from enum import StrEnum
 from flask_babel import lazy_gettext as _l
 
 from certification.models import ExamResult, NominationStatus, SessionStatus
-from portal.clock import local_today  # noqa: F401  (re-exported for the area)
 
 EXPIRING_DAYS = 60  # a certificate with this many days left or fewer is "expiring"
 

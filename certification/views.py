@@ -17,10 +17,11 @@ from certification.models import (
     NominationStatus,
     Program,
 )
-from certification.states import LEVEL_LABELS, local_today
+from certification.states import LEVEL_LABELS
 from portal.auth.access import allow
 from portal.auth.models import User
 from portal.auth.roles import HQ_ROLES, Role
+from portal.clock import local_today
 from portal.errors_domain import DomainError, attach_to_form
 from portal.extensions import db
 from portal.listing import paginate, sorted_by

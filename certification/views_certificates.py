@@ -31,6 +31,7 @@ from portal.listing import paginate, sorted_by
 from portal.navigation import add_nav
 from portal.pdf import render_pdf
 from portal.tenancy import get_or_404, unscoped
+from portal.throttle import address_key
 from tenants.models import Agency
 
 PDF_READERS = (*CERTIFIERS, Role.AUDITOR, Role.REGIONAL_MANAGER, *AGENCY_ROLES)
@@ -152,8 +153,11 @@ def _limit(name: str, default: str):
     return lambda: current_app.config.get(name, default)
 
 
-def _number_key() -> str:
-    return "certificate-check:" + (request.form.get("number") or "").strip().upper()[:32]
+def _number_address_key() -> str:
+    """Failed checks of one number from one address: a stranger's wrong codes never block
+    the holder's check from elsewhere."""
+    number = (request.form.get("number") or "").strip().upper()[:32]
+    return f"certificate-check:{number}|{address_key()}"
 
 
 def _lookup_failed(response) -> bool:
@@ -185,9 +189,9 @@ def public_certificate(number: str, code: str, today) -> dict | None:
 @bp.route("/verify", methods=["GET", "POST"])
 @public
 @limiter.limit(_limit("CERTIFICATE_CHECK_LIMITS_PER_ADDRESS", "20 per 15 minutes"),
-               methods=["POST"], deduct_when=_lookup_failed)
-@limiter.limit(_limit("CERTIFICATE_CHECK_LIMITS_PER_NUMBER", "5 per 15 minutes"),
-               methods=["POST"], key_func=_number_key, deduct_when=_lookup_failed)
+               methods=["POST"], key_func=address_key, deduct_when=_lookup_failed)
+@limiter.limit(_limit("CERTIFICATE_CHECK_LIMITS_PER_NUMBER_ADDRESS", "5 per 15 minutes"),
+               methods=["POST"], key_func=_number_address_key, deduct_when=_lookup_failed)
 def verify():
     form = VerifyForm()
     result = None

@@ -8,10 +8,10 @@ from sqlalchemy import select
 from certification import exams, queries
 from certification.forms import AdmitForm, ScoreSheetForm, SessionForm
 from certification.models import ExamSeat, ExamSession, SessionStatus
-from certification.states import local_today
 from certification.views import CERTIFIERS, bp, flash_errors, locale, save
 from portal.auth.access import allow
 from portal.auth.roles import HQ_ROLES
+from portal.clock import local_today
 from portal.errors_domain import DomainError
 from portal.extensions import db
 from portal.listing import paginate, sorted_by

@@ -4,8 +4,9 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from certification import queries
 from certification.models import Certificate, Engineer, Program
-from certification.states import local_today, state_of
+from certification.states import state_of
 from portal.auth.roles import Role
+from portal.clock import local_today
 from portal.extensions import db
 from portal.memo import remembered
 from portal.navigation import add_widget

@@ -3,7 +3,12 @@
 The counts come from one GROUP BY per source (figures.py); scoring the aggregates is pure
 Python per agency (kpis.py), without a query; results and KPI figures go in with two bulk
 inserts; ranks come from one UPDATE over window functions (RANK() OVER (PARTITION BY region)).
+
+As a job the counting (seconds on a big network) runs in a read transaction that locks
+nothing; the drafts are written in one short transaction afterwards, with the inspection
+scores read there (regional managers enter them while drafts stand).
 """
+from dataclasses import dataclass
 from decimal import Decimal
 
 from flask_babel import gettext as _
@@ -11,10 +16,11 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, delete, func, insert, select, update
 
 from evaluation import figures, kpis
-from evaluation.models import KpiValue, Quarter, QuarterStatus, Result, ServiceLevel
+from evaluation.models import Inspection, KpiValue, Quarter, QuarterStatus, Result, ServiceLevel
 from evaluation.schemes import local_today, scheme_in_force, scheme_terms
 from portal import jobs
 from portal.audit.services import record
+from portal.auth.roles import Role
 from portal.errors_domain import DomainError
 from portal.extensions import db
 from portal.models import utcnow
@@ -86,6 +92,11 @@ def compute_quarter(period: Period, *, actor=None, progress=None) -> Quarter:
     Inspection scores already entered are kept and counted.
     """
     check_computable(period)
+    tick = _ticker(progress)
+    return write_drafts(period, gather(period, tick), actor=actor, tick=tick)
+
+
+def _ticker(progress):
     done = [0]
 
     def tick(note: str) -> None:
@@ -93,38 +104,70 @@ def compute_quarter(period: Period, *, actor=None, progress=None) -> Quarter:
         if progress is not None:
             progress(done[0], len(STEPS), str(STEPS[note]))
 
+    return tick
+
+
+@dataclass
+class Gathered:
+    """What the drafts are computed from, read without writing anything."""
+
+    scheme_id: int
+    scheme_version: int
+    terms: dict
+    agencies: list
+    counts: dict  # {agency_id: {kpi code: (numerator, denominator)}}, inspections apart
+    previous: dict
+    gaps: dict
+    levels: dict
+
+
+def gather(period: Period, tick) -> Gathered:
+    """Every count of the quarter (the slow part: one GROUP BY per source), with no write."""
     scheme = scheme_in_force(period)
-    terms = scheme_terms(scheme)
-    quarter = quarter_of(period)
-    if quarter is None:
-        quarter = Quarter(year=period.year, quarter=period.quarter, scheme_id=scheme.id)
-        db.session.add(quarter)
-        db.session.flush()
-    _clear_drafts(quarter.id)
     agencies = figures.evaluated_agencies()
     tick("agencies")
-    counts = figures.count_figures(period, scheme.sla_minutes, quarter.id, tick=tick)
+    counts = figures.count_figures(period, scheme.sla_minutes, None, tick=tick)
     previous = figures.previous_results(period)
     gaps = figures.coverage_gaps(period.last_day)
     tick("history")
     levels = figures.service_level_sums(period)
     tick("service levels")
-    results, kpi_rows = _rows(quarter, agencies, terms, counts, previous, gaps, levels)
+    return Gathered(scheme.id, scheme.version, scheme_terms(scheme), agencies, counts,
+                    previous, gaps, levels)
+
+
+def write_drafts(period: Period, gathered: Gathered, *, actor=None, tick=None) -> Quarter:
+    """Replace the quarter's drafts by those computed from `gathered` and the inspection
+    scores entered so far. Raises DomainError when the quarter was published meanwhile."""
+    tick = tick or (lambda note: None)
+    check_computable(period)
+    quarter = quarter_of(period)
+    if quarter is None:
+        quarter = Quarter(year=period.year, quarter=period.quarter, scheme_id=gathered.scheme_id)
+        db.session.add(quarter)
+        db.session.flush()
+    counts = {agency_id: dict(found) for agency_id, found in gathered.counts.items()}
+    for agency_id, score in db.session.execute(select(Inspection.agency_id, Inspection.score)
+                                               .where(Inspection.quarter_id == quarter.id)):
+        counts.setdefault(agency_id, {})["inspection"] = (score, 1)
+    results, kpi_rows = _rows(quarter, gathered.agencies, gathered.terms, counts,
+                              gathered.previous, gathered.gaps, gathered.levels)
     tick("scoring")
+    _clear_drafts(quarter.id)
     _write(results, kpi_rows)
-    _store_service_levels(quarter.id, levels)
+    _store_service_levels(quarter.id, gathered.levels)
     tick("writing")
     rank_quarter(quarter.id)
     tick("ranking")
-    quarter.scheme_id, quarter.agency_count = scheme.id, len(agencies)
+    quarter.scheme_id, quarter.agency_count = gathered.scheme_id, len(gathered.agencies)
     quarter.compute_count += 1
     quarter.computed_at, quarter.computed_by_id = utcnow(), getattr(actor, "id", None)
     db.session.flush()
     graded = [r for r in results if r["grade"]]
     record("evaluation.computed", quarter, actor=actor, after={
-        "period": period.label, "scheme_version": scheme.version, "agencies": len(agencies),
-        "graded": len(graded), "grades": {g: sum(r["grade"] == g for r in graded)
-                                          for g in kpis.GRADES}})
+        "period": period.label, "scheme_version": gathered.scheme_version,
+        "agencies": len(gathered.agencies), "graded": len(graded),
+        "grades": {g: sum(r["grade"] == g for r in graded) for g in kpis.GRADES}})
     return quarter
 
 
@@ -187,16 +230,27 @@ def _store_service_levels(quarter_id: int, levels: dict) -> None:
     db.session.execute(insert(ServiceLevel), rows)
 
 
+def _ranked(quarter_id: int):
+    """Ranks of every graded result of the quarter, nationally and within each region, over
+    window functions (ties share a rank; the next rank skips)."""
+    return (select(Result.id.label("rid"),
+                   func.rank().over(order_by=Result.score.desc()).label("national"),
+                   func.count().over().label("national_of"),
+                   func.rank().over(partition_by=Result.region_id,
+                                    order_by=Result.score.desc()).label("regional"),
+                   func.count().over(partition_by=Result.region_id).label("regional_of"))
+            .where(Result.quarter_id == quarter_id, Result.score.is_not(None)))
+
+
+def quarter_ranks(quarter_id: int) -> dict[int, tuple[int, int, int, int]]:
+    """{result id: (national rank, of, regional rank, of)} as `rank_quarter` would store
+    them, read without writing (ungraded results have none)."""
+    return {rid: tuple(rest) for rid, *rest in db.session.execute(_ranked(quarter_id))}
+
+
 def rank_quarter(quarter_id: int) -> None:
-    """Ranks of every graded result of the quarter, nationally and within each region, in one
-    UPDATE over window functions (ties share a rank; the next rank skips)."""
-    ranked = (select(Result.id.label("rid"),
-                     func.rank().over(order_by=Result.score.desc()).label("national"),
-                     func.count().over().label("national_of"),
-                     func.rank().over(partition_by=Result.region_id,
-                                      order_by=Result.score.desc()).label("regional"),
-                     func.count().over(partition_by=Result.region_id).label("regional_of"))
-              .where(Result.quarter_id == quarter_id, Result.score.is_not(None)).subquery())
+    """Store the ranks of every graded result of the quarter in one UPDATE (`_ranked`)."""
+    ranked = _ranked(quarter_id).subquery()
     table = Result.__table__
     db.session.execute(update(table).where(table.c.quarter_id == quarter_id)
                        .values(rank_national=None, rank_national_of=None, rank_region=None,
@@ -236,8 +290,23 @@ def _actor(params: dict):
     return db.session.scalars(select(User).where(User.id == user_id)).one_or_none()
 
 
-@jobs.handler("evaluation.compute")
+# Who computes and publishes quarters (and may run those jobs again).
+OPERATORS = (Role.HQ_ADMIN, Role.HQ_SERVICE)
+
+
+@jobs.handler("evaluation.compute", roles=OPERATORS)
 def compute_job(params: dict, progress) -> dict:
+    """Count in a read transaction, then write the drafts in a short one."""
     period = Period.parse(params.get("period"))
-    quarter = compute_quarter(period, actor=_actor(params), progress=progress)
-    return {"quarter_id": quarter.id, "period": quarter.label, "agencies": quarter.agency_count}
+    tick = _ticker(progress)
+
+    def prepare() -> Gathered:
+        check_computable(period)
+        return gather(period, tick)
+
+    def write(gathered: Gathered, last: bool) -> dict:
+        quarter = write_drafts(period, gathered, actor=_actor(params), tick=tick)
+        return {"quarter_id": quarter.id, "period": quarter.label,
+                "agencies": quarter.agency_count}
+
+    return jobs.in_two_phases(prepare, write)

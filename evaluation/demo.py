@@ -17,8 +17,8 @@ from sqlalchemy import select, update
 
 from evaluation import compute, publication, services
 from evaluation.models import Appeal, Proposal, Quarter, Report, Result, ResultStatus
-from evaluation.schemes import local_today
 from portal import demo
+from portal.clock import local_day, local_today
 from portal.extensions import db
 from portal.periods import Period
 from portal.tenancy import unscoped
@@ -56,8 +56,12 @@ def load(ctx: dict) -> None:
             current = n == len(published) - 1
             quarter = compute.compute_quarter(period, actor=people["hq"])
             _inspect(quarter, people, rng)
-            publication.publish_quarter(quarter, actor=people["hq"])
-            _answer(quarter, people, rng, current=current, codes=codes)
+            demo.checkpoint()  # reports render with no write lock held when loading in steps
+            published_on = local_day(_published_at(period))
+            publication.publish_quarter(quarter, actor=people["hq"], issued_on=published_on)
+            demo.checkpoint()
+            _answer(quarter, people, rng, current=current, codes=codes,
+                    answered_on=local_day(_published_at(period) + timedelta(days=3)))
             _rate(quarter, people["owners"], rng)
             _backdate(quarter, period)
             if not current:
@@ -85,7 +89,8 @@ def _inspect(quarter: Quarter, people: dict, rng) -> None:
         services.enter_inspection(result, score, INSPECTION_NOTE, inspector)
 
 
-def _answer(quarter: Quarter, people: dict, rng, *, current: bool, codes: dict) -> None:
+def _answer(quarter: Quarter, people: dict, rng, *, current: bool, codes: dict,
+            answered_on) -> None:
     """Most agencies acknowledge; one appeal is upheld and one rejected. In the current
     quarter agency GD-C01's appeal stays open and SH-C01 never answers."""
     owners, hq = people["owners"], people["hq"]
@@ -98,7 +103,7 @@ def _answer(quarter: Quarter, people: dict, rng, *, current: bool, codes: dict) 
         appeal = _appeal(result, owners, n)
         if n == 0:
             services.resolve_appeal(appeal, upheld=True, note=UPHOLD_NOTE,
-                                    resolution="recompute", actor=hq)
+                                    resolution="recompute", actor=hq, issued_on=answered_on)
         else:
             services.resolve_appeal(appeal, upheld=False, note=REJECT_NOTE, actor=hq)
     for result in results:
@@ -127,9 +132,14 @@ def _rate(quarter: Quarter, owners: dict, rng) -> None:
                                    "技术培训很有帮助。"])}, owners.get(result.agency_id))
 
 
+def _published_at(period: Period) -> datetime:
+    """Demo quarters are published ten days after their end (10:00 in Shanghai)."""
+    return datetime.combine(period.last_day + timedelta(days=10), time(2), tzinfo=UTC)
+
+
 def _backdate(quarter: Quarter, period: Period) -> None:
     """Publication ten days after the quarter's end; answers within the following week."""
-    published = datetime.combine(period.last_day + timedelta(days=10), time(2), tzinfo=UTC)
+    published = _published_at(period)
     deadline = published + timedelta(days=publication.APPEAL_DAYS)
     answered = published + timedelta(days=3)
     db.session.execute(update(Quarter).where(Quarter.id == quarter.id).values(

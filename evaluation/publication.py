@@ -1,16 +1,24 @@
 """Publishing a quarter: rank, propose consequences, render every report, then write.
 
-Every PDF is rendered before anything is written: a render failure raises, the job's
-transaction is rolled back, and the quarter stays an unpublished draft that can be published
-again. Reports are stored as issued; a re-issue is a new version beside the old ones.
+Every PDF is rendered before anything is written, from the figures as publication will store
+them (ranks included, computed in memory). As a job the rendering (a few tenths of a second a
+report: minutes for a big network) runs in a read transaction that locks nothing, and the
+writes follow in one short transaction that reads the figures again: a report whose figures
+changed meanwhile (an inspection score entered, an agency renamed, midnight passed) is
+rendered again before the quarter is published. A render failure raises before any write,
+the job's transaction is rolled back, and the quarter stays an unpublished draft that can be
+published again. Reports are stored as issued, dated the local day of their publication; a
+re-issue is a new version beside the old ones, dated the day it is issued.
 """
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from evaluation import consequences, reports
-from evaluation.compute import _actor, rank_quarter
+from evaluation.compute import OPERATORS, _actor, quarter_ranks, rank_quarter, warning_of
 from evaluation.models import (
     Proposal,
     ProposalStatus,
@@ -23,21 +31,44 @@ from evaluation.models import (
 )
 from portal import jobs
 from portal.audit.services import record
+from portal.clock import local_day, local_today
 from portal.errors_domain import DomainError
 from portal.extensions import db
 from portal.models import utcnow
+from portal.periods import Period
 
 APPEAL_DAYS = 7
 
 
 def check_publishable(quarter: Quarter, seen_version: int | None = None) -> None:
-    """Raises DomainError unless the quarter is a draft (and the page was up to date)."""
+    """Raises DomainError unless the quarter is a draft (and the page was up to date) and no
+    earlier computed quarter is still a draft: quarters are published oldest first, since a
+    report shows the previous quarter's grade and the trend of the last four (§2.5)."""
     if quarter.status != QuarterStatus.DRAFT:
         raise DomainError(_("%(period)s is already published.", period=quarter.label))
     if seen_version is not None and seen_version != quarter.version:
         raise DomainError(_("The quarter changed meanwhile. Reload the page and try again."))
     if not quarter.agency_count:
         raise DomainError(_("Nothing to publish: compute the quarter first."))
+    earlier = db.session.scalars(
+        select(Quarter).where(Quarter.status == QuarterStatus.DRAFT, Quarter.agency_count > 0,
+                              Quarter.year * 4 + Quarter.quarter < quarter.year * 4
+                              + quarter.quarter)
+        .order_by(Quarter.year, Quarter.quarter).limit(1)).first()
+    if earlier is not None:
+        raise DomainError(_("Publish %(earlier)s first: it is computed but not published, "
+                            "and the reports of %(period)s would show its figures.",
+                            earlier=earlier.label, period=quarter.label))
+
+
+def previous_grades(quarter: Quarter) -> dict[int, str | None]:
+    """{agency_id: grade} of the quarter before, if published or final (else empty): the
+    grades computed drafts carry may come from a draft or predate an appeal's decision."""
+    before = Period(quarter.year, quarter.quarter).previous()
+    return dict(db.session.execute(
+        select(Result.agency_id, Result.grade).join(Quarter, Quarter.id == Result.quarter_id)
+        .where(Quarter.year == before.year, Quarter.quarter == before.quarter,
+               Quarter.status != QuarterStatus.DRAFT)).all())
 
 
 def proposals_for(result: Result, context: dict) -> list[Proposal]:
@@ -54,37 +85,105 @@ def proposals_for(result: Result, context: dict) -> list[Proposal]:
             for p in made]
 
 
-def publish_quarter(quarter: Quarter, *, actor=None, progress=None) -> dict:
-    """Publish a computed quarter: ranks, proposals, every report in both languages.
+@dataclass
+class Plan:
+    """A publication prepared without writing: every rendered file set, by the fingerprint of
+    the figures it shows (a set is valid for exactly those figures, date included)."""
 
-    Raises DomainError when it is not a draft; any render error propagates before a write.
+    issued_on: date | None = None  # the caller's date for the reports; else publication's
+    files: dict[str, list[dict]] = field(default_factory=dict)
+
+    def day(self, moment) -> date:
+        return self.issued_on or local_day(moment)
+
+
+@dataclass
+class _Figures:
+    """What a publication stores, from the database as it stands."""
+
+    reports: list[tuple[Result, dict, list[Proposal]]]  # (result, figures, proposals)
+    ranking: dict
+
+
+def _figures(quarter: Quarter, day: date, ranks: dict | None = None) -> _Figures:
+    """Every report's figures and proposals, and the ranking's; with `ranks`, the results
+    carry those ranks in memory only (nothing to write, nothing flushed). The previous grade
+    and the elimination warning are those of the previous quarter as published, in memory
+    too (`_store_previous` writes them)."""
+    results = reports.results_for_reports(quarter.id, fresh=True)
+    previous = previous_grades(quarter)
+    for result in results:
+        if ranks is not None:
+            found = ranks.get(result.id, (None, None, None, None))
+            for name, value in zip(("rank_national", "rank_national_of", "rank_region",
+                                    "rank_region_of"), found, strict=True):
+                set_committed_value(result, name, value)
+        grade = previous.get(result.agency_id)
+        set_committed_value(result, "previous_grade", grade)
+        set_committed_value(result, "elimination_warning", warning_of(result.grade, grade))
+    context = reports.load_context(quarter, results)
+    out = []
+    for result in results:
+        made = proposals_for(result, context)
+        out.append((result, reports.report_figures(quarter, result, context, version=1,
+                                                   proposals=made, issued_on=day), made))
+    return _Figures(out, reports.ranking_figures(quarter, results, 1, issued_on=day))
+
+
+def prepare_publication(quarter: Quarter, plan: Plan, progress=None) -> Plan:
+    """Render every report of the quarter that `plan` does not hold yet, writing nothing.
+
+    Raises DomainError when the quarter is not a draft; a render error propagates.
+    """
+    check_publishable(quarter)
+    db.session.flush()  # the caller's own changes, if any, count (a job has none)
+    found = _figures(quarter, plan.day(utcnow()), quarter_ranks(quarter.id))
+    kept = {}
+    total = len(found.reports) + 1
+    for n, (result, figures, _made) in enumerate(found.reports, start=1):
+        kept[reports.fingerprint(figures)] = _files(plan, figures, reports.render_report)
+        if progress is not None:
+            progress(n, total, result.agency.code)
+    kept[reports.fingerprint(found.ranking)] = _files(plan, found.ranking,
+                                                      reports.render_ranking)
+    if progress is not None:
+        progress(total, total, _("network ranking"))
+    plan.files = kept
+    return plan
+
+
+def _files(plan: Plan, figures: dict, render, *, may_render: bool = True) -> list[dict]:
+    known = plan.files.get(reports.fingerprint(figures))
+    if known is not None:
+        return known
+    if not may_render:
+        raise jobs.Outdated(figures["number"])
+    return reports.pdf_set(figures, render)
+
+
+def write_publication(quarter: Quarter, plan: Plan, *, actor=None,
+                      may_render: bool = True) -> dict:
+    """Publish the quarter with the files of `plan`: ranks, proposals, reports, status.
+
+    Raises DomainError when it is no longer a draft; `jobs.Outdated` when a report's figures
+    changed since `plan` was prepared and `may_render` is false (else it is rendered here).
     """
     check_publishable(quarter)
     rank_quarter(quarter.id)
-    results = reports.results_for_reports(quarter.id)
-    context = reports.load_context(quarter, results)
-    rendered, proposals = [], []
-    total = len(results) + 1
-    for n, result in enumerate(results, start=1):
-        made = proposals_for(result, context)
-        proposals.extend(made)
-        figures = reports.report_figures(quarter, result, context, version=1, proposals=made)
-        rendered.append((result, reports.pdf_set(figures, reports.render_report)))
-        if progress is not None:
-            progress(n, total, result.agency.code)
-    ranking = reports.pdf_set(reports.ranking_figures(quarter, results, 1),
-                              reports.render_ranking)
-    if progress is not None:
-        progress(total, total, _("network ranking"))
-    # Everything rendered: now write.
+    now = utcnow()
+    found = _figures(quarter, plan.day(now))
+    rendered = [(result, _files(plan, figures, reports.render_report, may_render=may_render))
+                for result, figures, _made in found.reports]
+    ranking = _files(plan, found.ranking, reports.render_ranking, may_render=may_render)
+    proposals = [p for _result, _figures, made in found.reports for p in made]
     actor_id = getattr(actor, "id", None)
+    _store_previous([result for result, _figures, _made in found.reports])
     _store(rendered, actor_id, "published")
     _store_ranking(quarter, ranking, actor_id)
     if proposals:
         db.session.execute(insert(Proposal), [_proposal_row(p) for p in proposals])
     db.session.execute(update(Result.__table__).where(Result.__table__.c.quarter_id == quarter.id)
                        .values(status=ResultStatus.PUBLISHED, report_version=1))
-    now = utcnow()
     quarter.status, quarter.published_at, quarter.published_by_id = (QuarterStatus.PUBLISHED,
                                                                      now, actor_id)
     quarter.appeal_deadline_at = now + timedelta(days=APPEAL_DAYS)
@@ -98,10 +197,31 @@ def publish_quarter(quarter: Quarter, *, actor=None, progress=None) -> dict:
     return {"reports": len(hashes), "proposals": len(proposals)}
 
 
+def publish_quarter(quarter: Quarter, *, actor=None, progress=None,
+                    issued_on: date | None = None) -> dict:
+    """Publish a computed quarter in the caller's transaction: ranks, proposals, every report
+    in both languages, dated `issued_on` (by default the local day of publication).
+
+    Raises DomainError when it is not a draft; any render error propagates before a write.
+    """
+    plan = prepare_publication(quarter, Plan(issued_on), progress)
+    return write_publication(quarter, plan, actor=actor)
+
+
 def _proposal_row(p: Proposal) -> dict:
     return {"agency_id": p.agency_id, "result_id": p.result_id, "kind": p.kind,
             "from_tier": p.from_tier, "to_tier": p.to_tier, "to_status": p.to_status,
             "reasons": p.reasons, "status": p.status}
+
+
+def _store_previous(results: list[Result]) -> None:
+    """Write the previous grade and warning the results carry in memory (see `_figures`)."""
+    table = Result.__table__
+    rows = [{"rid": r.id, "before": r.previous_grade, "warned": r.elimination_warning}
+            for r in results]
+    if rows:
+        db.session.execute(update(table).where(table.c.id == bindparam("rid")).values(
+            previous_grade=bindparam("before"), elimination_warning=bindparam("warned")), rows)
 
 
 def _store(rendered: list, actor_id, reason: str) -> None:
@@ -121,19 +241,21 @@ def _store_ranking(quarter: Quarter, files: list, actor_id) -> None:
          "quarter_id": quarter.id, "created_by_id": actor_id} for f in files])
 
 
-def reissue(result: Result, actor=None) -> dict:
+def reissue(result: Result, actor=None, issued_on: date | None = None) -> dict:
     """A new version of the result's report (both languages) and of the network ranking,
-    rendered before anything is written; returns {number: sha256} of the new files."""
+    dated `issued_on` (by default today), rendered before anything is written; returns
+    {number: sha256} of the new files."""
     quarter = db.session.scalars(select(Quarter).where(Quarter.id == result.quarter_id)).one()
     context = reports.load_context(quarter, [result])
     version = result.report_version + 1
-    files = reports.pdf_set(reports.report_figures(quarter, result, context, version=version),
-                            reports.render_report)
+    day = issued_on or local_today()
+    files = reports.pdf_set(reports.report_figures(quarter, result, context, version=version,
+                                                   issued_on=day), reports.render_report)
     everyone = reports.results_for_reports(quarter.id)
     ranking_version = (db.session.scalar(select(func.max(RankingReport.version)).where(
         RankingReport.quarter_id == quarter.id)) or 0) + 1
-    ranking = reports.pdf_set(reports.ranking_figures(quarter, everyone, ranking_version),
-                              reports.render_ranking)
+    ranking = reports.pdf_set(reports.ranking_figures(quarter, everyone, ranking_version,
+                                                      issued_on=day), reports.render_ranking)
     actor_id = getattr(actor, "id", None)
     _store([(result, files)], actor_id, "reissued")
     _store_ranking(quarter, ranking, actor_id)
@@ -141,9 +263,28 @@ def reissue(result: Result, actor=None) -> dict:
     return {f["number"]: f["sha256"] for f in [*files, *ranking]}
 
 
-@jobs.handler("evaluation.publish")
+def _quarter(quarter_id: int, *, lock: bool = False) -> Quarter:
+    stmt = select(Quarter).where(Quarter.id == quarter_id)
+    if lock:  # PostgreSQL: one publication of a quarter at a time (SQLite: one writer anyway)
+        stmt = stmt.with_for_update()
+    return db.session.scalars(stmt).one()
+
+
+@jobs.handler("evaluation.publish", roles=OPERATORS)
 def publish_job(params: dict, progress) -> dict:
-    quarter = db.session.scalars(select(Quarter).where(Quarter.id == params["quarter_id"])
-                                 ).one()
-    outcome = publish_quarter(quarter, actor=_actor(params), progress=progress)
-    return {"quarter_id": quarter.id, "period": quarter.label, **outcome}
+    """Render every report in a read transaction, then write them in a short one.
+
+    `issued_on` (ISO date, optional) dates the reports; by default the day of publication.
+    """
+    issued_on = params.get("issued_on")
+    plan = Plan(date.fromisoformat(issued_on) if issued_on else None)
+
+    def prepare() -> Plan:
+        return prepare_publication(_quarter(params["quarter_id"]), plan, progress)
+
+    def write(prepared: Plan, last: bool) -> dict:
+        quarter = _quarter(params["quarter_id"], lock=True)
+        outcome = write_publication(quarter, prepared, actor=_actor(params), may_render=last)
+        return {"quarter_id": quarter.id, "period": quarter.label, **outcome}
+
+    return jobs.in_two_phases(prepare, write)

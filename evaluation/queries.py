@@ -1,10 +1,13 @@
 """Reads of the evaluation pages: rankings, distributions, agencies at risk, an agency's
 results and the records behind each KPI. A fixed number of queries per page, all through the
-tenant guard (an agency sees its own rows, a regional manager their region's)."""
+tenant guard (an agency sees its own rows, a regional manager their region's) and, for agency
+users, the publication guard below (nothing of a quarter before it is published)."""
+from functools import cache
+
 from flask import current_app
 from flask_sqlalchemy.pagination import SelectPagination
-from sqlalchemy import and_, func, not_, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy import and_, event, func, not_, select
+from sqlalchemy.orm import joinedload, with_loader_criteria
 
 from evaluation import figures, reports
 from evaluation.models import (
@@ -16,6 +19,7 @@ from evaluation.models import (
     Proposal,
     ProposalStatus,
     Quarter,
+    QuarterStatus,
     RankingReport,
     Report,
     Result,
@@ -24,8 +28,47 @@ from evaluation.models import (
 from portal.extensions import db
 from portal.listing import int_arg, paginate
 from portal.periods import Period
+from portal.tenancy import TenantSession, current_scope
 from service.models import Complaint, PartReturn, Revisit, WorkOrder
 from tenants.models import Agency, Region
+
+# --- what an agency sees of a quarter, written once -----------------------------------------------
+# An agency sees nothing of a quarter before it is published (PRODUCT.md §2.5): neither the
+# quarter, its score, rank, KPIs nor inspection. Like the tenant guard, this adds the filter
+# to every ORM read made in an agency's scope (pages, home card, drill-downs, trend, report
+# downloads), so that no view has to remember it; a draft quarter's result is then missing
+# (404) like any other. HQ, auditors and regional managers, who enter inspection scores on
+# drafts, read drafts as before.
+
+
+def published_quarters():
+    """The ids of the quarters agencies may see: published or final (a subquery)."""
+    return select(Quarter.id).where(Quarter.status != QuarterStatus.DRAFT)
+
+
+@cache
+def _published_only() -> tuple:
+    quarters = published_quarters()
+    results = select(Result.id).where(Result.quarter_id.in_(quarters))
+    return (
+        with_loader_criteria(Quarter, Quarter.status != QuarterStatus.DRAFT,
+                             include_aliases=True),
+        *(with_loader_criteria(model, model.quarter_id.in_(quarters), include_aliases=True)
+          for model in (Result, Inspection)),
+        *(with_loader_criteria(model, model.result_id.in_(results), include_aliases=True)
+          for model in (KpiValue, Appeal, Report, Proposal)),
+    )
+
+
+@event.listens_for(TenantSession, "do_orm_execute")
+def _hide_unpublished_quarters(state) -> None:
+    if state.is_column_load or state.is_relationship_load or not state.is_select:
+        return  # criteria travel with the parent statement (propagate_to_loaders)
+    if current_scope().kind == "agency":
+        state.statement = state.statement.options(*_published_only())
+
+
+# --- HQ's pages -----------------------------------------------------------------------------------
 
 
 def quarters() -> list[Quarter]:
@@ -90,11 +133,12 @@ def quarter_extras(quarter: Quarter) -> dict:
     return {"inspections": inspections, "appeals": appeals, "rankings": rankings}
 
 
-def agency_results(agency_id: int) -> list[Result]:
+def agency_results(agency_id: int, limit: int | None = None) -> list[Result]:
+    """The agency's results, latest quarter first (in an agency's scope: published ones)."""
     return list(db.session.scalars(
         select(Result).options(joinedload(Result.quarter)).join(Quarter)
         .where(Result.agency_id == agency_id)
-        .order_by(Quarter.year.desc(), Quarter.quarter.desc())))
+        .order_by(Quarter.year.desc(), Quarter.quarter.desc()).limit(limit)))
 
 
 def result_page(result: Result) -> dict:

@@ -9,6 +9,7 @@ where the auditors' page checks a copy against it.
 import hashlib
 import json
 from contextlib import contextmanager
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 from flask import current_app, has_request_context
@@ -25,10 +26,11 @@ from evaluation.models import (
     Proposal,
     ProposalStatus,
     Quarter,
+    QuarterStatus,
     Result,
     ServiceLevel,
 )
-from evaluation.schemes import local_today
+from portal.clock import local_day, local_today
 from portal.extensions import db
 from portal.pdf import render_pdf
 from portal.periods import Period
@@ -70,7 +72,9 @@ def result_service(result: Result) -> dict:
 
 
 def load_context(quarter: Quarter, results: list[Result]) -> dict:
-    """KPI figures, trends, proposals and service levels of `results` (five queries)."""
+    """KPI figures, trends, proposals and service levels of `results` (five queries). The
+    trend holds published (or final) quarters only, beside this one as it stands: nothing
+    of a draft reaches a report or a proposal through a later quarter (§2.5)."""
     ids = [r.id for r in results] or [0]
     agency_ids = [r.agency_id for r in results] or [0]
     values: dict[int, list] = {}
@@ -83,7 +87,7 @@ def load_context(quarter: Quarter, results: list[Result]) -> dict:
     for agency_id, index, score, grade in db.session.execute(
             select(Result.agency_id, Quarter.year * 4 + Quarter.quarter - 1, Result.score,
                    Result.grade).join(Quarter, Quarter.id == Result.quarter_id)
-            .where(Result.agency_id.in_(agency_ids),
+            .where(Result.agency_id.in_(agency_ids), Quarter.status != QuarterStatus.DRAFT,
                    (Quarter.year * 4 + Quarter.quarter - 1).in_(earlier))):
         trend.setdefault(agency_id, {})[index] = (score, grade)
     proposals: dict[int, list] = {}
@@ -104,14 +108,22 @@ def trend_points(context: dict, result: Result) -> list[tuple[str, Decimal | Non
     return [(p.label, *known.get(p.index, (None, None))) for p in context["period"].last(4)]
 
 
+def issue_day(quarter: Quarter) -> date:
+    """The day a quarter's reports are dated: the network's local day of its publication
+    (never the day they are rendered or read); a draft's preview is dated today."""
+    return local_day(quarter.published_at) if quarter.published_at else local_today()
+
+
 def report_figures(quarter: Quarter, result: Result, context: dict, *, version: int,
-                   proposals: list | None = None) -> dict:
-    """The language-free record of one agency's report (what the fingerprint covers)."""
+                   proposals: list | None = None, issued_on: date | None = None) -> dict:
+    """The language-free record of one agency's report (what the fingerprint covers), dated
+    `issued_on` (by default the quarter's publication day)."""
     agency = result.agency
     proposals = context["proposals"].get(result.id, []) if proposals is None else proposals
     return {
         "kind": "agency", "number": report_number(quarter, agency.code, version),
         "version": version, "period": quarter.label,
+        "issued_on": (issued_on or issue_day(quarter)).isoformat(),
         "agency": {"code": agency.code, "name": agency.legal_name, "tier": result.tier_at,
                    "region_zh": result.region.name_zh, "region_en": result.region.name_en},
         "score": _s(result.score), "grade": result.grade,
@@ -137,10 +149,12 @@ def report_figures(quarter: Quarter, result: Result, context: dict, *, version: 
     }
 
 
-def ranking_figures(quarter: Quarter, results: list[Result], version: int) -> dict:
+def ranking_figures(quarter: Quarter, results: list[Result], version: int,
+                    issued_on: date | None = None) -> dict:
     rows = sorted(results, key=lambda r: (r.rank_national or 10**9, r.agency.code))
     return {"kind": "ranking", "number": report_number(quarter, "NET", version),
             "version": version, "period": quarter.label,
+            "issued_on": (issued_on or issue_day(quarter)).isoformat(),
             "rows": [{"code": r.agency.code, "name": r.agency.legal_name,
                       "region_zh": r.region.name_zh, "region_en": r.region.name_en,
                       "score": _s(r.score), "grade": r.grade, "rank": r.rank_national,
@@ -192,14 +206,16 @@ def render_report(figures: dict, locale: str) -> bytes:
         formulas = {k.code: kpis.formula_text(k, figures["sla"]) for k in kpis.KPIS}
         return render_pdf("evaluation/pdf/report.html", locale=locale, r=figures,
                           fp=fingerprint(figures), chart=Markup(svg),  # noqa: S704 - pygal
-                          labels=_labels(), formulas=formulas, issued_on=local_today(),
+                          labels=_labels(), formulas=formulas,
+                          issued_on=date.fromisoformat(figures["issued_on"]),
                           suffix=kpis.UNIT_SUFFIX)
 
 
 def render_ranking(figures: dict, locale: str) -> bytes:
     with _page_context():
         return render_pdf("evaluation/pdf/ranking.html", locale=locale, r=figures,
-                          fp=fingerprint(figures), issued_on=local_today())
+                          fp=fingerprint(figures),
+                          issued_on=date.fromisoformat(figures["issued_on"]))
 
 
 def pdf_set(figures: dict, render) -> list[dict]:
@@ -214,10 +230,15 @@ def pdf_set(figures: dict, render) -> list[dict]:
     return out
 
 
-def results_for_reports(quarter_id: int, agency_id: int | None = None) -> list[Result]:
+def results_for_reports(quarter_id: int, agency_id: int | None = None, *,
+                        fresh: bool = False) -> list[Result]:
+    """The results of a quarter with their agencies and regions (`fresh`: as the database
+    holds them now, not as this session last saw them)."""
     stmt = (select(Result).options(joinedload(Result.agency), joinedload(Result.region))
             .where(Result.quarter_id == quarter_id))
     if agency_id is not None:
         stmt = stmt.where(Result.agency_id == agency_id)
+    if fresh:
+        stmt = stmt.execution_options(populate_existing=True)
     return list(db.session.scalars(stmt.order_by(Result.id)))
 

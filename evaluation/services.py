@@ -4,6 +4,8 @@ HQ's decision on appeals, finalization, consequence proposals and the agencies' 
 Each service checks its rules, raises a translated DomainError, flushes, writes exactly one
 audit entry and never commits.
 """
+from datetime import date
+
 from flask_babel import format_datetime
 from flask_babel import gettext as _
 from sqlalchemy import func, select, update
@@ -190,11 +192,12 @@ def _check_correction(code: str, numerator, denominator) -> tuple[int, int]:
 
 def resolve_appeal(appeal: Appeal, *, upheld: bool, note: str, resolution: str | None = None,
                    kpi_code: str | None = None, numerator=None, denominator=None,
-                   actor=None) -> None:
+                   actor=None, issued_on: date | None = None) -> None:
     """HQ decides an open appeal. Rejected: the result stands, final, the reason shown.
     Upheld: the KPI figures are recomputed from the data as it now stands (`recompute`) or one
     KPI is corrected (`correct`), the result is re-scored and re-ranked, its proposals remade,
-    and a new report version issued. Raises DomainError for a closed appeal or bad input."""
+    and a new report version issued, dated `issued_on` (by default today). Raises DomainError
+    for a closed appeal or bad input."""
     if appeal.status != AppealStatus.OPEN:
         raise DomainError(_("This appeal is already decided."))
     note = _text(note, "note", _("Explain the decision (5 to 4000 characters)."), low=5)
@@ -205,7 +208,8 @@ def resolve_appeal(appeal: Appeal, *, upheld: bool, note: str, resolution: str |
     if upheld:
         if resolution not in ("recompute", "correct"):
             raise DomainError(_("Choose how the result is corrected."), field="resolution")
-        files = _correct(result, resolution, kpi_code, numerator, denominator, note, actor)
+        files = _correct(result, resolution, kpi_code, numerator, denominator, note, actor,
+                         issued_on)
     appeal.status = AppealStatus.UPHELD if upheld else AppealStatus.REJECTED
     appeal.resolution = resolution if upheld else None
     appeal.resolution_note, appeal.resolved_at, appeal.resolved_by_id = note, now, actor_id
@@ -218,7 +222,8 @@ def resolve_appeal(appeal: Appeal, *, upheld: bool, note: str, resolution: str |
                                               "reports": files}, reason=note)
 
 
-def _correct(result: Result, resolution, kpi_code, numerator, denominator, note, actor) -> dict:
+def _correct(result: Result, resolution, kpi_code, numerator, denominator, note, actor,
+             issued_on: date | None) -> dict:
     quarter = _quarter(result)
     values = _values(result)
     scheme = quarter.scheme
@@ -247,7 +252,7 @@ def _correct(result: Result, resolution, kpi_code, numerator, denominator, note,
     for proposal in publication.proposals_for(result, context):
         db.session.add(proposal)
     _flush()
-    return publication.reissue(result, actor)
+    return publication.reissue(result, actor, issued_on)
 
 
 def finalize_quarter(quarter: Quarter, actor=None) -> int:

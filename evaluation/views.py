@@ -27,7 +27,10 @@ from portal.tenancy import get_or_404
 
 bp = Blueprint("evaluation", __name__, url_prefix="/evaluation")
 
-AGENCY_READERS = (Role.AGENCY_OWNER, Role.AGENCY_STAFF)
+# An agency's evaluation is its owner's (PRODUCT.md §1): staff handle orders, parts and read
+# settlements, engineers their own work; both are refused (403) like any role not allowed.
+# What an agency reads of a quarter is limited to published ones in evaluation.queries.
+AGENCY_READERS = (Role.AGENCY_OWNER,)
 READERS = (*AGENCY_READERS, *sorted(HQ_ROLES))
 OPERATORS = (Role.HQ_ADMIN, Role.HQ_SERVICE)
 INSPECTORS = (Role.REGIONAL_MANAGER, Role.HQ_SERVICE)

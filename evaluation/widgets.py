@@ -1,19 +1,18 @@
 """Home-page cards: an agency's latest evaluation, HQ's latest quarter."""
 from sqlalchemy import func, select
-from sqlalchemy.orm import joinedload
 
+from evaluation import queries
 from evaluation.models import Quarter, Result
-from portal.auth.roles import HQ_ROLES, Role
+from evaluation.views import AGENCY_READERS
+from portal.auth.roles import HQ_ROLES
 from portal.extensions import db
 from portal.navigation import add_widget
 
 
 def _agency(user) -> dict:
-    latest = db.session.scalars(
-        select(Result).options(joinedload(Result.quarter)).join(Quarter)
-        .where(Result.agency_id == user.agency_id, Result.status != "draft")
-        .order_by(Quarter.year.desc(), Quarter.quarter.desc()).limit(1)).first()
-    return {"result": latest}
+    """The latest published result (a draft quarter is not the agency's to see yet)."""
+    latest = queries.agency_results(user.agency_id, limit=1)
+    return {"result": latest[0] if latest else None}
 
 
 def _network(user) -> dict:
@@ -27,6 +26,5 @@ def _network(user) -> dict:
 
 
 def register() -> None:
-    add_widget("evaluation/_widget_agency.html", (Role.AGENCY_OWNER, Role.AGENCY_STAFF), _agency,
-               order=60)
+    add_widget("evaluation/_widget_agency.html", AGENCY_READERS, _agency, order=60)
     add_widget("evaluation/_widget_network.html", HQ_ROLES, _network, order=60)

@@ -4,17 +4,32 @@ import os
 
 from flask import Flask
 from flask_login import current_user
-from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal import config, errors, i18n
 from portal.config import PROJECT_ROOT
-from portal.extensions import babel, bootstrap, csrf, db, limiter, login_manager, migrate
+from portal.extensions import (
+    babel,
+    bootstrap,
+    csrf,
+    db,
+    dispatch,
+    limiter,
+    login_manager,
+    migrate,
+    tune_sqlite,
+)
+
+
+class Portal(Flask):
+    def dispatch_request(self):
+        # A request that lost a race on SQLite after a stale read runs once more (extensions).
+        return dispatch(super().dispatch_request)
 
 
 def create_app(overrides: dict | None = None) -> Flask:
     """Build the application; runs no query."""
-    app = Flask(
+    app = Portal(
         __name__,
         instance_path=os.environ.get("PORTAL_INSTANCE_PATH", str(PROJECT_ROOT / "instance")),
         template_folder=str(PROJECT_ROOT / "templates"),
@@ -66,19 +81,7 @@ def _init_extensions(app: Flask) -> None:
 
 def _tune_engine(engine, app: Flask) -> None:
     if engine.dialect.name == "sqlite":
-        # pysqlite's own transaction handling breaks SAVEPOINT and skips BEGIN before reads.
-        @event.listens_for(engine, "connect")
-        def _sqlite_connect(dbapi_connection, record):
-            dbapi_connection.isolation_level = None
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA busy_timeout=5000")
-            cursor.close()
-
-        @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn):
-            conn.exec_driver_sql("BEGIN")
+        tune_sqlite(engine)
 
     if app.config.get("TENANCY_STRICT"):
         from portal.tenancy import install_strict_guard

@@ -16,7 +16,6 @@ import sqlite3
 import subprocess  # noqa: S404 - pg_dump and pg_restore, with argument lists
 import tarfile
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -25,6 +24,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import LargeBinary, create_engine, inspect, make_url, text
 from sqlalchemy.engine import Engine
 
+from portal import clock
 from portal.config import normalize_database_url
 from portal.extensions import db
 from portal.tenancy import unscoped
@@ -160,7 +160,7 @@ def make_backup(path: Path) -> dict:
     engine = _owner_engine()
     try:
         manifest = {
-            "format": FORMAT, "created_at": datetime.now(UTC).isoformat(),
+            "format": FORMAT, "created_at": clock.now().isoformat(),
             "dialect": engine.dialect.name, "tables": row_counts(engine),
             "stored_reports": stored_report_hashes(engine),
             "files": _file_hashes(_upload_root()),
@@ -189,7 +189,7 @@ def make_backup(path: Path) -> dict:
 
 def _add_bytes(archive: tarfile.TarFile, name: str, data: bytes) -> None:
     info = tarfile.TarInfo(name)
-    info.size, info.mtime, info.mode = len(data), int(datetime.now(UTC).timestamp()), 0o600
+    info.size, info.mtime, info.mode = len(data), int(clock.now().timestamp()), 0o600
     archive.addfile(info, io.BytesIO(data))
 
 

@@ -27,14 +27,15 @@ def _database_is_empty() -> bool:
         return db.session.scalar(select(func.count(User.id))) == 0
 
 
-def load_demo(seed: int = 2026) -> None:
+def load_demo(seed: int = 2026, *, in_steps: bool = False) -> None:
+    """Run every area's demo loader; `in_steps`: commit after each (demo.in_steps)."""
     ctx: dict = {"rng": random.Random(seed)}  # noqa: S311 - reproducible demo data, no secrets
     g._audit_actor = None
-    with unscoped("demo data builds the whole network"):
+    with unscoped("demo data builds the whole network"), demo.in_steps(in_steps):
         for loader in demo.loaders():
             click.echo(f"  demo: {loader.name}")
             loader.load(ctx)
-            db.session.flush()
+            demo.checkpoint()
         db.session.commit()
 
 
@@ -50,9 +51,11 @@ def print_accounts() -> None:
 @with_appcontext
 def demo_data(seed: int, force: bool):
     """Build a realistic demo network and print the demo accounts."""
-    if not force and not _database_is_empty():
+    empty = _database_is_empty()
+    if not force and not empty:
         raise click.ClickException("the database already has data; use --force to add demo data")
-    load_demo(seed)
+    # Beside existing data people may be working: commit step by step (demo.in_steps).
+    load_demo(seed, in_steps=not empty)
     print_accounts()
 
 

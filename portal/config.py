@@ -50,8 +50,22 @@ def load(app) -> None:
         PORTAL_LOCALES=("zh_CN", "en"),
         BOOTSTRAP_SERVE_LOCAL=True,
         BOOTSTRAP_BOOTSWATCH_THEME=None,
-        SIGN_IN_LIMITS_PER_ACCOUNT=env.get("PORTAL_SIGN_IN_LIMIT_ACCOUNT", "5 per 15 minutes"),
+        # Failed sign-ins: limits count one address's failures only (a stranger cannot lock
+        # anyone out); an account's failures from anywhere earn a growing delay that binds
+        # only the addresses that failed themselves (portal.throttle).
+        SIGN_IN_LIMITS_PER_ACCOUNT_ADDRESS=env.get(
+            "PORTAL_SIGN_IN_LIMIT_ACCOUNT_ADDRESS",
+            env.get("PORTAL_SIGN_IN_LIMIT_ACCOUNT", "5 per 15 minutes")),
         SIGN_IN_LIMITS_PER_ADDRESS=env.get("PORTAL_SIGN_IN_LIMIT_ADDRESS", "30 per 15 minutes"),
+        SIGN_IN_DELAY_AFTER_FAILURES=int(env.get("PORTAL_SIGN_IN_DELAY_AFTER", 5)),
+        SIGN_IN_DELAY_MAX_SECONDS=int(env.get("PORTAL_SIGN_IN_DELAY_MAX_SECONDS", 60)),
+        SIGN_IN_FAILURE_WINDOW_SECONDS=int(env.get("PORTAL_SIGN_IN_FAILURE_WINDOW_SECONDS",
+                                                   15 * 60)),
+        # The public certificate check: failed look-ups per address, and per (number, address).
+        CERTIFICATE_CHECK_LIMITS_PER_ADDRESS=env.get("PORTAL_CERTIFICATE_CHECK_LIMIT_ADDRESS",
+                                                     "20 per 15 minutes"),
+        CERTIFICATE_CHECK_LIMITS_PER_NUMBER_ADDRESS=env.get(
+            "PORTAL_CERTIFICATE_CHECK_LIMIT_NUMBER", "5 per 15 minutes"),
         PAGE_SIZE=int(env.get("PORTAL_PAGE_SIZE", 25)),
         # Network-wide figures of home-page cards are recomputed at most this often (portal.memo).
         HOME_FIGURES_SECONDS=int(env.get("PORTAL_HOME_FIGURES_SECONDS", 60)),

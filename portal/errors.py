@@ -5,7 +5,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from werkzeug.exceptions import HTTPException
 
-from portal.extensions import db
+from portal.extensions import db, is_lock_timeout, write_lock
 from portal.tenancy import TenancyViolation
 
 MESSAGES = {
@@ -18,11 +18,17 @@ MESSAGES = {
     500: lambda: _("Something went wrong on our side. Nothing was saved. Please try again."),
     503: lambda: _("The database is not reachable right now. Nothing was saved. Please try again."),
 }
+# How long a client is asked to wait before sending a request the busy database refused.
+BUSY_RETRY_SECONDS = 5
 
 
-def _page(code: int, message: str | None = None):
+def _page(code: int, message=None):
+    """The error page; `message` a text or a callable giving it (the default: MESSAGES)."""
     db.session.rollback()
-    body = render_template("errors/error.html", code=code, message=message or MESSAGES[code]())
+    with write_lock(False):  # an error page only reads: it never waits for the write lock
+        message = message or MESSAGES[code]
+        body = render_template("errors/error.html", code=code,
+                               message=message() if callable(message) else message)
     return body, code
 
 
@@ -36,8 +42,8 @@ def init_app(app) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(error):
-        return _page(400, _("Your form expired or was sent from elsewhere. Reload the page and "
-                             "try again."))
+        return _page(400, lambda: _("Your form expired or was sent from elsewhere. Reload "
+                                     "the page and try again."))
 
     @app.errorhandler(TenancyViolation)
     def tenancy_violation(error):
@@ -48,7 +54,7 @@ def init_app(app) -> None:
     def integrity_error(error):
         # A race a service could not see coming (two identical submits): nothing was written.
         app.logger.info("integrity error on %s: %s", request.path, error.orig)
-        return _page(409 if 409 in MESSAGES else 400, _(
+        return _page(409 if 409 in MESSAGES else 400, lambda: _(
             "This change conflicts with another one that was just saved. Nothing was saved; "
             "reload the page and check."))
 
@@ -66,6 +72,16 @@ def init_app(app) -> None:
 
     @app.errorhandler(DBAPIError)
     def database_error(error):
+        if is_lock_timeout(error):
+            # SQLite's one write lock stayed taken for the whole busy timeout: a moment of
+            # overload, not an outage. Nothing was written; the reader is asked to send it
+            # again (and machines to wait a little: Retry-After).
+            # The message is translated inside _page: choosing the language reads the user.
+            app.logger.warning("database busy on %s: %s", request.path, error.orig)
+            body, code = _page(503, lambda: _("The portal is busy finishing other changes. "
+                                              "Nothing was saved. Please try again in a "
+                                              "moment."))
+            return body, code, {"Retry-After": str(BUSY_RETRY_SECONDS)}
         app.logger.error("database error on %s: %s", request.path, error)
         return _page(503)
 

@@ -2,16 +2,24 @@
 import csv
 import io
 import json
-from datetime import datetime
+from collections.abc import Iterable
+from urllib.parse import urlencode
 
 from flask import Response, flash, redirect, request, url_for
 from flask_babel import format_number
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
+from portal.clock import local_now
 from portal.extensions import db
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+# The filters of the list pages that export (orders, audit log): what a refused export keeps.
+LIST_FILTERS = ("q", "status", "type", "line", "engineer", "from", "to", "warranty", "rework",
+                "certified", "agency_code", "agency", "action", "object_type", "object_id",
+                "actor", "agency_id", "sort")
+_FILTER_VALUE_LIMIT = 256
 
 
 def cell(value) -> str:
@@ -30,7 +38,7 @@ def csv_response(basename: str, header: list[str], rows) -> Response:
     writer.writerow(header)
     for row in rows:
         writer.writerow([cell(v) for v in row])
-    stamp = datetime.now().strftime("%Y%m%d-%H%M")
+    stamp = local_now().strftime("%Y%m%d-%H%M")  # the network's clock, as on the screen
     return Response(
         "\ufeff" + out.getvalue(),
         mimetype="text/csv",
@@ -38,7 +46,19 @@ def csv_response(basename: str, header: list[str], rows) -> Response:
     )
 
 
-def refuse_if_too_many(stmt, limit: int, list_endpoint: str):
+def list_url(endpoint: str, filters: Iterable[str] = LIST_FILTERS) -> str:
+    """The list page at `endpoint` with this request's values of the known `filters`.
+
+    The query string goes after the path url_for gives: a request's arguments never reach
+    url_for, whose `_external`, `_scheme` and `_anchor` would build a link elsewhere."""
+    args = request.args
+    kept = [(name, args[name][:_FILTER_VALUE_LIMIT]) for name in filters if args.get(name)]
+    path = url_for(endpoint)
+    return f"{path}?{urlencode(kept)}" if kept else path
+
+
+def refuse_if_too_many(stmt, limit: int, list_endpoint: str,
+                       filters: Iterable[str] = LIST_FILTERS):
     """A redirect back to the list with a clear message when `stmt` selects more than `limit`
     rows, else None. An export is never cut short without telling the reader."""
     count = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
@@ -47,4 +67,4 @@ def refuse_if_too_many(stmt, limit: int, list_endpoint: str):
     flash(_("The filters select %(count)s rows; one export holds at most %(limit)s. Narrow the "
             "filters (a date range, a region) and export again.",
             count=format_number(count), limit=format_number(limit)), "warning")
-    return redirect(url_for(list_endpoint, **request.args))
+    return redirect(list_url(list_endpoint, filters))

@@ -5,20 +5,27 @@ the worker) and how it ended. Progress is ephemeral: kept in Redis when ``REDIS_
 (jobs then run on RQ workers, ``flask --app wsgi worker``), else in this process, where an
 in-process thread runs the job. A handler does all its writes in one transaction, so a failed
 or killed job leaves nothing half done and can simply be run again.
+
+Long jobs never hold the database's write lock for long (SQLite has one, and a sign-in waiting
+behind a 15-second publication failed): a handler does its slow part (counting, rendering
+PDFs) in a read transaction that locks nothing (`in_two_phases`, `reading`), then writes in
+one short transaction, which checks that what it wrote from is still true.
 """
 import logging
 import threading
 import time
 import traceback
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Callable
+from typing import Callable, TypeVar
 
 from flask import current_app, g
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from portal.extensions import db
+from portal.extensions import db, write_lock
 from portal.models import UTCDateTime, utcnow
 from portal.tenancy import Scope, TenantScoped, owner_criteria, scoped
 
@@ -67,16 +74,73 @@ class Job(TenantScoped, db.Model):
 # --- handlers --------------------------------------------------------------------------------
 
 _handlers: dict[str, Callable] = {}
+_starters: dict[str, frozenset[str]] = {}
 
 
-def handler(kind: str):
-    """Register `fn(params, progress) -> dict` as the job `kind` (a decorator)."""
+def handler(kind: str, *, roles: Iterable[str] = ()):
+    """Register `fn(params, progress) -> dict` as the job `kind` (a decorator); `roles` may
+    start it, and so run it again when it failed (nobody else, whatever they may see)."""
 
     def register(fn):
         _handlers[kind] = fn
+        _starters[kind] = frozenset(str(role) for role in roles)
         return fn
 
     return register
+
+
+def may_start(kind: str, role: str) -> bool:
+    """Whether `role` may start (or retry) jobs of `kind`; an unknown kind: nobody."""
+    return str(role) in _starters.get(kind, frozenset())
+
+
+# --- short transactions for long work ---------------------------------------------------------
+
+
+class Outdated(Exception):  # noqa: N818 - a signal between the two phases, not a failure
+    """What the write phase re-read no longer matches what the read phase prepared from."""
+
+
+@contextmanager
+def reading():
+    """A job's slow preparation in a read transaction of its own: on SQLite (WAL) it takes no
+    lock, so people keep writing while it counts or renders, however long that takes. The
+    transaction before it is ended (it must have nothing unsaved) and so is this one, so that
+    the writes that follow begin afresh and take the write lock only for themselves."""
+    session = db.session
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("a job's read phase starts with unsaved changes")
+    session.rollback()
+    try:
+        with write_lock(False):
+            yield
+    finally:
+        session.rollback()
+
+
+Planned = TypeVar("Planned")
+
+
+def in_two_phases(prepare: Callable[[], Planned], write: Callable[[Planned, bool], dict],
+                  attempts: int = 3) -> dict:
+    """Run `prepare()` inside `reading()`, then `write(planned, last)` in a write transaction
+    that the runner commits with the job's status. `write` raises `Outdated` when what it
+    re-reads changed since (someone wrote meanwhile): everything is prepared again, reusing
+    whatever the prepared value kept. On the last attempt (`last` true) `write` must finish
+    the work itself, even if slowly, rather than raise."""
+    for attempt in range(1, attempts + 1):
+        with reading():
+            planned = prepare()
+        started = time.monotonic()
+        try:
+            result = write(planned, attempt == attempts)
+            # How long the write phase took (waiting for the lock included): what others
+            # may have waited for.
+            return {**result, "write_seconds": round(time.monotonic() - started, 3)}
+        except Outdated:
+            db.session.rollback()
+            log.info("job inputs changed during its read phase; preparing again (%s)", attempt)
+    raise RuntimeError("unreachable: the last attempt may not be outdated")
 
 
 # --- progress ----------------------------------------------------------------------------------
@@ -175,6 +239,15 @@ def run(job_id: int, progress: Callable | None = None) -> Job:
     The handler's writes and the final status are committed together: a failure rolls the
     handler's work back and records only the failure.
     """
+    # The runner's own writes, and a handler's unless it reads first (`reading`), take the
+    # write lock when their transaction begins: they wait their turn instead of failing.
+    with write_lock():
+        _run(job_id, progress)
+    with write_lock(False), scoped(Scope("all")):
+        return db.session.scalars(select(Job).where(Job.id == job_id)).one()
+
+
+def _run(job_id: int, progress: Callable | None) -> None:
     from portal.tenancy import unscoped
 
     with unscoped("the runner reads the job row before taking on the job's own scope"):
@@ -205,8 +278,6 @@ def run(job_id: int, progress: Callable | None = None) -> Job:
         log.error("job %s (%s) failed: %s", job_id, kind, error)
         _finish(job_id, FAILED, error=f"{type(error).__name__}: {error}"[:2000],
                 trace=traceback.format_exc())
-    with scoped(Scope("all")):
-        return db.session.scalars(select(Job).where(Job.id == job_id)).one()
 
 
 def _finish(job_id: int, status: str, *, result=None, error=None, trace=None) -> None:

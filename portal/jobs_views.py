@@ -1,9 +1,10 @@
 """Job pages: a progress bar that updates, the outcome, and a retry for failed jobs."""
 import click
-from flask import Blueprint, flash, jsonify, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, url_for
 from flask.cli import with_appcontext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 
 from portal import jobs
 from portal.audit.services import record
@@ -20,7 +21,8 @@ WRITERS = tuple(r for r in Role if r != Role.AUDITOR)
 @allow(*Role)
 def show(job_id):
     job = get_or_404(jobs.Job, job_id)
-    return render_template("portal/job.html", job=job, progress=jobs.progress_of(job))
+    return render_template("portal/job.html", job=job, progress=jobs.progress_of(job),
+                           may_retry=jobs.may_start(job.kind, current_user.role))
 
 
 @bp.route("/<int:job_id>/progress.json")
@@ -33,6 +35,8 @@ def progress(job_id):
 @allow(*WRITERS)
 def retry(job_id):
     job = get_or_404(jobs.Job, job_id)
+    if not jobs.may_start(job.kind, current_user.role):
+        abort(403)  # seeing a job is not starting it: only the roles that may start its kind
     if job.status != jobs.FAILED:
         flash(_("Only a failed job can be run again."), "warning")
         return redirect(url_for("jobs.show", job_id=job.id))

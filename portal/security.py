@@ -1,4 +1,4 @@
-"""Response headers that every page carries."""
+"""Response headers that every response carries."""
 from flask import request
 
 CONTENT_SECURITY_POLICY = "; ".join([
@@ -24,7 +24,14 @@ def set_security_headers(response):
     headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
     if request.is_secure:
         headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-    if response.mimetype == "text/html":
-        # Pages show one agency's data: never keep them in shared caches.
-        headers.setdefault("Cache-Control", "no-store")
+    if not _is_static_asset():
+        # Pages, downloads (CSV, PDF, evidence), JSON: all carry one user's or one agency's
+        # data, so no browser or proxy keeps them, whatever the view (or send_file) said.
+        headers["Cache-Control"] = "no-store"
     return response
+
+
+def _is_static_asset() -> bool:
+    """The public files under /static and Bootstrap's: the same for everyone."""
+    endpoint = request.endpoint or ""
+    return endpoint == "static" or endpoint.endswith(".static")

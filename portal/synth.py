@@ -4,6 +4,10 @@
 Rows go in big batches: on SQLite a Core ``insert()``, compiled once per table, run as an
 executemany over plain tuples (each value converted as its column type would bind it, without
 SQLAlchemy's per-row work); on PostgreSQL ``COPY``.
+On SQLite the command commits a few times a second (at a moment when every id handed out
+has its row: see `BulkWriter.commit_if_due`), so that a portal serving meanwhile waits for
+its one write lock a fraction of a second, not for the whole build; on PostgreSQL, which
+locks only the new rows, it commits once.
 Row-level security refuses ``COPY FROM`` into its tables for any role it binds ("COPY FROM not
 supported with row-level security"), so on PostgreSQL the rows are copied into a temporary
 staging table and moved with ``INSERT … SELECT``: the application role writes them, and the
@@ -25,9 +29,12 @@ from flask.cli import with_appcontext
 from sqlalchemy import JSON, Date, func, insert, select, text
 from sqlalchemy.types import TypeDecorator
 
-from portal.extensions import db
+from portal import clock
+from portal.extensions import db, let_writers_in, write_lock
 from portal.tenancy import unscoped
 
+# Seconds between the build's commits on SQLite (the longest a sign-in waits for the lock).
+COMMIT_EVERY = 0.3
 # The password of every synthetic account (the network exists for benchmarks and tests).
 SYNTH_PASSWORD = "synth-portal-2026"  # noqa: S105 - published, like the demo password
 
@@ -88,11 +95,15 @@ class BulkWriter:
     """Rows into tables in big batches, with ids chosen beforehand so that children can point
     at their parents without reading anything back."""
 
-    def __init__(self, connection, batch: int = 20000):
+    def __init__(self, connection, batch: int = 20000, commit_every: float | None = None):
         self.connection = connection
         self.dialect = connection.dialect
         self.batch = batch
         self.counts: Counter = Counter()
+        self.commit_every = commit_every  # seconds between commits (SQLite), or one commit
+        self.commits = 0
+        self._since = time.monotonic()
+        self._added_top: dict = {}  # the highest id of each table's rows added so far
         self._buffers: dict = {}
         self._next_id: dict = {}
         self._pools: dict = {}
@@ -131,8 +142,31 @@ class BulkWriter:
     def add(self, table, row: dict) -> None:
         buffer = self._buffers.setdefault(table.name, (table, []))[1]
         buffer.append(row)
+        if row.get("id") is not None and row["id"] > self._added_top.get(table.name, 0):
+            self._added_top[table.name] = row["id"]
         if len(buffer) >= self.batch:
             self.flush()
+        if self.commit_every is not None and time.monotonic() - self._since > self.commit_every:
+            self.commit_if_due()
+
+    def commit_if_due(self) -> bool:
+        """Write the buffers and commit, when every id handed out has its row: SQLite numbers
+        a row another connection inserts max(id) + 1, above every id reserved here, and the
+        next ids are read afresh in the next transaction (which holds the write lock from its
+        start: `write_lock`). Returns whether it committed."""
+        if any(self._added_top.get(name, 0) != following - 1
+               for name, following in self._next_id.items()):
+            return False  # looked at again at the next row or reservation
+        self.flush()
+        db.session.commit()
+        let_writers_in()
+        self.connection = db.session.connection()
+        _tune(self.connection)
+        self._next_id.clear()
+        self._added_top.clear()
+        self._since = time.monotonic()
+        self.commits += 1
+        return True
 
     def add_all(self, table, rows) -> None:
         for row in rows:
@@ -159,6 +193,7 @@ class BulkWriter:
         if missing and "id" in table.c:
             for row, new_id in zip(missing, self.ids(table, len(missing)), strict=True):
                 row["id"] = new_id
+            self._added_top[name] = max(self._added_top.get(name, 0), missing[-1]["id"])
         plan = self._plan(table)
         if self.is_postgresql:
             self._copy(plan, rows)
@@ -302,7 +337,11 @@ class Network:
         self.writer.add(model.__table__, row)
 
     def ids(self, model, count: int) -> list[int]:
-        return self.writer.ids(model.__table__, count)
+        writer = self.writer
+        if writer.commit_every is not None and time.monotonic() - writer._since > \
+                writer.commit_every:
+            writer.commit_if_due()  # before a new reservation: the last ones have their rows
+        return writer.ids(model.__table__, count)
 
     def audit(self, action: str, object_type: str, object_id, *, at: datetime, actor=None,
               agency_id: int | None = None, before: dict | None = None,
@@ -359,30 +398,40 @@ def build_network(sizes: Sizes, seed: int = 2026, *, progress: Callable | None =
     """
     g._audit_actor = None
     with unscoped("a synthetic network is written across every agency"):
-        connection = db.session.connection()
-        _tune(connection)
-        now = (now or datetime.now(UTC)).replace(microsecond=0)
-        from service.common import local_day
-
-        net = Network(sizes=sizes, seed=seed, writer=BulkWriter(connection), tag=_free_tag(),
-                      now=now, today=local_day(now), progress=progress)
-        for gen in generators():
-            started = time.monotonic()
-            gen.build(net)
-            net.writer.flush()
-            net.timings[gen.name] = round(time.monotonic() - started, 2)
-        if commit:
-            started = time.monotonic()
-            db.session.commit()
-            net.timings["commit"] = round(time.monotonic() - started, 2)
-        else:
-            db.session.flush()
+        # The build's transactions hold SQLite's write lock from their start: the ids read
+        # at their start stay free until their rows are in.
+        with write_lock():
+            net = _build(sizes, seed, progress, commit, now)
         if run_jobs:
             for gen in generators():
                 if gen.after_commit is not None:
                     started = time.monotonic()
                     gen.after_commit(net)
                     net.timings[f"{gen.name} jobs"] = round(time.monotonic() - started, 2)
+    return net
+
+
+def _build(sizes: Sizes, seed: int, progress, commit: bool, now: datetime | None) -> Network:
+    connection = db.session.connection()
+    _tune(connection)
+    now = (now or clock.now()).replace(microsecond=0)
+    from portal.clock import local_day
+
+    steps = commit and connection.dialect.name == "sqlite"
+    writer = BulkWriter(connection, commit_every=COMMIT_EVERY if steps else None)
+    net = Network(sizes=sizes, seed=seed, writer=writer, tag=_free_tag(), now=now,
+                  today=local_day(now), progress=progress)
+    for gen in generators():
+        started = time.monotonic()
+        gen.build(net)
+        net.writer.flush()
+        net.timings[gen.name] = round(time.monotonic() - started, 2)
+    if commit:
+        started = time.monotonic()
+        db.session.commit()
+        net.timings["commit"] = round(time.monotonic() - started, 2)
+    else:
+        db.session.flush()
     return net
 
 
@@ -474,7 +523,8 @@ def synth_network(agencies: int, orders: int, engineers: int | None, quarters: i
         click.echo(f"  {name:<28} {seconds:8.2f} s")
     click.echo(f"  {'analyze':<28} {stats:8.2f} s")
     rows = sum(net.writer.counts.values())
-    click.echo(f"{rows:,} rows in {total:.1f} s ({rows / max(total, 0.001):,.0f} rows/s); "
+    click.echo(f"{rows:,} rows in {total:.1f} s ({rows / max(total, 0.001):,.0f} rows/s, "
+               f"{net.writer.commits + 1} commits); "
                f"network {net.tag}; accounts use the password {SYNTH_PASSWORD!r}, e.g. "
                f"admin@{net.tag.lower()}.synth")
     failed = net.data.get("failed_jobs", [])

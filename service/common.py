@@ -8,7 +8,6 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy.orm.exc import StaleDataError
 
-from portal.clock import from_local, local_day, local_today  # noqa: F401  (re-exported)
 from portal.errors_domain import DomainError
 from portal.extensions import db
 

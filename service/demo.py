@@ -5,18 +5,17 @@ date, rework links, stock balances); the engineers' certification flags are then
 one set-based UPDATE with the same EXISTS clause the services use.
 """
 from collections import defaultdict
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from sqlalchemy import insert, select, update
 
 from certification.models import Certificate
 from certification.queries import valid_certificate_exists
-from portal import demo
+from portal import clock, demo
 from portal.extensions import db
-from portal.timeutil import local_zone
 from service import demo_catalog as cat
-from service.common import add_months, is_in_warranty, local_day, return_due_days
+from service.common import add_months, is_in_warranty, return_due_days
 from service.models import (
     Complaint,
     FaultCode,
@@ -38,8 +37,8 @@ def register() -> None:
 
 
 def load(ctx: dict) -> None:
-    now = datetime.now(UTC).replace(microsecond=0)
-    today = local_day(now)
+    now = clock.now().replace(microsecond=0)
+    today = clock.local_day(now)
     # From the first day of the quarter a year before the last one that ended: the demo's
     # four evaluated quarters are whole quarters of work (14 months on 2026-11-30).
     last_ended_quarter_start = add_months(today.replace(day=1), -((today.month - 1) % 3) - 3)
@@ -111,6 +110,7 @@ class _AgencyYear:
     def __init__(self, rng, agency, engineers, catalog, start: date, now: datetime, hq: dict,
                  index: int):
         self.rng, self.agency, self.engineers, self.now, self.hq = rng, agency, engineers, now, hq
+        self.today = clock.local_day(now)  # the network's day, as service dates are
         self.index, self.start = index, start
         self.lines = [p.id for p in agency.product_lines if p.id in catalog]
         self.catalog = catalog
@@ -124,8 +124,8 @@ class _AgencyYear:
     # --- helpers ---------------------------------------------------------------------------
 
     def moment(self, day: date, low=8, high=20) -> datetime:
-        clock = time(self.rng.randint(low, high - 1), self.rng.randint(0, 59))
-        return datetime.combine(day, clock, tzinfo=local_zone()).astimezone(UTC)
+        wall = time(self.rng.randint(low, high - 1), self.rng.randint(0, 59))
+        return clock.from_local(datetime.combine(day, wall))
 
     def engineer_for(self, line_id: int, day: date):
         """Nine orders in ten go to an engineer certified for the line that day, if any."""
@@ -153,7 +153,7 @@ class _AgencyYear:
     def requests(self) -> list[tuple[datetime, int, int]]:
         """Monthly requests, all received but the last five, which show every other state."""
         rng, rows, lines, arrivals = self.rng, [], [], []
-        months = (self.now.date() - self.start).days // 30 + 1
+        months = (self.today - self.start).days // 30 + 1
         states = ["received"] * (months - 5) + ["rejected", "received", "shipped", "approved",
                                                  "submitted"]
         for n, state in enumerate(states):
@@ -169,7 +169,7 @@ class _AgencyYear:
             shipped = step >= 2
             rows.append({
                 "agency_id": self.agency.id,
-                "number": f"PR{local_day(times[0]):%Y%m%d}-{n + 1:02d}", "status": state,
+                "number": f"PR{clock.local_day(times[0]):%Y%m%d}-{n + 1:02d}", "status": state,
                 "note": "月度备货" if n % 3 else "", "submitted_at": times[0],
                 "decided_at": times[1] if step >= 1 else None,
                 "decided_by_id": self.hq["parts"] if step >= 1 else None,
@@ -219,7 +219,7 @@ class _AgencyYear:
     def orders(self, arrivals) -> list[dict]:
         rng = self.rng
         count = rng.randint(95, 135)
-        span = (self.now.date() - self.start).days
+        span = (self.today - self.start).days
         days = [rng.randint(0, span) for _ in range(count)]
         days += [rng.randint(span - 5, span) for _ in range(rng.randint(3, 6))]  # this week
         received = sorted(self.moment(self.day(d)) for d in days)
@@ -247,7 +247,7 @@ class _AgencyYear:
         line_id = rng.choice(self.lines)
         model = rng.choice(self.catalog[line_id]["models"])
         kind = rng.choices(["phone", "onsite", "carry_in"], weights=[2, 5, 3])[0]
-        engineer = self.engineer_for(line_id, local_day(at))
+        engineer = self.engineer_for(line_id, clock.local_day(at))
         serial, origin = f"{model.code.split('-')[0]}{rng.randint(10**9, 10**10 - 1)}", None
         recent = [s for c, s in completed_serials if timedelta(0) < at - c < timedelta(days=29)]
         if kind != "phone" and recent and rng.random() < 0.06:
@@ -269,11 +269,11 @@ class _AgencyYear:
         status = "completed" if completed < self.now and not fresh else "open"
         if status == "open" and rng.random() < 0.08:
             status = "cancelled"
-        purchase = local_day(at) - timedelta(days=rng.randint(5, 1400))
-        day = local_day(at)
+        purchase = clock.local_day(at) - timedelta(days=rng.randint(5, 1400))
+        day = clock.local_day(at)
         per_day[day] += 1
         done = status == "completed"
-        service_date = local_day(completed) if done else day
+        service_date = clock.local_day(completed) if done else day
         return {
             "agency_id": self.agency.id, "number": f"WO{day:%Y%m%d}-{per_day[day]:04d}",
             "service_type": kind, "status": status,
@@ -380,7 +380,7 @@ class _AgencyYear:
                 if shipped < self.now - timedelta(hours=1):
                     row.update(status="shipped", carrier=rng.choice(cat.CARRIERS),
                                tracking_number=f"YT{rng.randint(10**11, 10**12 - 1)}",
-                               shipped_at=shipped, shipped_on=local_day(shipped))
+                               shipped_at=shipped, shipped_on=clock.local_day(shipped))
                     inspected = shipped + timedelta(days=rng.randint(3, 8))
                     if inspected < self.now:
                         rejected = rng.random() < 0.1

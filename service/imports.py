@@ -17,10 +17,10 @@ from sqlalchemy import select
 
 from certification.models import Engineer
 from portal.audit.services import record
+from portal.clock import from_local
 from portal.errors_domain import DomainError
 from portal.extensions import db
 from service import catalog, quality, services
-from service.common import from_local
 from service.models import FaultCode, Part, RepairCode, WorkOrder
 from service.tabular import Column
 from tenants.models import Agency, ProductLine, ProductModel

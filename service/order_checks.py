@@ -6,7 +6,6 @@ rule broken: identity and authorization, timestamps in order and not in the futu
 fields, engineers of the agency, catalog links, stock and what a completed order needs.
 """
 import re
-from datetime import UTC, datetime
 from decimal import Decimal
 
 from flask_babel import format_date
@@ -15,10 +14,11 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from certification.models import Engineer
+from portal import clock
 from portal.errors_domain import DomainError
 from portal.extensions import db
 from service import stock
-from service.common import CLOCK_SKEW, clean_text, db_id, local_day
+from service.common import CLOCK_SKEW, clean_text, db_id
 from service.models import FaultCode, Part, RepairCode, WorkOrder, WorkOrderPart
 from tenants.models import Agency, AgencyProductLine, ProductModel, ServiceType
 
@@ -119,7 +119,7 @@ def _check_product(agency: Agency, data: dict) -> ProductModel:
                           field="product_model_id")
     purchase = data.get("purchase_date")
     received = data.get("received_at")
-    if purchase is not None and received is not None and purchase > local_day(received):
+    if purchase is not None and received is not None and purchase > clock.local_day(received):
         raise DomainError(_("The purchase date is after the order was received."),
                           field="purchase_date")
     return model
@@ -128,7 +128,7 @@ def _check_product(agency: Agency, data: dict) -> ProductModel:
 def _check_times(data: dict) -> None:
     if data.get("received_at") is None:
         raise DomainError(_("Enter when the order was received."), field="received_at")
-    latest = datetime.now(UTC) + CLOCK_SKEW
+    latest = clock.now() + CLOCK_SKEW
     if data["service_type"] != ServiceType.ONSITE and data.get("arrived_at"):
         raise DomainError(_("Only on-site repairs have an arrival time."), field="arrived_at")
     previous = "received_at"
@@ -168,7 +168,7 @@ def _check_people(agency: Agency, data: dict) -> None:
     # Orders entered late may name an engineer who left since; work after that day cannot be
     # theirs (the service day: completion, else receipt).
     left_on = found.left_on
-    if left_on is not None and left_on < local_day(data.get("completed_at")
+    if left_on is not None and left_on < clock.local_day(data.get("completed_at")
                                                    or data["received_at"]):
         raise DomainError(_("This engineer left your agency on %(day)s, before this service.",
                             day=format_date(left_on)), field="engineer_id")

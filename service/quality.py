@@ -1,9 +1,10 @@
 """Service quality: customer revisits (回访) and complaints (投诉)."""
-from datetime import UTC, datetime
+from datetime import datetime
 
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from portal import clock
 from portal.audit.services import record
 from portal.errors_domain import DomainError
 from portal.extensions import db
@@ -31,8 +32,9 @@ def _text(value, field: str, message: str, *, low: int = 1, high: int = MAX_TEXT
 
 
 def _moment(value, field: str, after: datetime | None = None) -> datetime:
-    moment = value or datetime.now(UTC)
-    if moment > datetime.now(UTC) + CLOCK_SKEW:
+    now = clock.now()
+    moment = value or now
+    if moment > now + CLOCK_SKEW:
         raise DomainError(_("This time cannot be in the future."), field=field)
     if after is not None and moment < after:
         raise DomainError(_("This time is before the order was completed."), field=field)
@@ -104,7 +106,7 @@ def create_complaint(agency: Agency, data: dict) -> Complaint:
                         _("Describe the complaint (up to 4000 characters)."), low=2)
     # A typed time a few minutes ahead (clock drift) is now: the agency's response, stamped
     # by the server, must never come before it.
-    received_at = min(_moment(data.get("received_at"), "received_at"), datetime.now(UTC))
+    received_at = min(_moment(data.get("received_at"), "received_at"), clock.now())
     order_id = None
     number = clean_text(data.get("order_number"))[:64]
     if number:
@@ -133,7 +135,7 @@ def respond_to_complaint(complaint: Complaint, response: str) -> None:
     complaint.response = _text(response, "response",
                                _("Write your response (up to 4000 characters)."), low=2)
     complaint.status = ComplaintStatus.RESPONDED
-    complaint.responded_at, complaint.responded_by_id = datetime.now(UTC), actor_id()
+    complaint.responded_at, complaint.responded_by_id = clock.now(), actor_id()
     flush_or_conflict()
     record("complaint.responded", complaint, before={"status": ComplaintStatus.OPEN.value},
            after={"status": complaint.status})
@@ -155,7 +157,7 @@ def give_verdict(complaint: Complaint, verdict: str, note: str) -> None:
     complaint.verdict_note = _text(note, "verdict_note",
                                    _("Explain the verdict (up to 4000 characters)."), low=2)
     complaint.status = ComplaintStatus.CLOSED
-    complaint.closed_at, complaint.closed_by_id = datetime.now(UTC), actor_id()
+    complaint.closed_at, complaint.closed_by_id = clock.now(), actor_id()
     flush_or_conflict()
     record("complaint.closed", complaint, before={"status": before},
            after={"status": complaint.status, "verdict": verdict})

@@ -12,10 +12,10 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from certification.models import Engineer
 from portal.auth.roles import Role
+from portal.clock import local_day_bounds, local_today
 from portal.extensions import db
 from portal.listing import int_arg
-from portal.timeutil import local_day_bounds, parse_date
-from service.common import local_today
+from portal.timeutil import parse_date
 from service.models import (
     OPEN_REQUEST_STATUSES,
     Complaint,

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from certification.queries import valid_certificate_exists
 from portal.audit.services import changes, record, snapshot
+from portal.clock import local_day
 from portal.errors_domain import DomainError
 from portal.extensions import db
 from service import stock
@@ -19,7 +20,6 @@ from service.common import (
     clean_text,
     flush_or_conflict,
     is_in_warranty,
-    local_day,
     refuses_stale,
     return_due_days,
     rework_days,

@@ -3,11 +3,10 @@
 Each transition is one service call with one audit entry; a request is shipped once and
 received only after it was shipped (the status check, and the version column against races).
 """
-from datetime import UTC, datetime
-
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from portal import clock
 from portal.audit.services import record
 from portal.errors_domain import DomainError
 from portal.extensions import db
@@ -17,8 +16,6 @@ from service.common import (
     clean_text,
     db_id,
     flush_or_conflict,
-    local_day,
-    local_today,
     refuses_stale,
 )
 from service.models import (
@@ -54,7 +51,7 @@ def _required(value, field: str, limit: int, message: str) -> str:
 
 
 def _next_number(agency_id: int) -> str:
-    prefix = f"PR{local_today():%Y%m%d}-"
+    prefix = f"PR{clock.local_today():%Y%m%d}-"
     taken = set(db.session.scalars(select(PartsRequest.number).where(
         PartsRequest.agency_id == agency_id, PartsRequest.number.like(prefix + "%"))))
     n = len(taken) + 1
@@ -162,7 +159,7 @@ def decide_parts_request(request: PartsRequest, decisions: dict[int, dict]) -> N
         line.decision, line.approved_quantity, line.reject_reason = decision, quantity, reason
     approved = any(decision == LineDecision.APPROVED for _l, decision, _q, _r in plan)
     request.status = RequestStatus.APPROVED if approved else RequestStatus.REJECTED
-    request.decided_at, request.decided_by_id = datetime.now(UTC), actor_id()
+    request.decided_at, request.decided_by_id = clock.now(), actor_id()
     flush_or_conflict()
     record("parts_request.decided", request, before={"status": RequestStatus.SUBMITTED.value},
            after={"status": request.status,
@@ -179,7 +176,7 @@ def ship_parts_request(request: PartsRequest, carrier: str, tracking_number: str
     request.carrier = _required(carrier, "carrier", 64, _("Enter the carrier."))
     request.tracking_number = _required(tracking_number, "tracking_number", 64,
                                         _("Enter the tracking number."))
-    request.status, request.shipped_at = RequestStatus.SHIPPED, datetime.now(UTC)
+    request.status, request.shipped_at = RequestStatus.SHIPPED, clock.now()
     request.shipped_by_id = actor_id()
     flush_or_conflict()
     record("parts_request.shipped", request, before={"status": RequestStatus.APPROVED.value},
@@ -215,7 +212,7 @@ def receive_parts_request(request: PartsRequest, receipts: dict[int, dict]) -> N
     for line, quantity, note in plan:
         line.received_quantity, line.discrepancy_note = quantity, note
         stock.receive(request.agency_id, line.part_id, quantity)
-    request.status, request.received_at = RequestStatus.RECEIVED, datetime.now(UTC)
+    request.status, request.received_at = RequestStatus.RECEIVED, clock.now()
     request.received_by_id = actor_id()
     flush_or_conflict()
     record("parts_request.received", request, before={"status": RequestStatus.SHIPPED.value},
@@ -235,9 +232,9 @@ def ship_return(obligation: PartReturn, carrier: str, tracking_number: str) -> N
     obligation.carrier = _required(carrier, "carrier", 64, _("Enter the carrier."))
     obligation.tracking_number = _required(tracking_number, "tracking_number", 64,
                                            _("Enter the tracking number."))
-    now = datetime.now(UTC)
+    now = clock.now()
     obligation.status, obligation.shipped_at, obligation.shipped_on = (
-        ReturnStatus.SHIPPED, now, local_day(now))
+        ReturnStatus.SHIPPED, now, clock.local_day(now))
     flush_or_conflict()
     record("part_return.shipped", obligation, before={"status": ReturnStatus.DUE.value},
            after={"status": obligation.status, "carrier": obligation.carrier,
@@ -255,7 +252,7 @@ def inspect_return(obligation: PartReturn, accepted: bool, reason: str = "") -> 
         raise DomainError(_("Give the reason for the rejection."), field="reason")
     obligation.status = ReturnStatus.ACCEPTED if accepted else ReturnStatus.REJECTED
     obligation.reject_reason = None if accepted else reason
-    obligation.inspected_at, obligation.inspected_by_id = datetime.now(UTC), actor_id()
+    obligation.inspected_at, obligation.inspected_by_id = clock.now(), actor_id()
     flush_or_conflict()
     record("part_return.inspected", obligation, before={"status": ReturnStatus.SHIPPED.value},
            after={"status": obligation.status}, reason=obligation.reject_reason)

@@ -13,7 +13,8 @@ from decimal import Decimal
 
 from portal import synth
 from portal.auth.roles import Role
-from portal.timeutil import local_zone
+from portal.clock import local_day, local_zone
+from portal.clock import now as clock_now
 from service import demo_catalog as cat
 from service.common import is_in_warranty, return_due_days, rework_days
 from service.models import (
@@ -342,7 +343,8 @@ class AgencyHistory:
             return
         rng, clock, agency_id = self.rng, self.clock, self.agency.id
         months = sorted(self.used)
-        current = (clock.now.year, clock.now.month)
+        today = clock.day_of(clock.now)
+        current = (today.year, today.month)  # the network's month, as service dates are
         received_total: dict = defaultdict(int)
         ask: dict = {m: dict(self.used[m]) for m in months}
         if months[-1] == current and len(months) > 1:
@@ -440,10 +442,10 @@ def add_orders(agency_id: int, count: int, first: date, last: date, *, seed: int
                    Certificate.valid_to, Certificate.revoked_on)
             .where(Certificate.agency_id == agency_id)):
         certification.windows[engineer_id][line_id].append((valid_from, valid_to, revoked_on))
-    now = (now or datetime.now(UTC)).replace(microsecond=0)
+    now = (now or clock_now()).replace(microsecond=0)
     net = synth.Network(sizes=synth.Sizes(1, count, 0, 0), seed=seed,
                         writer=synth.BulkWriter(db.session.connection()), tag="",
-                        now=now, today=now.date())
+                        now=now, today=local_day(now))
     history = AgencyHistory(net, net.rng(f"surge:{agency_id}"), Clock(now), catalog, info,
                             engineers, certification, hq)
     # Numbers of their own, beside the agency's usual WO… numbers of those days.

@@ -13,15 +13,14 @@ from flask_login import current_user
 
 from portal.auth.access import allow
 from portal.auth.roles import Role
+from portal.clock import from_local, to_local
 from portal.errors_domain import DomainError, attach_to_form
 from portal.exports import csv_response, refuse_if_too_many
 from portal.extensions import db
 from portal.listing import paginate, sorted_by
 from portal.navigation import add_nav
 from portal.tenancy import get_or_404
-from portal.timeutil import local_zone
 from service import imports, quality, queries, services, stock, tabular
-from service.common import from_local
 from service.forms import CancelForm, ImportForm, RevisitForm, WorkOrderForm
 from service.models import ORDER_STATUS_LABELS, OrderStatus, WorkOrder
 from tenants.models import SERVICE_TYPE_LABELS, Agency
@@ -58,7 +57,7 @@ def run(form, action, *args, **kwargs):
 
 def local_input(moment: datetime | None) -> datetime | None:
     """An aware UTC time as the naive local wall-clock time a form field shows."""
-    return moment.astimezone(local_zone()).replace(tzinfo=None) if moment else None
+    return to_local(moment).replace(tzinfo=None) if moment else None
 
 
 def aware(naive: datetime | None) -> datetime | None:

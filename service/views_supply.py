@@ -8,11 +8,11 @@ from flask_login import current_user
 
 from portal.auth.access import allow
 from portal.auth.roles import Role
+from portal.clock import local_today
 from portal.listing import paginate, sorted_by
 from portal.navigation import add_nav
 from portal.tenancy import get_or_404
 from service import queries, supply
-from service.common import local_today
 from service.forms import ActionForm, InspectForm, PartsRequestForm, ShipForm
 from service.models import (
     LINE_DECISION_LABELS,

@@ -15,6 +15,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from portal.errors_domain import DomainError
 from portal.extensions import db
 from portal.models import money
+from portal.periods import Period
 from portal.tenancy import unscoped
 from service.models import (
     Complaint,
@@ -275,32 +276,31 @@ def add_deduction_lines(settlement: Settlement, settings: Settings, today: date)
 
 
 def _grade_lines_due(settlement: Settlement, settings: Settings) -> list[tuple]:
-    """(period, grade, pct, labor fees) of past quarters with a final grade not yet applied."""
+    """(quarter label, grade, pct, labor fees) of past quarters with a final grade not yet
+    applied."""
     due = []
-    for year, quarter in rules.previous_quarters(settlement.year, settlement.month):
-        grade = rules.grade_for(settlement.agency_id, year, quarter)
+    for period in rules.grade_quarters(settlement.year, settlement.month):
+        grade = rules.grade_for(settlement.agency_id, period.year, period.quarter)
         if grade is None:
             continue
-        period = rules.grade_period(year, quarter)
         taken = db.session.scalar(select(func.count(Claim.id)).where(
-            Claim.agency_id == settlement.agency_id, Claim.grade_period == period,
+            Claim.agency_id == settlement.agency_id, Claim.grade_period == period.label,
             Claim.live(Claim.grade_period)))
         if taken:
             continue
-        due.append((period, grade, settings.grade_pct(grade),
-                    quarter_labor(settlement.agency_id, year, quarter)))
+        due.append((period.label, grade, settings.grade_pct(grade),
+                    quarter_labor(settlement.agency_id, period)))
     return due
 
 
-def quarter_labor(agency_id: int, year: int, quarter: int) -> Decimal:
+def quarter_labor(agency_id: int, period: Period) -> Decimal:
     """Labor fees of the quarter's live settlements (lines not denied), in SQL."""
-    months = rules.quarter_months(quarter)
     total = db.session.scalar(
         select(func.sum(SettlementLine.labor_fee))
         .join(Settlement, and_(Settlement.agency_id == SettlementLine.agency_id,
                                Settlement.id == SettlementLine.settlement_id))
-        .where(SettlementLine.agency_id == agency_id, Settlement.year == year,
-               Settlement.month.in_(months), Settlement.status != Status.WITHDRAWN,
+        .where(SettlementLine.agency_id == agency_id, Settlement.year == period.year,
+               Settlement.month.in_(period.months), Settlement.status != Status.WITHDRAWN,
                SettlementLine.kind == LineKind.ORDER,
                SettlementLine.decision != Decision.DENIED))
     return total if total is not None else Decimal("0.00")

@@ -13,10 +13,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
+from portal import clock
 from portal.audit.services import changes, record
 from portal.errors_domain import DomainError
 from portal.extensions import db
-from portal.models import utcnow
 from settlement import rules
 from settlement.models import (
     Disposition,
@@ -288,7 +288,7 @@ def _set_children(card: RateCard, data: dict) -> None:
             card.tier_rates.append(rate)
         rate.hourly_rate = amount
     # A change of children alone must still bump the version (stale forms are refused).
-    card.updated_at = utcnow()
+    card.updated_at = clock.now()
 
 
 def _flush() -> None:

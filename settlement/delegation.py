@@ -11,12 +11,12 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
+from portal import clock
 from portal.audit.services import record
 from portal.auth.models import User
 from portal.auth.roles import Role
 from portal.errors_domain import DomainError
 from portal.extensions import db
-from portal.models import utcnow
 from portal.tenancy import unscoped
 from settlement.models import Delegation
 
@@ -155,7 +155,7 @@ def end_delegation(delegation: Delegation, actor: User) -> None:
         raise DomainError(_("Only the colleague who delegated can end this delegation."))
     if delegation.ended_at is not None:
         raise DomainError(_("This delegation has already ended."))
-    delegation.ended_at = utcnow()
+    delegation.ended_at = clock.now()
     db.session.flush()
     record("settlement.delegation_ended", delegation, actor=actor,
            before={"ended_at": None}, after={"ended_at": delegation.ended_at})

@@ -2,15 +2,15 @@
 demo agencies a settlement in every state, with evidence, adjustments and an appeal."""
 import struct
 import zlib
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
 
 from portal import demo
+from portal.clock import from_local, local_day, local_today
 from portal.errors_domain import DomainError
 from portal.extensions import db
-from service.common import local_today
 from settlement import config, evidence, review, services
 from settlement.building import load_lines, month_bounds
 from settlement.models import (
@@ -178,8 +178,8 @@ def _appeal(settlement: Settlement, people: _People) -> None:
 
 
 def _backdate(settlement: Settlement, day: date) -> None:
-    """Put the story on the days it happened (the services stamp today)."""
-    base = datetime.combine(day, time(2), tzinfo=UTC)
+    """Put the story on the days it happened (the services stamp today), at 10:00 local."""
+    base = from_local(datetime.combine(day, time(10)))
     settlement.created_at = base - timedelta(days=2)
     if settlement.submitted_at:
         settlement.submitted_at = base
@@ -193,7 +193,7 @@ def _backdate(settlement: Settlement, day: date) -> None:
         settlement.approved_at = base + timedelta(days=10)
     if settlement.paid_at:
         settlement.paid_at = base + timedelta(days=20)
-        settlement.paid_on = (base + timedelta(days=20)).date()
+        settlement.paid_on = local_day(settlement.paid_at)
     for claim in db.session.scalars(select(Claim).where(
             Claim.agency_id == settlement.agency_id, Claim.settlement_id == settlement.id)):
         claim.created_at = settlement.created_at

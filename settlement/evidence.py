@@ -12,9 +12,9 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from portal.audit.services import record
+from portal.clock import local_today
 from portal.errors_domain import DomainError
 from portal.extensions import db
-from service.common import local_today
 from settlement import building, config
 from settlement.models import Attachment, Settlement, SettlementLine, Status
 from settlement.states import flush, require_status, stale_safe

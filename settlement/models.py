@@ -331,7 +331,7 @@ class Claim(AgencyOwned, db.Model):
     work_order_id: Mapped[int | None] = mapped_column(Integer)
     part_return_id: Mapped[int | None] = mapped_column(Integer)
     complaint_id: Mapped[int | None] = mapped_column(Integer)
-    grade_period: Mapped[str | None] = mapped_column(String(8))  # "2026-Q3"
+    grade_period: Mapped[str | None] = mapped_column(String(8))  # Period.label: "2026Q3"
     is_live: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     released_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -417,7 +417,7 @@ class SettlementLine(AgencyOwned, db.Model):
     basis_amount: Mapped[Decimal | None] = mapped_column(Money)
     rate_pct: Mapped[Decimal | None] = mapped_column(Percent)
     grade: Mapped[str | None] = mapped_column(String(1))
-    grade_period: Mapped[str | None] = mapped_column(String(8))
+    grade_period: Mapped[str | None] = mapped_column(String(8))  # Period.label: "2026Q3"
     rules_applied: Mapped[str] = mapped_column(String(200), default="")
     # The day the line first went to HQ: the claim window is judged on it, so that a claim
     # returned and submitted again later never turns lines that were on time into late ones.

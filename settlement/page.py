@@ -4,7 +4,7 @@ from flask_babel import get_locale
 from flask_login import current_user
 
 from portal.auth.roles import AGENCY_ROLES, Role
-from service.common import local_today
+from portal.clock import local_today
 from settlement import building, config, delegation, evidence, queries, rules, statement
 from settlement.forms import (
     ActionForm,

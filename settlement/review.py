@@ -11,12 +11,11 @@ from decimal import Decimal, InvalidOperation
 from flask_babel import gettext as _
 from sqlalchemy import func, insert, select
 
+from portal import clock
 from portal.audit.services import record
 from portal.auth.roles import Role
 from portal.errors_domain import DomainError
 from portal.extensions import db
-from portal.models import utcnow
-from service.common import local_day, local_today
 from settlement import building, config, rules
 from settlement.delegation import (
     first_approval_power,
@@ -63,7 +62,7 @@ def regional_review(settlement: Settlement, seen_version, actor, forward: bool,
     Raises DomainError when the claim does not wait for this review, for someone who may not
     review it, or without a comment when returning.
     """
-    today = today or local_today()
+    today = today or clock.local_today()
     check_version(settlement, seen_version)
     if not settlement.awaits_regional_review:
         raise DomainError(_("This settlement does not wait for a regional review."))
@@ -75,7 +74,7 @@ def regional_review(settlement: Settlement, seen_version, actor, forward: bool,
     comment = clean_text(comment, "comment", required=not forward)
     before = amounts(settlement)
     if forward:
-        settlement.regional_reviewed_at = utcnow()
+        settlement.regional_reviewed_at = clock.now()
         settlement.regional_reviewed_by_id = actor.id
         add_event(settlement, "regional_forwarded", actor, comment=comment,
                   on_behalf_of_id=power.on_behalf_of_id)
@@ -131,7 +130,7 @@ def set_decision(settlement: Settlement, line: SettlementLine, decision: str, am
         actor_id=actor.id if actor else None))
     line.decision, line.approved_amount = decision, amount
     line.reason_code, line.reason_text = reason_code, reason_text or None
-    line.decided_at, line.decided_by_id = utcnow(), actor.id if actor else None
+    line.decided_at, line.decided_by_id = clock.now(), actor.id if actor else None
 
 
 def approve_in_bulk(settlement: Settlement, lines: list[SettlementLine], actor) -> None:
@@ -139,7 +138,7 @@ def approve_in_bulk(settlement: Settlement, lines: list[SettlementLine], actor) 
     one bulk INSERT of the decision records and one UPDATE, whatever the number of lines.
 
     A bulk INSERT skips the mapper guard: the records carry their line's owner."""
-    now, actor_id = utcnow(), actor.id if actor else None
+    now, actor_id = clock.now(), actor.id if actor else None
     db.session.execute(insert(LineDecisionRecord), [
         {"agency_id": line.agency_id, "settlement_id": settlement.id, "line_id": line.id,
          "decision": Decision.APPROVED, "amount_before": line.approved_amount,
@@ -270,13 +269,13 @@ def approve_settlement(settlement: Settlement, seen_version, actor,
     the first approval (HQ settlement) waits for a second one by HQ admin (or their
     stand-in), who must be another person. Raises DomainError otherwise.
     """
-    today = today or local_today()
+    today = today or clock.local_today()
     check_version(settlement, seen_version)
     _ready_for_approval(settlement, actor)
     before = amounts(settlement)
     threshold = config.current_settings().second_approval_threshold
     needs_second = settlement.approved_total > threshold
-    now = utcnow()
+    now = clock.now()
     if settlement.first_approved_at is None:
         power = first_approval_power(actor, today)
         if not power.allowed:
@@ -307,7 +306,7 @@ def approve_settlement(settlement: Settlement, seen_version, actor,
 def mark_paid(settlement: Settlement, seen_version, actor, reference: str,
               paid_on: date | None, today: date | None = None) -> None:
     """Record the payment of an approved claim. Raises DomainError otherwise."""
-    today = today or local_today()
+    today = today or clock.local_today()
     check_version(settlement, seen_version)
     require_status(settlement, Status.APPROVED)
     if actor.role != Role.HQ_SETTLEMENT:
@@ -317,14 +316,14 @@ def mark_paid(settlement: Settlement, seen_version, actor, reference: str,
         raise DomainError(_("Enter the payment reference (3 to %(max)s characters).",
                             max=MAX_PAYMENT_REFERENCE), field="payment_reference")
     paid_on = paid_on or today
-    if not isinstance(paid_on, date) or paid_on > today or paid_on < local_day(
+    if not isinstance(paid_on, date) or paid_on > today or paid_on < clock.local_day(
             settlement.approved_at):
         raise DomainError(_("The payment date cannot be in the future or before the "
                             "approval."), field="paid_on")
     if _open_appeal_count(settlement):
         raise DomainError(_("Decide the open appeals first."))
     before = amounts(settlement)
-    settlement.status, settlement.paid_at, settlement.paid_on = Status.PAID, utcnow(), paid_on
+    settlement.status, settlement.paid_at, settlement.paid_on = Status.PAID, clock.now(), paid_on
     settlement.paid_by_id, settlement.payment_reference = actor.id, reference
     add_event(settlement, "paid", actor, from_status=Status.APPROVED, to_status=Status.PAID,
               comment=reference)
@@ -391,7 +390,7 @@ def resolve_appeal(settlement: Settlement, appeal: Appeal, seen_version, upheld:
                      None if decision == Decision.APPROVED else "other", note, actor)
         appeal.amount_after = value
     appeal.status = AppealStatus.UPHELD if upheld else AppealStatus.REJECTED
-    appeal.resolution_note, appeal.resolved_at, appeal.resolved_by_id = note, utcnow(), actor.id
+    appeal.resolution_note, appeal.resolved_at, appeal.resolved_by_id = note, clock.now(), actor.id
     _after_change(settlement)
     add_event(settlement, "appeal_resolved", actor, comment=note)
     flush()

@@ -9,11 +9,13 @@ source no grade line is made.
 """
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
 
 from portal.models import money
+from portal.periods import Period
 
 ZERO = Decimal("0.00")
 HUNDRED = Decimal(100)
@@ -289,28 +291,11 @@ def grade_adjustment(labor_total: Decimal, pct: Decimal) -> Decimal:
     return percent_of(labor_total, pct)
 
 
-def quarter_of(month: int) -> int:
-    return (month - 1) // 3 + 1
-
-
-def quarter_months(quarter: int) -> tuple[int, int, int]:
-    first = (quarter - 1) * 3 + 1
-    return first, first + 1, first + 2
-
-
-def previous_quarters(year: int, month: int, count: int = 4) -> list[tuple[int, int]]:
-    """The `count` quarters that ended before the month (latest first)."""
-    out, y, q = [], year, quarter_of(month)
-    for _n in range(count):
-        q -= 1
-        if q == 0:
-            y, q = y - 1, 4
-        out.append((y, q))
-    return out
-
-
-def grade_period(year: int, quarter: int) -> str:
-    return f"{year}-Q{quarter}"
+def grade_quarters(year: int, month: int, count: int = 4) -> list[Period]:
+    """The `count` quarters that ended before the month's quarter began (latest first): the
+    quarters whose final grade a claim of that month may carry."""
+    current = Period.of_day(date(year, month, 1))
+    return [current.previous(n) for n in range(1, count + 1)]
 
 
 # --- the hook the evaluation area fills ------------------------------------------------------
@@ -327,6 +312,7 @@ def register_grade_source(fn: GradeSource | None) -> None:
 
 
 def grade_for(agency_id: int, year: int, quarter: int) -> str | None:
+    """The agency's final grade of the quarter (A–D), or None."""
     if _grade_source is None:
         return None
     grade = _grade_source(agency_id, year, quarter)

@@ -5,15 +5,15 @@ and after, and never commits (the view or command does).
 """
 from datetime import date
 
+from flask_babel import format_date
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from portal import clock
 from portal.audit.services import record
 from portal.errors_domain import DomainError
 from portal.extensions import db
-from portal.models import utcnow
-from service.common import local_today
 from service.models import OrderStatus, WorkOrder
 from settlement import building, config, rules
 from settlement.delegation import region_has_manager
@@ -52,11 +52,16 @@ def _next_number(agency_id: int, year: int, month: int) -> str:
 
 
 def _check_period(year, month, today: date) -> None:
+    """Raises DomainError unless (year, month) is a local month that has ended by `today`:
+    a claim covers a whole month, so the current one is claimed once it is over."""
     if not isinstance(year, int) or not isinstance(month, int) or not 1 <= month <= 12 \
             or not 2000 <= year <= 2200:
         raise DomainError(_("Choose a month."), field="period")
-    if (year, month) > (today.year, today.month):
-        raise DomainError(_("A month can be claimed once it has started."), field="period")
+    if not clock.month_has_ended(year, month, today):
+        following = date(year + month // 12, month % 12 + 1, 1)
+        raise DomainError(_("A settlement covers a month that has ended: %(period)s can be "
+                            "claimed from %(day)s.", period=f"{year}-{month:02d}",
+                            day=format_date(following, "long")), field="period")
 
 
 @stale_safe
@@ -65,10 +70,10 @@ def open_settlement(agency: Agency, year: int, month: int, actor, today: date | 
     """Open a draft claim for the month: its completed, in-warranty orders no live settlement
     holds, with this agency's pending deductions and bonuses.
 
-    Raises DomainError for a future month, an open draft of the same month, or nothing to
-    claim.
+    Raises DomainError for a month that has not ended, an open draft of the same month, or
+    nothing to claim.
     """
-    today = today or local_today()
+    today = today or clock.local_today()
     _check_period(year, month, today)
     open_draft = db.session.scalar(select(func.count(Settlement.id)).where(
         Settlement.agency_id == agency.id, Settlement.year == year, Settlement.month == month,
@@ -106,7 +111,7 @@ def open_settlement(agency: Agency, year: int, month: int, actor, today: date | 
 def refresh_settlement(settlement: Settlement, seen_version, actor,
                        today: date | None = None) -> None:
     """Recalculate a draft with today's rates and rules, adding orders completed since."""
-    today = today or local_today()
+    today = today or clock.local_today()
     check_version(settlement, seen_version)
     require_status(settlement, Status.DRAFT)
     before = amounts(settlement)
@@ -138,7 +143,7 @@ def add_order(settlement: Settlement, number: str, seen_version, actor,
 
     Raises DomainError for an unknown, open or later order, or one already claimed.
     """
-    today = today or local_today()
+    today = today or clock.local_today()
     check_version(settlement, seen_version)
     require_status(settlement, *EDITABLE)
     number = (number or "").strip()
@@ -181,7 +186,7 @@ def remove_line(settlement: Settlement, line: SettlementLine, seen_version, acto
     Deductions and bonuses are HQ's and stay. Raises DomainError for those, for a line with
     evidence (delete it first) or with an appeal.
     """
-    today = today or local_today()
+    today = today or clock.local_today()
     check_version(settlement, seen_version)
     require_status(settlement, *EDITABLE)
     if line.settlement_id != settlement.id or line.kind != LineKind.ORDER:
@@ -201,7 +206,7 @@ def remove_line(settlement: Settlement, line: SettlementLine, seen_version, acto
     removed = {"work_order_id": line.work_order_id, "line_amount": line.claimed_amount}
     db.session.delete(line)
     flush()
-    claim.is_live, claim.released_at = False, utcnow()
+    claim.is_live, claim.released_at = False, clock.now()
     _recheck(settlement, config.current_settings(), today)
     add_event(settlement, "line_removed", actor, comment=str(line.work_order_id))
     flush()
@@ -210,7 +215,7 @@ def remove_line(settlement: Settlement, line: SettlementLine, seen_version, acto
 
 
 def release_claims(settlement: Settlement) -> None:
-    now = utcnow()
+    now = clock.now()
     for claim in db.session.scalars(select(Claim).where(
             Claim.agency_id == settlement.agency_id, Claim.settlement_id == settlement.id,
             Claim.live())):
@@ -239,11 +244,13 @@ def submit_settlement(settlement: Settlement, seen_version, actor,
     each line first went to HQ), lines whose exceptions say deny are denied with their reason,
     and review starts (the regional manager first where the agency's region has one).
 
-    Raises DomainError for an empty claim, another state or a stale page (a second click).
+    Raises DomainError for an empty claim, a month that has not ended (a draft opened before
+    that rule), another state or a stale page (a second click).
     """
-    today = today or local_today()
+    today = today or clock.local_today()
     check_version(settlement, seen_version)
     require_status(settlement, *EDITABLE)
+    _check_period(settlement.year, settlement.month, today)
     lines = building.load_lines(settlement)
     if not lines:
         raise DomainError(_("A settlement needs at least one line."))
@@ -258,7 +265,7 @@ def submit_settlement(settlement: Settlement, seen_version, actor,
     building.retotal(settlement)
     agency = building.agency_of(settlement)
     settlement.status, settlement.computed_on = Status.SUBMITTED, today
-    settlement.submitted_at, settlement.submitted_by_id = utcnow(), actor.id if actor else None
+    settlement.submitted_at, settlement.submitted_by_id = clock.now(), actor.id if actor else None
     settlement.submission_count += 1
     settlement.needs_regional_review = region_has_manager(agency.region_id)
     settlement.regional_reviewed_at = settlement.regional_reviewed_by_id = None
@@ -274,7 +281,7 @@ def auto_decide(settlement: Settlement, lines: list[SettlementLine],
                 dispositions: dict[str, str]) -> None:
     """Deny what the dispositions deny; undo an automatic denial whose reason went away
     (evidence added, say). A reviewer's own decisions are never touched."""
-    now = utcnow()
+    now = clock.now()
     for line in lines:
         if line.kind != LineKind.ORDER:
             continue

@@ -9,12 +9,22 @@ from datetime import datetime
 from flask import Response
 from flask_babel import gettext as _
 
+from portal import clock
 from portal.exports import cell
 from portal.i18n import format_money
+from portal.periods import Period
 from settlement import rules
 from settlement.models import Decision, LineKind
 from settlement.states import DECISION_LABELS, KIND_LABELS, stage_label
 from tenants.models import SERVICE_TYPE_LABELS
+
+
+def local_stamp(moment: datetime) -> str:
+    """An instant on the network's wall clock, with the zone, as documents print it:
+    "2026-12-05 01:03 (Asia/Shanghai, UTC+08:00)"."""
+    local = clock.to_local(moment)
+    offset = local.strftime("%z")
+    return f"{local:%Y-%m-%d %H:%M} ({local.tzinfo.key}, UTC{offset[:3]}:{offset[3:]})"
 
 
 def line_subject(line, locale: str) -> str:
@@ -28,7 +38,9 @@ def line_subject(line, locale: str) -> str:
     if line.kind == LineKind.COMPLAINT and line.complaint is not None:
         return _("Complaint #%(id)s", id=line.complaint.id)
     if line.kind == LineKind.GRADE:
-        return _("%(period)s grade %(grade)s", period=line.grade_period, grade=line.grade)
+        period = Period.parse(line.grade_period)
+        return _("%(period)s grade %(grade)s", period=period.label if period else line.grade_period,
+                 grade=line.grade)
     return "—"
 
 
@@ -108,7 +120,7 @@ def build(settlement, data: dict, locale: str, *, is_hq: bool) -> dict:
         "paid_on": settlement.paid_on, "payment_reference": settlement.payment_reference,
         "lines": lines,
         "evidence": [a.original_name for a in data["attachments"].get(None, [])],
-        "generated_at": datetime.now().strftime("%Y-%m-%d %H:%M"),
+        "generated_at": local_stamp(clock.now()),
     }
 
 

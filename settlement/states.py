@@ -6,9 +6,9 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm.exc import StaleDataError
 
+from portal import clock
 from portal.errors_domain import DomainError
 from portal.extensions import db
-from portal.models import utcnow
 from settlement.models import (
     AppealStatus,
     Decision,
@@ -89,7 +89,7 @@ def add_event(settlement: Settlement, action: str, actor, *, from_status=None, t
                             comment=comment or "", actor_id=actor.id if actor else None,
                             on_behalf_of_id=on_behalf_of_id)
     db.session.add(event)
-    settlement.updated_at = utcnow()
+    settlement.updated_at = clock.now()
     return event
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import and_, func, or_, select, type_coerce
 
 from portal import synth
 from portal.auth.roles import Role
+from portal.clock import local_day
 from portal.extensions import db
 from portal.models import Hours, Money, money
 from service.models import Complaint, PartReturn, WorkOrder, WorkOrderPart, WorkOrderRepair
@@ -181,7 +182,7 @@ class _Claims:
             "second_approved_at": times.get("approved") if second else None,
             "second_approved_by_id": self.admin.id if second else None,
             "approved_at": times.get("approved"), "paid_at": times.get("paid"),
-            "paid_on": times["paid"].date() if "paid" in times else None,
+            "paid_on": local_day(times["paid"]) if "paid" in times else None,
             "paid_by_id": self.reviewer.id if "paid" in times else None,
             "payment_reference": f"CMB-{agency.code}-{year}{month:02d}"
             if "paid" in times else None,
@@ -323,7 +324,7 @@ def _deductions_of(agency_id: int) -> tuple[list, list]:
         .where(PartReturn.agency_id == agency_id,
                or_(PartReturn.shipped_on.is_(None), PartReturn.shipped_on > PartReturn.due_on))
         .order_by(PartReturn.due_on, PartReturn.id))]
-    complaints = [(c, closed.date() + timedelta(days=1)) for c, closed in db.session.execute(
+    complaints = [(c, local_day(closed) + timedelta(days=1)) for c, closed in db.session.execute(
         select(Complaint.id, Complaint.closed_at)
         .where(and_(Complaint.agency_id == agency_id, Complaint.status == "closed",
                     Complaint.verdict == "substantiated"))

@@ -4,6 +4,8 @@ HQ's review actions are in views_review.py, the configuration pages in views_adm
 add their routes to this blueprint. Views are thin: load through the tenant guard, check the
 form, call one service, commit once, redirect.
 """
+from datetime import date
+
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -13,12 +15,12 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from portal.auth.access import allow
 from portal.auth.roles import AGENCY_ROLES, Role
+from portal.clock import last_ended_month
 from portal.errors_domain import DomainError, attach_to_form
 from portal.extensions import db
 from portal.listing import int_arg, paginate
 from portal.navigation import add_nav
 from portal.tenancy import get_or_404
-from service.common import local_today
 from service.queries import agency_filter
 from settlement import queries, services
 from settlement.forms import ActionForm, AddOrderForm, AppealForm, OpenForm
@@ -107,9 +109,10 @@ def settlements():
 def open_claim():
     agency = get_or_404(Agency, current_user.agency_id)
     form = OpenForm()
+    year, month = last_ended_month()
+    form.period.render_kw = {"max": f"{year}-{month:02d}"}  # the browser's picker agrees
     if not form.is_submitted():
-        today = local_today()
-        form.period.data = today.replace(day=1)
+        form.period.data = date(year, month, 1)  # the latest month that can be claimed
     if form.validate_on_submit():
         period = form.period.data
         ok, settlement = run(services.open_settlement, agency, period.year, period.month,

@@ -8,9 +8,9 @@ from sqlalchemy import select
 
 from portal.auth.access import allow
 from portal.auth.roles import HQ_ROLES, Role
+from portal.clock import local_today
 from portal.extensions import db
 from portal.navigation import add_nav
-from service.common import local_today
 from settlement import config, delegation
 from settlement.forms import DelegationForm, DispositionsForm, RateCardForm, SettingsForm
 from settlement.models import Delegation, RateCard

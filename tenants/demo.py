@@ -114,6 +114,7 @@ def load(ctx: dict) -> None:
                 "bank_name": "中国工商银行",
                 "bank_account": f"6222{rng.randint(10**11, 10**12 - 1)}",
                 "required_l2_engineers": 1,
+                "email_domains": f"{code.lower()}.demo",  # owner@sh-c01.demo and so on
             }, [lines[c].id for c in line_codes])
             _walk_lifecycle(agency, _statuses(index))
             agencies[code] = agency

@@ -65,6 +65,10 @@ class AgencyForm(PortalForm):
     required_l2_engineers = IntegerField(
         _l("Required L2 engineers per product line"), default=1,
         validators=[InputRequired(), NumberRange(min=0, max=50)])
+    email_domains = StringField(
+        _l("Account e-mail domains"), validators=[Length(max=1000)],
+        description=_l("The agency owner creates accounts only with addresses in these "
+                       "domains, e.g. sh-c01.com. Separate several with commas."))
     submit = SubmitField(_l("Save"))
 
     def validate_auth_valid_to(self, field):

@@ -150,6 +150,9 @@ class Agency(TenantScoped, db.Model):
     bank_name: Mapped[str] = mapped_column(String(120), default="")
     bank_account: Mapped[str] = mapped_column(String(40), default="")
     required_l2_engineers: Mapped[int] = mapped_column(default=1)
+    # The e-mail domains of the agency's accounts, comma-separated ("sh-c01.com,sh-c01.cn"),
+    # set by HQ; the agency owner creates accounts with addresses in them only.
+    email_domains: Mapped[str] = mapped_column(Text, default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     region = relationship("Region")
@@ -175,6 +178,10 @@ class Agency(TenantScoped, db.Model):
     @property
     def service_type_list(self) -> list[str]:
         return [s for s in self.service_types.split(",") if s]
+
+    @property
+    def email_domain_list(self) -> list[str]:
+        return [d for d in self.email_domains.split(",") if d]
 
     def __repr__(self) -> str:
         return f"<Agency {self.code}>"

@@ -1,6 +1,8 @@
 """The rules of the network: agencies and their lifecycle, reference data and accounts."""
+import re
+
 from flask_babel import gettext as _
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, literal, select
 
 from portal.audit.services import changes, record, snapshot
 from portal.auth.models import User
@@ -23,7 +25,10 @@ from tenants.models import (
 AGENCY_FIELDS = ("code", "legal_name", "agency_type", "region_id", "province_id", "city",
                  "address", "contact_name", "contact_phone", "tier", "service_types",
                  "auth_valid_from", "auth_valid_to", "bank_name", "bank_account",
-                 "required_l2_engineers")
+                 "required_l2_engineers", "email_domains")
+# A host name of two labels or more (IDN in its xn-- form): sh-c01.com, mail.sh-c01.com.cn.
+_DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]")
+MAX_EMAIL_DOMAINS = 10
 
 
 def _unique(model, column, value, *, exclude_id=None, message) -> None:
@@ -52,10 +57,51 @@ def _set_product_lines(agency: Agency, product_line_ids: list[int]) -> None:
         db.session.add(AgencyProductLine(agency_id=agency.id, product_line_id=pl_id))
 
 
+def clean_email_domains(text: str | None) -> str:
+    """The account e-mail domains HQ typed, as stored: lower case, each once, comma-separated.
+
+    Raises DomainError for something that is not a domain name, or too many of them."""
+    domains: list[str] = []
+    for item in re.split(r"[\s,;，；、]+", (text or "").strip().lower()):
+        item = item.removeprefix("@")
+        if not item:
+            continue
+        if len(item) > 253 or not _DOMAIN.fullmatch(item):
+            raise DomainError(_("%(domain)s is not a domain name such as sh-c01.com.",
+                                domain=item[:80]), field="email_domains")
+        if item not in domains:
+            domains.append(item)
+    if len(domains) > MAX_EMAIL_DOMAINS:
+        raise DomainError(_("Give at most %(count)s domains.", count=MAX_EMAIL_DOMAINS),
+                          field="email_domains")
+    return ",".join(domains)
+
+
+def _check_domains_free(domains: str, exclude_id: int | None = None) -> None:
+    """A domain belongs to one agency: its owner alone creates accounts in it."""
+    listed = literal(",") + Agency.email_domains + literal(",")
+    for domain in filter(None, domains.split(",")):
+        stmt = select(Agency.code).where(listed.like(f"%,{domain},%"))  # no % or _ in a domain
+        if exclude_id is not None:
+            stmt = stmt.where(Agency.id != exclude_id)
+        if code := db.session.scalar(stmt.limit(1)):
+            raise DomainError(_("The domain %(domain)s already belongs to agency %(code)s.",
+                                domain=domain, code=code), field="email_domains")
+
+
+def _clean_agency_data(data: dict, exclude_id: int | None = None) -> dict:
+    if "email_domains" in data:
+        data = {**data, "email_domains": clean_email_domains(data["email_domains"])}
+        _check_domains_free(data["email_domains"], exclude_id)
+    return data
+
+
 def create_agency(data: dict, product_line_ids: list[int]) -> Agency:
-    """Create an agency as an applicant. Raises DomainError for a taken code or bad region."""
+    """Create an agency as an applicant. Raises DomainError for a taken code, a bad region, or
+    an e-mail domain that is not one or belongs to another agency."""
     _unique(Agency, Agency.code, data["code"], message=_("This agency code is already used."))
     _check_province(data["region_id"], data.get("province_id"))
+    data = _clean_agency_data(data)
     agency = Agency(**{k: data[k] for k in AGENCY_FIELDS if k in data},
                     status=AgencyStatus.APPLICANT)
     db.session.add(agency)
@@ -71,10 +117,12 @@ def create_agency(data: dict, product_line_ids: list[int]) -> Agency:
 
 
 def update_agency(agency: Agency, data: dict, product_line_ids: list[int]) -> None:
-    """Change an agency's profile (not its status). Raises DomainError for a taken code."""
+    """Change an agency's profile (not its status). Raises DomainError for a taken code or
+    e-mail domain."""
     _unique(Agency, Agency.code, data["code"], exclude_id=agency.id,
             message=_("This agency code is already used."))
     _check_province(data["region_id"], data.get("province_id"))
+    data = _clean_agency_data(data, exclude_id=agency.id)
     before = {**snapshot(agency), "product_line_ids": [p.id for p in agency.product_lines]}
     for key in AGENCY_FIELDS:
         if key in data:
@@ -161,17 +209,58 @@ def _check_role_placement(role: Role, agency_id, region_id) -> None:
         raise DomainError(_("A regional manager needs a region."), field="region_id")
 
 
+def account_email_domains(actor: User) -> list[str] | None:
+    """The domains the actor's new addresses must be in; None when any address will do (HQ).
+
+    An empty list: the agency has none yet, and its owner cannot create accounts."""
+    if actor.role != Role.AGENCY_OWNER:
+        return None
+    domains = db.session.scalar(select(Agency.email_domains)
+                                .where(Agency.id == actor.agency_id))
+    return [d for d in (domains or "").split(",") if d]
+
+
+def _check_owner_email(actor: User, email: str, exclude_id: int | None = None) -> None:
+    """An address an agency owner gives: in the agency's domains, and free.
+
+    Whether an address is taken by another agency or by HQ is none of the owner's business:
+    such a clash (possible only when HQ gave a domain to two tenants) gets the same answer as
+    any address that cannot be used, and says nothing about the account.
+    """
+    domains = account_email_domains(actor) or []
+    if not domains:
+        raise DomainError(_("HQ has not set the e-mail domains of your agency yet. Until it "
+                            "does, ask HQ to create accounts."), field="email")
+    address = email.strip().lower()
+    if address.rpartition("@")[2] not in domains:
+        raise DomainError(_("Use an address in your agency's domains: %(domains)s.",
+                            domains=", ".join(domains)), field="email")
+    own = select(func.count()).select_from(User).where(
+        User.agency_id == actor.agency_id, func.lower(User.email) == address)
+    if exclude_id is not None:
+        own = own.where(User.id != exclude_id)
+    if db.session.scalar(own):
+        raise DomainError(_("Your agency already has an account with this address."),
+                          field="email")
+    try:
+        _email_free(email, exclude_id=exclude_id)
+    except DomainError:
+        raise DomainError(_("This address cannot be used. Ask HQ."), field="email") from None
+
+
 def create_account(*, actor: User | None, email: str, name: str, role: Role,
                    password_hash: str, agency_id: int | None = None,
                    region_id: int | None = None) -> User:
     """Create an account. Raises DomainError for a taken email or a role the actor may not give.
 
     An agency owner creates staff and engineers of their own agency only (the tenant guard
-    stamps and checks the agency); only HQ admin creates HQ accounts and agency owners.
+    stamps and checks the agency), with addresses in the agency's e-mail domains; only HQ
+    admin creates HQ accounts and agency owners.
     """
     if actor is not None and role not in _assignable_roles(actor):
         raise DomainError(_("You may not give this role."), field="role")
-    if actor is not None and actor.role == Role.AGENCY_OWNER:
+    is_owner = actor is not None and actor.role == Role.AGENCY_OWNER
+    if is_owner:
         agency_id = actor.agency_id
     if role != Role.REGIONAL_MANAGER:
         region_id = None
@@ -179,7 +268,10 @@ def create_account(*, actor: User | None, email: str, name: str, role: Role,
     if agency_id and not db.session.scalar(select(func.count(Agency.id))
                                            .where(Agency.id == agency_id)):
         raise DomainError(_("Unknown agency."), field="agency_id")
-    _email_free(email)
+    if is_owner:
+        _check_owner_email(actor, email)
+    else:
+        _email_free(email)
     user = User(email=email.strip().lower(), name=name.strip(), role=role.value,
                 agency_id=agency_id, region_id=region_id, password_hash=password_hash)
     db.session.add(user)
@@ -207,7 +299,10 @@ def update_account(actor: User, user: User, *, email: str, name: str, role: Role
     if role != Role.REGIONAL_MANAGER:
         region_id = None
     _check_role_placement(role, user.agency_id, region_id)
-    _email_free(email, exclude_id=user.id)
+    if actor.role != Role.AGENCY_OWNER:
+        _email_free(email, exclude_id=user.id)
+    elif email.strip().lower() != user.email.lower():
+        _check_owner_email(actor, email, exclude_id=user.id)
     before = snapshot(user)
     user.email, user.name, user.role, user.region_id = (email.strip().lower(), name.strip(),
                                                         role.value, region_id)

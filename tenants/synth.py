@@ -236,6 +236,7 @@ def _agency(net, rng, info: NetworkInfo, agency_id: int, province, n: int) -> Ag
     tier = rng.randint(4, 5) if is_center else rng.randint(1, 3)
     kind = "center" if is_center else "station"
     created = datetime.combine(registered, time(2), tzinfo=UTC)
+    domain = f"{code.lower()}.synth"  # its accounts' addresses, and the owner's to give
     net.add(Agency, {
         "id": agency_id, "code": code,
         "legal_name": f"{capital}{'家电维修中心有限公司' if is_center else '家电维修服务部'}{n}号",
@@ -246,14 +247,13 @@ def _agency(net, rng, info: NetworkInfo, agency_id: int, province, n: int) -> Ag
         "service_types": "carry_in,onsite,phone", "auth_valid_from": date(2025, 1, 1),
         "auth_valid_to": date(2027, 12, 31), "bank_name": "中国工商银行",
         "bank_account": f"6222{rng.randint(10**11, 10**12 - 1)}", "required_l2_engineers": 1,
-        "created_at": created})
+        "email_domains": domain, "created_at": created})
     for line_id in line_ids:
         net.add(AgencyProductLine, {"agency_id": agency_id, "product_line_id": line_id})
     _history(net, rng, info, agency_id, status, registered)
     agency = AgencyInfo(id=agency_id, code=code, region_id=region_id, tier=tier, status=status,
                         city=capital, line_ids=line_ids,
                         weight=(3.0 if is_center else 1.0) * rng.lognormvariate(0, 0.4))
-    domain = f"{code.lower()}.synth"
     for role, key, name in AGENCY_ACCOUNTS:
         agency.accounts[role] = _account(net, info, role, f"{key}@{domain}",
                                          rng.choice(SURNAMES) + name, agency_id=agency_id,

@@ -4,6 +4,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from markupsafe import escape
 from sqlalchemy import select
 
 from portal.auth.access import allow
@@ -116,7 +117,8 @@ def _agency_data(form: AgencyForm, agency: Agency | None) -> dict:
             if hasattr(form, name)}
     data["province_id"] = form.province_id.data or None
     data["service_types"] = ",".join(sorted(set(form.service_types.data or [])))
-    for key in ("city", "address", "contact_name", "contact_phone", "bank_name"):
+    for key in ("city", "address", "contact_name", "contact_phone", "bank_name",
+                "email_domains"):
         data[key] = (data.get(key) or "").strip()
     account = (form.bank_account.data or "").replace(" ", "")
     if account:
@@ -154,6 +156,7 @@ def agency_edit(agency_id):
     form = _agency_form(AgencyForm(obj=agency), agency)
     if not form.is_submitted():
         form.bank_account.data = ""
+        form.email_domains.data = ", ".join(agency.email_domain_list)
         form.province_id.data = agency.province_id or 0
         form.service_types.data = agency.service_type_list
         form.product_line_ids.data = [p.id for p in agency.product_lines]
@@ -275,12 +278,17 @@ def users():
                            {"email": User.email, "name": User.name, "role": User.role,
                             "last": User.last_sign_in_at}, "email")
     return render_template("tenants/users.html", page=paginate(stmt), sort=sort,
-                           roles=services.assignable_roles(current_user))
+                           roles=services.assignable_roles(current_user),
+                           email_domains=services.account_email_domains(current_user))
 
 
 def _user_form(form: UserForm) -> UserForm:
     locale = _locale()
     form.role.choices = [(r.value, r.label) for r in services.assignable_roles(current_user)]
+    if domains := services.account_email_domains(current_user):
+        # Bootstrap-Flask prints descriptions as HTML: the domains go in escaped.
+        form.email.description = _("An address in your agency's domains: %(domains)s",
+                                   domains=escape(", ".join(domains)))
     if current_user.role == Role.HQ_ADMIN:
         form.agency_id.choices = [(0, "—")] + [
             (a.id, f"{a.code} {a.legal_name}")
@@ -296,6 +304,10 @@ def _user_form(form: UserForm) -> UserForm:
 @bp.route("/users/new", methods=["GET", "POST"])
 @allow(*ACCOUNT_MANAGERS)
 def user_new():
+    if services.account_email_domains(current_user) == []:
+        flash(_("HQ has not set the e-mail domains of your agency yet. Until it does, ask HQ "
+                "to create accounts."), "warning")
+        return redirect(url_for("tenants.users"))
     form = _user_form(UserForm())
     if form.validate_on_submit():
         if not form.password.data:

@@ -5,6 +5,10 @@ the user's own agency, of a sibling agency in the same region, of a foreign agen
 region, and with a missing id. `Reference` parameters name shared reference data (regions,
 product lines) that every role may read. A URL parameter missing here fails the test: decide
 which kind it is and add a factory. Factories run in an unscoped block and may create rows.
+
+A parameter whose rows can belong to a quarter that is not published yet also names an
+`unpublished` factory: the test then tries the user's own row of a draft quarter too, which an
+agency must not see either (it answers like a missing id and shows nothing).
 """
 from dataclasses import dataclass
 from typing import Callable
@@ -19,11 +23,14 @@ from tenants.models import ProductModel, Province
 @dataclass(frozen=True)
 class Owned:
     make: Callable  # make(world, agency) -> id of a row owned by `agency`
+    # unpublished(world, agency) -> id of such a row in a quarter not published yet
+    unpublished: Callable | None = None
 
 
 @dataclass(frozen=True)
 class Reference:
     make: Callable  # make(world) -> id
+    unpublished: Callable | None = None  # unpublished(world) -> id of a draft quarter's row
 
 
 def _staff(world, agency):
@@ -52,6 +59,7 @@ PARAMS: dict[str, Owned | Reference] = {
 # Each area keeps its own parameters beside its tests; they are merged here.
 from tests.certification.params import PARAMS as _certification  # noqa: E402
 from tests.evaluation.params import PARAMS as _evaluation  # noqa: E402
+from tests.evaluation.params import UNPUBLISHED_CANARIES  # noqa: E402,F401 - the test reads it
 from tests.service.params import PARAMS as _service  # noqa: E402
 from tests.settlement.params import PARAMS as _settlement  # noqa: E402
 

@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, func, select, text
 
 from portal.audit.models import AuditEntry
 from portal.auth.roles import Role
+from portal.clock import last_ended_month, local_today
 from portal.extensions import db
 from portal.tenancy import unscoped
 from tests.factories import make_agency, make_product_line, make_region, make_user
@@ -133,7 +134,7 @@ def claim(site):
                   "reviewer2": make_user(Role.HQ_SETTLEMENT),
                   "reviewer3": make_user(Role.HQ_SETTLEMENT),
                   "admin": make_user(Role.HQ_ADMIN)}
-        last = date.today().replace(day=1) - timedelta(days=1)
+        last = date(*last_ended_month(), 1)
         code = f.repair_code(line, "1.00")
         for day in (3, 4):
             f.order(agency, line, day=last.replace(day=day), repairs=[code],
@@ -271,7 +272,7 @@ def test_two_score_sheets_for_one_exam_issue_certificates_once(site, monkeypatch
         line = make_product_line()
         agency = make_agency(make_region(), product_lines=[line])
         program = cf.get_program(line, 1)
-        session = cf.make_session(program, exam_date=date.today() - timedelta(days=1))
+        session = cf.make_session(program, exam_date=local_today() - timedelta(days=1))
         for _n in range(3):
             cf.make_seat(session, cf.make_engineer(agency, lines=[line]))
         session_id, program_id = session.id, program.id
@@ -318,7 +319,7 @@ def test_a_connection_killed_mid_request_shows_the_503_page_and_writes_nothing(s
         agency = db.session.scalars(select(Agency).where(Agency.id == claim["agency"])).one()
         line = db.session.scalars(select(ProductLine).where(
             ProductLine.id == claim["line"])).one()
-        earlier = date.today().replace(day=1) - timedelta(days=70)
+        earlier = local_today().replace(day=1) - timedelta(days=70)
         f.order(agency, line, day=earlier.replace(day=5), repairs=[f.repair_code(line)],
                 service_type="carry_in")
         from portal.auth.models import User

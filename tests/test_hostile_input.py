@@ -263,6 +263,7 @@ def draft_claim(app, _transaction, world):
 
     from flask import g
 
+    from portal.clock import local_today
     from settlement import rules, services
     from tests.settlement import factories as f
 
@@ -271,7 +272,7 @@ def draft_claim(app, _transaction, world):
     with app.test_request_context(), unscoped("a draft claim of agency A"):
         g._audit_actor = None
         f.rate_card([world.line], effective=date(2000, 1, 1))
-        last = date.today().replace(day=1) - timedelta(days=1)
+        last = local_today().replace(day=1) - timedelta(days=1)
         f.order(world.a, world.line, day=last.replace(day=5),
                 repairs=[f.repair_code(world.line)], service_type="carry_in")
         settlement = services.open_settlement(world.a, last.year, last.month,

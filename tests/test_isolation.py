@@ -4,6 +4,11 @@ Walks every URL rule of the application, so a route added later is covered witho
 remembering. Foreign and missing ids must answer alike (404 when the role may use the route
 at all), no response for an agency user may contain another agency's canary, a regional
 manager never sees another region's, and a request on a foreign id writes nothing.
+
+Where a parameter can name a row of a quarter not published yet (an evaluation result, its
+report, the quarter itself), the user's own such row is tried too ("own-unpublished"): for an
+agency user it must answer like a missing id, write nothing, and no agency page may show what
+the draft holds.
 """
 import hashlib
 
@@ -15,10 +20,20 @@ from portal.auth.roles import AGENCY_ROLES, Role
 from portal.extensions import db
 from portal.tenancy import unscoped
 from tests.factories import sign_in
-from tests.isolation_params import AREA_PARAMS, PARAMS, SKIP_ENDPOINTS, Owned, Reference, param_for
+from tests.isolation_params import (
+    AREA_PARAMS,
+    PARAMS,
+    SKIP_ENDPOINTS,
+    UNPUBLISHED_CANARIES,
+    Owned,
+    Reference,
+    param_for,
+)
 
 MISSING_ID = 987654321
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+# What an agency user must not reach: other agencies' rows, and its own of unpublished quarters.
+HIDDEN_FROM_AGENCIES = ("sibling", "foreign", "own-unpublished")
 
 
 def _fingerprint() -> str:
@@ -42,13 +57,14 @@ def _rules(app):
 
 def _targets(rule, world):
     """(name, kwargs) pairs to call `rule` with."""
-    owned = [p for p in rule.arguments if isinstance(param_for(rule.endpoint, p), Owned)]
+    kinds = {p: param_for(rule.endpoint, p) for p in rule.arguments}
+    owned = [p for p, kind in kinds.items() if isinstance(kind, Owned)]
     with unscoped("the isolation test makes rows of every agency"):
-        def values(agency):
+        def values(agency, unpublished=False):
             out = {}
-            for p in rule.arguments:
-                kind = param_for(rule.endpoint, p)
-                out[p] = kind.make(world, agency) if isinstance(kind, Owned) else kind.make(world)
+            for p, kind in kinds.items():
+                make = kind.unpublished if unpublished and kind.unpublished else kind.make
+                out[p] = make(world, agency) if isinstance(kind, Owned) else make(world)
             return out
 
         if owned:
@@ -61,6 +77,8 @@ def _targets(rule, world):
             yield "missing", {p: MISSING_ID for p in rule.arguments}
         else:
             yield "plain", {}
+        if any(kind.unpublished for kind in kinds.values()):
+            yield "own-unpublished", values(world.a, unpublished=True)
 
 
 def test_every_url_parameter_is_known(app):
@@ -91,9 +109,11 @@ def test_route_role_matrix(app, _transaction, world, capsys):
                     _transaction.exec_driver_sql("SAVEPOINT isolation_case")
                     client = app.test_client()
                     sign_in(client, user)
-                    judge_writes = name in ("sibling", "foreign", "missing") and (
-                        role in AGENCY_ROLES or (role == Role.REGIONAL_MANAGER
-                                                 and name != "sibling"))
+                    judge_writes = (
+                        (name in ("sibling", "foreign", "missing") and (
+                            role in AGENCY_ROLES or (role == Role.REGIONAL_MANAGER
+                                                     and name != "sibling")))
+                        or (name == "own-unpublished" and role in AGENCY_ROLES))
                     before = None
                     if judge_writes and method != "GET":
                         with app.app_context():
@@ -121,7 +141,7 @@ def test_route_role_matrix(app, _transaction, world, capsys):
 
 def _forbidden_canaries(role: Role) -> list[str]:
     if role in AGENCY_ROLES:
-        return ["CANARY-B", "CANARY-S"]
+        return ["CANARY-B", "CANARY-S", *UNPUBLISHED_CANARIES]
     if role == Role.REGIONAL_MANAGER:
         return ["CANARY-B"]
     return []
@@ -130,7 +150,7 @@ def _forbidden_canaries(role: Role) -> list[str]:
 def _judge_statuses(role, method, rule, statuses) -> list[str]:
     missing = statuses.get("missing")
     problems = []
-    restricted = ["foreign", "sibling"] if role in AGENCY_ROLES else (
+    restricted = list(HIDDEN_FROM_AGENCIES) if role in AGENCY_ROLES else (
         ["foreign"] if role == Role.REGIONAL_MANAGER else [])
     for name in restricted:
         if name in statuses and statuses[name] != missing:

@@ -17,7 +17,7 @@ from sqlalchemy.dialects import sqlite
 from certification.models import Certificate, Engineer
 from certification.queries import valid_certificate_exists
 from evaluation.models import Quarter, Result
-from portal import synth
+from portal import clock, synth
 from portal.auth.models import User
 from portal.extensions import db
 from portal.models import UTCDateTime
@@ -104,7 +104,7 @@ def test_rework_flags_follow_the_rule(app, net):
     within the 30 days before receipt (services.find_rework_origin)."""
     with app.app_context():
         orders = _orders(net)
-        from service.common import local_day
+        from portal.clock import local_day
 
         repairs: dict = {}
         for o in orders:
@@ -201,7 +201,7 @@ def test_pages_render_for_an_agency_user_and_hq(app, net):
 
 
 def test_same_seed_same_network(app, _transaction):
-    now = datetime.now(UTC).replace(minute=0, second=0)
+    now = clock.now().replace(minute=0, second=0)
 
     def digest():
         with app.app_context():

@@ -3,6 +3,7 @@ from flask import (
     Blueprint,
     current_app,
     flash,
+    make_response,
     redirect,
     render_template,
     request,
@@ -10,6 +11,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user, login_user, logout_user
 
 from portal.auth import services
@@ -20,7 +22,13 @@ from portal.auth.sessions import apply_user_scope
 from portal.errors_domain import DomainError, attach_to_form
 from portal.extensions import db, limiter
 from portal.redirects import safe_next
-from portal.throttle import account_key, failed_sign_in
+from portal.throttle import (
+    account_address_key,
+    address_key,
+    failed_sign_in,
+    note_failed_sign_in,
+    sign_in_wait,
+)
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -32,18 +40,28 @@ def _limit(name: str):
 @bp.route("/sign-in", methods=["GET", "POST"])
 @public
 @limiter.limit(_limit("SIGN_IN_LIMITS_PER_ADDRESS"), methods=["POST"],
-               deduct_when=failed_sign_in)
-@limiter.limit(_limit("SIGN_IN_LIMITS_PER_ACCOUNT"), methods=["POST"],
-               key_func=account_key, deduct_when=failed_sign_in)
+               key_func=address_key, deduct_when=failed_sign_in)
+@limiter.limit(_limit("SIGN_IN_LIMITS_PER_ACCOUNT_ADDRESS"), methods=["POST"],
+               key_func=account_address_key, deduct_when=failed_sign_in)
 def sign_in():
     if current_user.is_authenticated:
         return redirect(url_for("web.home"))
     form = SignInForm()
     if form.validate_on_submit():
+        # Checked before the password, so that the answer says nothing about it.
+        if wait := sign_in_wait(form.email.data):
+            form.form_errors.append(ngettext(
+                "This account had many failed sign-ins. Wait %(num)s second and try again.",
+                "This account had many failed sign-ins. Wait %(num)s seconds and try again.",
+                wait))
+            response = make_response(render_template("portal/sign_in.html", form=form), 429)
+            response.headers["Retry-After"] = str(wait)
+            return response
         try:
             user = services.authenticate(form.email.data, form.password.data)
         except DomainError as error:
             db.session.commit()  # nothing but a possible rehash; keep the transaction short
+            note_failed_sign_in(form.email.data)
             attach_to_form(form, error)
         else:
             # Sign in and take the user's scope before the commit: afterwards the row is

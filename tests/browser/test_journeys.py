@@ -16,6 +16,8 @@ from pathlib import Path
 
 from pypdf import PdfReader
 
+from portal.clock import local_today
+
 OWNER = "owner@sh-c01.demo"
 MANAGER = "east.manager@hq.demo"
 REVIEWER = "settlement@hq.demo"
@@ -63,7 +65,7 @@ def test_a_settlement_is_claimed_returned_with_an_adjustment_and_resubmitted(jou
     owner.goto(f"{base}/settlements/new")
     journey.step(owner, "owner-claim-form")
     for back in (0, 8, 9, 10, 11, 12):  # the first month with something left to claim
-        owner.fill("input[name=period]", _months_back(date.today(), back))
+        owner.fill("input[name=period]", _months_back(local_today(), back))
         _submit(owner, "form [type=submit][name=submit]")
         if re.search(r"/settlements/\d+$", owner.url):
             break
@@ -139,7 +141,7 @@ def test_exam_scores_issue_a_certificate_the_owner_downloads(journey):
     certifier = journey.as_user(CERTIFIER, "en")
     certifier.goto(f"{base}/certification/sessions/")
     journey.step(certifier, "certifier-sessions")
-    today = date.today().isoformat()
+    today = local_today().isoformat()
     open_session = None
     for link in certifier.locator("a[href*='/certification/sessions/']").all():
         href = link.get_attribute("href")
@@ -168,7 +170,7 @@ def test_exam_scores_issue_a_certificate_the_owner_downloads(journey):
     owner = journey.as_user(OWNER, "zh_CN")
     owner.goto(f"{base}/certification/certificates/")
     journey.step(owner, "owner-certificates")
-    year = date.today().year
+    year = local_today().year
     newest = owner.locator(f"a[href*='/certification/certificates/']:text-matches('-{year}-')")
     assert newest.count(), "the owner sees no certificate issued this year"
     number = newest.first.inner_text().strip()

@@ -62,7 +62,7 @@ def count(app, model, *where) -> int:
 
 
 def local_day(app) -> date:
-    from certification.states import local_today
+    from portal.clock import local_today
 
     with app.app_context():
         return local_today()

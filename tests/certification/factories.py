@@ -16,6 +16,7 @@ from certification.models import (
     Program,
     SessionStatus,
 )
+from portal.clock import local_today
 from portal.extensions import db
 
 _seq = itertools.count(1)
@@ -69,7 +70,7 @@ def get_program(line, level: int, **kw) -> Program:
 
 def make_certificate(engineer, program, *, valid_from=None, valid_to=None, **kw) -> Certificate:
     n = next(_seq)
-    valid_from = valid_from or date.today() - timedelta(days=100)
+    valid_from = valid_from or local_today() - timedelta(days=100)
     cert = Certificate(agency_id=engineer.agency_id, engineer_id=engineer.id,
                        program_id=program.id, product_line_id=program.product_line_id,
                        level=program.level, number=kw.pop("number", f"T-{n:08d}"),
@@ -82,7 +83,7 @@ def make_certificate(engineer, program, *, valid_from=None, valid_to=None, **kw)
 
 
 def make_session(program, *, exam_date=None, capacity=30, place=None, **kw) -> ExamSession:
-    session = ExamSession(program_id=program.id, exam_date=exam_date or date.today(),
+    session = ExamSession(program_id=program.id, exam_date=exam_date or local_today(),
                           place=place or f"Training centre {next(_seq)}", capacity=capacity,
                           status=kw.pop("status", SessionStatus.OPEN), **kw)
     db.session.add(session)

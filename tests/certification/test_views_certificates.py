@@ -190,6 +190,21 @@ def test_failed_checks_are_throttled_but_successes_are_not_counted(app, client, 
     assert _check(client, number, "K7PQ2M9X").status_code == 429        # this number rests
 
 
+def test_a_strangers_wrong_codes_do_not_block_the_holders_check(app, client, world):
+    """The limit per number counts one address's failures: anyone may otherwise block the
+    check of any certificate with five wrong codes."""
+    _cert, number, _ = _certificate(app, world)
+    stranger = {"REMOTE_ADDR": "203.0.113.9"}
+    for _ in range(5):
+        client.post("/certification/verify", data={"number": number, "code": "WRONG123"},
+                    environ_base=stranger)
+    assert client.post("/certification/verify", data={"number": number, "code": "K7PQ2M9X"},
+                       environ_base=stranger).status_code == 429
+    holder = client.post("/certification/verify", data={"number": number, "code": "K7PQ2M9X"},
+                         environ_base={"REMOTE_ADDR": "198.51.100.4"})
+    assert holder.status_code == 200 and "王*明" in holder.get_data(as_text=True)
+
+
 def test_the_public_check_needs_no_sign_in_and_writes_nothing(app, client, world):
     _cert, number, _ = _certificate(app, world)
     before = count(app, AuditEntry)

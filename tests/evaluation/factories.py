@@ -22,6 +22,7 @@ from evaluation.models import (
     Report,
     Result,
 )
+from portal import clock
 from portal.extensions import db
 from portal.periods import Period
 from service.models import Complaint, Part, PartReturn, Revisit, WorkOrder, WorkOrderPart
@@ -49,7 +50,7 @@ def order(agency, line, *, day: date | None = None, service_type: str = "carry_i
     receipt; completed that evening, a service day in the quarter."""
     day = day or Q.first_day + timedelta(days=10)
     received = at(day, 9)
-    clock = received + timedelta(hours=hours)
+    sla = received + timedelta(hours=hours)
     n = next(_seq)
     row = WorkOrder(
         agency_id=agency.id, number=f"WO-E{n:05d}", service_type=service_type,
@@ -57,9 +58,9 @@ def order(agency, line, *, day: date | None = None, service_type: str = "carry_i
         customer_phone="13800000000", product_line_id=line.id, product_model_id=_model(line),
         serial_number=f"SNE{n:07d}", purchase_date=day - timedelta(days=90),
         is_in_warranty=True, received_at=received,
-        responded_at=received + timedelta(minutes=30) if service_type == "onsite" else clock,
-        arrived_at=clock if service_type == "onsite" else None,
-        completed_at=max(clock, received) + timedelta(hours=2), service_date=day,
+        responded_at=received + timedelta(minutes=30) if service_type == "onsite" else sla,
+        arrived_at=sla if service_type == "onsite" else None,
+        completed_at=max(sla, received) + timedelta(hours=2), service_date=day,
         distance_km=Decimal("5.00") if service_type == "onsite" else None,
         is_first_time_fix=first_time_fix, is_engineer_certified=certified,
         is_rework=rework_of is not None, rework_of_id=rework_of.id if rework_of else None,
@@ -196,7 +197,7 @@ def light_quarter(period: Period = LIGHT) -> Quarter:
     quarter = db.session.scalars(select(Quarter).where(
         Quarter.year == period.year, Quarter.quarter == period.quarter)).one_or_none()
     if quarter is None:
-        now = datetime.now(UTC)
+        now = clock.now()
         quarter = Quarter(year=period.year, quarter=period.quarter, scheme_id=1,
                           status="published", agency_count=3, published_at=now,
                           appeal_deadline_at=now + timedelta(days=7))

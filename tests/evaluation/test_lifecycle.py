@@ -271,7 +271,6 @@ def test_the_final_grade_becomes_a_line_of_the_next_settlement(ctx, world, fast_
     month's settlement its grade line, −8 % of the quarter's labor fees (the default)."""
     from flask import g
 
-    from portal.periods import Period
     from portal.tenancy import unscoped
     from settlement import rules
     from settlement import services as settlement_services
@@ -281,15 +280,14 @@ def test_the_final_grade_becomes_a_line_of_the_next_settlement(ctx, world, fast_
 
     g._audit_actor = None
     env = Env(world)
-    year, quarter = rules.previous_quarters(env.year, env.month, 1)[0]
-    period = Period(year, quarter)
-    first_day = period.first_day
+    (period,) = rules.grade_quarters(env.year, env.month, 1)
+    year, first_day = period.year, period.first_day
     with env.fixture():
         sf.rate_card([world.line])
     # July's claim: one carry-in repair of 2 standard hours at the tier's 80.00 an hour
     env.order(day=first_day + timedelta(days=4), repairs=[env.code("2.00")],
               service_type="carry_in")
-    early = env.open(year=year, month=first_day.month, today=first_day + timedelta(days=30))
+    early = env.open(year=year, month=first_day.month, today=first_day + timedelta(days=34))
     labor = sum(ln.labor_fee for ln in early.lines if ln.kind == LineKind.ORDER)
     assert labor == Decimal("160.00")
     with unscoped("HQ evaluates the quarter"):
@@ -309,5 +307,5 @@ def test_the_final_grade_becomes_a_line_of_the_next_settlement(ctx, world, fast_
     settlement = env.open()
     (line,) = [ln for ln in settlement.lines if ln.kind == LineKind.GRADE]
     assert (line.grade, line.grade_period, line.rate_pct, line.basis_amount,
-            line.claimed_amount) == ("D", f"{year}-Q{quarter}", Decimal("-8.00"), labor,
+            line.claimed_amount) == ("D", period.label, Decimal("-8.00"), labor,
                                      Decimal("-12.80"))

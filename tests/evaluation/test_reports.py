@@ -149,7 +149,7 @@ def test_pdfs_embed_a_cjk_font(app, world, published):
 
 
 def test_downloads_serve_the_stored_bytes(app, client, world, published):
-    sign_in(client, world.user(Role.AGENCY_STAFF))
+    sign_in(client, world.user(Role.AGENCY_OWNER))
     first = _download(client, published["reports"]["en"])
     second = _download(client, published["reports"]["en"])
     assert first.data == second.data

@@ -52,16 +52,26 @@ def test_agency_sees_its_evaluation_and_kpis(client, world, published):
 
 
 def test_foreign_and_sibling_results_are_404_for_agencies(client, world, published):
-    sign_in(client, world.user(Role.AGENCY_STAFF))
+    sign_in(client, world.user(Role.AGENCY_OWNER))
     for key in ("a2", "b"):
         _get(client, f"/evaluation/results/{published[key]}", 404)
         _get(client, f"/evaluation/results/{published[key]}/kpis/timeliness", 404)
         _get(client, f"/evaluation/results/{published[key]}/trend.svg", 404)
 
 
-def test_engineers_do_not_read_evaluations(client, world, published):
-    sign_in(client, world.user(Role.ENGINEER))
-    _get(client, f"/evaluation/results/{published['a']}", 403)
+@pytest.mark.parametrize("role", [Role.AGENCY_STAFF, Role.ENGINEER])
+def test_only_the_owner_reads_the_agencys_evaluation(client, world, published, role):
+    """Staff handle orders and parts, engineers their own work (PRODUCT.md §1): their own
+    agency's evaluation is refused like any page their role may not open, and not offered."""
+    sign_in(client, world.user(role))
+    result = published["a"]
+    for url in ("/evaluation/", f"/evaluation/results/{result}",
+                f"/evaluation/results/{result}/kpis/timeliness",
+                f"/evaluation/results/{result}/trend.svg", "/evaluation/service-level",
+                f"/evaluation/quarters/{published['quarter']}/rating"):
+        _get(client, url, 403)
+    home = _get(client, "/")
+    assert 'href="/evaluation/"' not in home and "Quarterly evaluation" not in home
 
 
 def test_drilldown_records_add_up_to_the_kpi(client, world, published):
@@ -108,7 +118,8 @@ def test_every_kpis_records_reconcile_with_its_figure(app, client, world):
         result_id = result.id
         db.session.commit()
     assert stored["settlement"] == (8, 10)  # the pending line is not decided yet
-    sign_in(client, world.user(Role.AGENCY_OWNER))
+    # A draft: the region's manager reads it (the agency only once it is published).
+    sign_in(client, world.user(Role.REGIONAL_MANAGER))
     listed = {}
     for code in stored:
         body = _get(client, f"/evaluation/results/{result_id}/kpis/{code}")

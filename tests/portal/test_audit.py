@@ -137,3 +137,40 @@ def test_csv_export_neutralises_formulas(app, client, world):
 
     assert cell("=HYPERLINK(1)") == "'=HYPERLINK(1)"
     assert cell("+1") == "'+1" and cell("plain") == "plain"
+
+
+def test_the_export_prints_the_networks_local_time_and_names_its_zone(app, client, world):
+    """The page shows local time; the CSV showed UTC, a day earlier around midnight, and
+    its file name took the server's clock."""
+    from datetime import UTC, datetime
+
+    import time_machine
+
+    # 17:30 UTC on New Year's Eve is 01:30 on New Year's Day in Shanghai.
+    with time_machine.travel(datetime(2026, 12, 31, 17, 30, tzinfo=UTC), tick=False):
+        sign_in(client, world.user(Role.AUDITOR))
+        with app.app_context(), unscoped("an entry at a known instant"):
+            record("test.midnight", world.a)
+            db.session.commit()
+        export = client.get("/audit/export.csv?action=test.midnight")
+    lines = export.get_data(as_text=True).lstrip("\ufeff").splitlines()
+    assert lines[0].split(",")[1] == "at (Asia/Shanghai)"
+    assert lines[1].split(",")[1] == "2027-01-01 01:30:00"
+    assert "filename=audit-20270101-0130.csv" in export.headers["Content-Disposition"]
+
+
+def test_a_refused_export_goes_back_to_the_list_and_nowhere_else(client, world, monkeypatch):
+    """The query string used to reach url_for: `_external`, `_scheme` and `_anchor` built an
+    absolute link of the caller's choosing."""
+    from portal.audit import views
+
+    sign_in(client, world.user(Role.AUDITOR))
+    monkeypatch.setattr(views, "EXPORT_LIMIT", 0)
+    refused = client.get("/audit/export.csv?action=auth&_external=1&_scheme=javascript"
+                         "&_anchor=x&_method=POST&sort=-at")
+    assert refused.status_code == 302
+    location = refused.headers["Location"]
+    assert location.startswith("/audit/?") and "#" not in location
+    for forged in ("javascript", "_external", "_scheme", "_anchor", "_method", "//"):
+        assert forged not in location, forged
+    assert "action=auth" in location and "sort=-at" in location

@@ -9,7 +9,7 @@ from portal.audit.services import record
 from portal.auth.roles import Role
 from portal.extensions import db
 from portal.models import utcnow
-from portal.tenancy import agency_scope, unscoped
+from portal.tenancy import ALL, agency_scope, unscoped
 from tenants.models import Agency
 from tests.factories import sign_in
 
@@ -26,7 +26,7 @@ def _count_agencies(params, progress):
     return {"agencies": len(codes)}
 
 
-@jobs.handler("test.fail_halfway")
+@jobs.handler("test.fail_halfway", roles=(Role.AGENCY_OWNER,))
 def _fail_halfway(params, progress):
     record("test.half_written", object_type="test", object_id="1")
     db.session.flush()
@@ -115,3 +115,34 @@ def test_retry_only_for_failed_jobs(app, client, world):
         jobs.run(job_id)
     sign_in(client, world.user(Role.AGENCY_OWNER))
     assert client.post(f"/jobs/{job_id}/retry").status_code == 302
+
+
+def test_only_the_roles_that_may_start_a_job_may_run_it_again(app, world):
+    """A failed publication of a quarter is HQ service quality's (and HQ admin's) to run
+    again: every other role is refused, even those who may look at the job."""
+    with app.app_context(), unscoped("HQ starts a network-wide job"):
+        job = jobs.start("evaluation.publish", {"quarter_id": 987654321}, scope=ALL,
+                         user_id=world.user(Role.HQ_SERVICE).id)
+        job.status, job.attempts = jobs.FAILED, 1
+        db.session.commit()
+        job_id = job.id
+    starters = {Role.HQ_SERVICE, Role.HQ_ADMIN}
+    for role in sorted(set(Role) - starters):
+        client = app.test_client()
+        sign_in(client, world.user(role))
+        assert client.post(f"/jobs/{job_id}/retry").status_code in (403, 404), role
+        page = client.get(f"/jobs/{job_id}")
+        assert page.status_code in (200, 404), role
+        assert b"Run again" not in page.data, role
+        with app.app_context(), unscoped("test"):
+            refused = db.session.scalars(select(jobs.Job).where(jobs.Job.id == job_id)).one()
+            assert (refused.status, refused.attempts) == (jobs.FAILED, 1), role
+    with app.app_context():
+        assert _audits("job.retried") == 0
+    for role in sorted(starters):
+        client = app.test_client()
+        sign_in(client, world.user(role))
+        assert b"Run again" in client.get(f"/jobs/{job_id}").data, role
+        assert client.post(f"/jobs/{job_id}/retry").status_code == 302, role
+    with app.app_context():
+        assert _audits("job.retried") == 2

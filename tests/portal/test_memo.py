@@ -2,9 +2,9 @@
 import pytest
 
 from certification import queries, widgets
-from certification.states import local_today
 from portal import memo
 from portal.auth.roles import Role
+from portal.clock import local_today
 from portal.tenancy import ALL, agency_scope, region_scope, scoped
 
 

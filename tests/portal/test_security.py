@@ -159,6 +159,8 @@ def test_every_get_route_changes_nothing_and_carries_the_headers(app, _transacti
         if headers.get("X-Content-Type-Options") != "nosniff" \
                 or headers.get("Referrer-Policy") != "same-origin":
             problems.append(f"{url}: nosniff/referrer headers missing")
+        if headers.get("Cache-Control") != "no-store":  # see also tests/portal/test_no_store.py
+            problems.append(f"{url}: Cache-Control {headers.get('Cache-Control')!r}")
         if response.status_code >= 500:
             problems.append(f"{url}: {response.status_code}")
     with app.app_context():
@@ -357,6 +359,8 @@ print(json.dumps(codes))
 
         keys = redis.Redis.from_url(REDIS_URL).keys(f"*{prefix}*")
         assert keys, "no throttling counter in Redis"
+        # The account's growing delay is counted there too, not in one worker's memory.
+        assert any(b"sign-in-delay/failures/" in key for key in keys), keys
     finally:
         import redis
 

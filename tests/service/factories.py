@@ -4,12 +4,13 @@ They call the area's services (so the rows carry what the rules derive) and run 
 scope the caller set; the isolation parameters call them inside an unscoped block.
 """
 import itertools
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
 
 from certification.models import Certificate, Engineer, EngineerProductLine, Program
+from portal import clock
 from portal.extensions import db
 from service import catalog, quality, services, supply
 from service.models import LineDecision, OrderStatus, Part, PartReturn, PartStock
@@ -18,12 +19,20 @@ from tests.factories import make_product_line  # noqa: F401 - re-exported for th
 
 _seq = itertools.count(1)
 
-# A fixed "now" for the rules' tests: orders are entered in the past.
-NOW = datetime.now(UTC).replace(microsecond=0)
+
+def now() -> datetime:
+    """The clock's now, to the second: read when used, since tests may move the clock."""
+    return clock.now().replace(microsecond=0)
+
+
+def today() -> date:
+    """The network's day (local), as the rules judge it."""
+    return clock.local_today()
 
 
 def ago(days: float = 0, hours: float = 0) -> datetime:
-    return NOW - timedelta(days=days, hours=hours)
+    """A moment in the past: orders are entered after the work was done."""
+    return now() - timedelta(days=days, hours=hours)
 
 
 def model_of(line: ProductLine) -> ProductModel:
@@ -121,7 +130,7 @@ def order_data(line: ProductLine, **overrides) -> dict:
         "number": f"WO-T{n:05d}", "service_type": "carry_in", "customer_name": "张先生",
         "customer_phone": "13812345678", "customer_address": "",
         "product_model_id": model_of(line).id, "serial_number": f"SN{n:08d}",
-        "purchase_date": (NOW - timedelta(days=100)).date(), "received_at": ago(days=3),
+        "purchase_date": today() - timedelta(days=100), "received_at": ago(days=3),
         "responded_at": None, "arrived_at": None, "completed_at": None, "distance_km": None,
         "engineer_id": None, "fault_code_id": None, "fault_description": "不开机",
         "repair_code_ids": [], "resolution": "", "is_first_time_fix": True, "parts": [],

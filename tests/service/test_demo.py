@@ -9,10 +9,11 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from portal.auth.roles import Role
+from portal.clock import local_day, local_today
 from portal.extensions import db
 from portal.tenancy import unscoped
 from service import demo, services
-from service.common import is_in_warranty, local_day, local_today
+from service.common import is_in_warranty
 from service.models import (
     Complaint,
     Part,

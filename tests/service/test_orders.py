@@ -7,11 +7,12 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from portal.audit.models import AuditEntry
+from portal.clock import local_day
 from portal.errors_domain import DomainError
 from portal.extensions import db
 from portal.tenancy import agency_scope, scoped, unscoped
 from service import services
-from service.common import add_months, is_in_warranty, local_day
+from service.common import add_months, is_in_warranty
 from service.models import OrderStatus, PartReturn, PartStock, WorkOrder, WorkOrderPart
 from tests.service import factories as f
 
@@ -179,7 +180,7 @@ def test_engineer_of_another_agency_is_refused(ctx, world):
 def test_an_engineer_who_left_takes_no_new_orders(a):
     with unscoped("the engineer record"):
         engineer = f.make_engineer(a.a, a.line)
-        engineer.status, engineer.left_on = "left", f.ago(days=10).date()
+        engineer.status, engineer.left_on = "left", local_day(f.ago(days=10))
         db.session.flush()
     before = (_count(WorkOrder), _audits())
     with pytest.raises(DomainError) as error:

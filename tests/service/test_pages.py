@@ -2,7 +2,7 @@
 input on every form that changes something (a clear error, nothing written)."""
 import io
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -10,10 +10,10 @@ from sqlalchemy import func, select
 
 from portal.audit.models import AuditEntry
 from portal.auth.roles import Role
+from portal.clock import local_now, local_today
 from portal.extensions import db
 from portal.tenancy import region_scope, scoped, unscoped
 from service import supply, widgets
-from service.common import local_today
 from service.models import (
     Complaint,
     FaultCode,
@@ -144,7 +144,8 @@ def objects(app, world):
                "submitted": submitted.id, "approved": approved.id, "shipped": shipped.id,
                "submitted_line": line_of[submitted.id], "shipped_line": line_of[shipped.id],
                "due": due.id, "sent": sent.id, "line": world.line.id, "a": world.a.id,
-               "part": f.catalog_of(world.line)["part"].id}
+               "part": f.catalog_of(world.line)["part"].id,
+               "future": (local_now() + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")}
         db.session.commit()
     return ids
 
@@ -169,7 +170,7 @@ def _state(app) -> tuple:
         )
 
 
-FUTURE = (datetime.now(UTC) + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
+FUTURE = "{future}"  # two days ahead on the network's wall clock, when the test runs
 COMPLAINT = {"agency_code": "A-OWN", "order_number": "", "channel": "hotline",
              "severity": "major", "description": "上门迟到"}
 REPAIR = {"product_line_id": "{line}", "code": "BAD-1", "description_zh": "检测",

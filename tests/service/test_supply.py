@@ -5,11 +5,11 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.audit.models import AuditEntry
+from portal.clock import local_today
 from portal.errors_domain import DomainError
 from portal.extensions import db
 from portal.tenancy import agency_scope, scoped, unscoped
 from service import queries, supply
-from service.common import local_today
 from service.models import (
     LineDecision,
     PartReturn,

@@ -10,7 +10,6 @@ from portal.audit.models import AuditEntry
 from portal.auth.roles import Role
 from portal.extensions import db
 from portal.tenancy import unscoped
-from service.common import local_day
 from service.models import (
     Complaint,
     PartReturn,
@@ -448,4 +447,3 @@ def test_pages_speak_chinese(app, client, world, setup):
     client.post("/locale", data={"locale": "zh_CN"})
     page = client.get("/service/orders/").get_data(as_text=True)
     assert "工单" in page
-    assert local_day is not None

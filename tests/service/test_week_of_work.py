@@ -168,8 +168,8 @@ def week(app, world):
     with app.app_context(), unscoped("the agency's engineer and its certificate"):
         engineer = f.make_engineer(world.a, world.line, user=world.user(Role.ENGINEER),
                                    name="冯工程师")
-        f.certify(engineer, world.line, f.NOW.date() - timedelta(days=400),
-                  f.NOW.date() + timedelta(days=300))
+        f.certify(engineer, world.line, f.today() - timedelta(days=400),
+                  f.today() + timedelta(days=300))
         model = f.model_of(world.line)
         db.session.commit()
         ids = {"engineer": engineer.id, "model": model.id}
@@ -247,7 +247,7 @@ def owner_creates_and_imports_orders(w: Week, world, catalog: dict) -> dict:
     w.read(Role.AGENCY_OWNER, "/", ("服务工单",), ("Open orders",))
     w.read(Role.AGENCY_OWNER, "/service/orders/new", ("新建工单", "受理"),
            ("New work order", "Received"))
-    received = f.NOW - timedelta(days=4)
+    received = f.now() - timedelta(days=4)
     form = {"number": "", "service_type": "onsite", "customer_name": "王秀英",
             "customer_phone": "13711112222", "customer_address": "浦东新区张江路 88 号",
             "product_model_id": w.ids["model"], "serial_number": "SNWEEK0001",
@@ -275,7 +275,7 @@ def owner_creates_and_imports_orders(w: Week, world, catalog: dict) -> dict:
     keys = [c.key for c in imports.ORDER_COLUMNS]
     assert header[0] == "Order number" and len(header) == len(keys)
     model_code = model_code_of(w)
-    first = f.NOW - timedelta(days=6)
+    first = f.now() - timedelta(days=6)
     csv_rows = [
         {"order_number": "CC-0601", "service_type": "送修", "customer_name": "李建国",
          "customer_phone": "13900001111", "product_model": model_code,
@@ -312,7 +312,7 @@ def owner_creates_and_imports_orders(w: Week, world, catalog: dict) -> dict:
                                     .data))
     sheet = book.active
     assert [c.value for c in sheet[1]][0] == "工单号"
-    later = f.NOW - timedelta(days=2)
+    later = f.now() - timedelta(days=2)
     xlsx_rows = [
         # The same product again 3 days after CC-0601 was completed: a rework.
         {"order_number": "CC-0701", "service_type": "送修", "customer_name": "李建国",
@@ -454,7 +454,7 @@ def owner_uses_the_parts_and_completes(w: Week, catalog: dict, orders: dict) -> 
     onsite = orders["onsite"]
     w.read(Role.AGENCY_OWNER, f"/service/orders/{onsite}/edit", ("使用备件",),
            ("Parts used",))
-    received = f.NOW - timedelta(days=4)
+    received = f.now() - timedelta(days=4)
     done = {"number": "", "service_type": "onsite", "customer_name": "王秀英",
             "customer_phone": "13711112222", "customer_address": "浦东新区张江路 88 号",
             "product_model_id": w.ids["model"], "serial_number": "SNWEEK0001",
@@ -479,14 +479,14 @@ def owner_uses_the_parts_and_completes(w: Week, catalog: dict, orders: dict) -> 
 
     # The open imported carry-in order is repaired with the second compressor.
     repair = orders["CC-0602"]
-    first = f.NOW - timedelta(days=6)
+    first = f.now() - timedelta(days=6)
     carry_in = {"number": "CC-0602", "service_type": "carry_in", "customer_name": "陈丽",
                 "customer_phone": "13900002222", "customer_address": "",
                 "product_model_id": w.ids["model"], "serial_number": "SNWEEK0003",
                 "purchase_date": (first - timedelta(days=30)).date().isoformat(),
                 "received_at": form_time(first + timedelta(hours=3)),
                 "responded_at": form_time(first + timedelta(hours=4)),
-                "completed_at": form_time(f.NOW - timedelta(days=1)),
+                "completed_at": form_time(f.now() - timedelta(days=1)),
                 "engineer_id": w.ids["engineer"], "fault_code_id": "0",
                 "fault_description": "异响", "repair_code_ids": [str(catalog["repair"])],
                 "resolution": "更换压缩机", "is_first_time_fix": "",

@@ -17,15 +17,15 @@ class Env:
     """The standard world with a rate card, and helpers to act as each side."""
 
     def __init__(self, world):
-        from datetime import date, timedelta
+        from datetime import date
 
         from portal.auth.roles import Role
+        from portal.clock import last_ended_month, local_today
 
         self.world, self.Role = world, Role
-        self.today = date.today()
-        last = self.today.replace(day=1) - timedelta(days=1)
-        self.year, self.month = last.year, last.month
-        self.day = last.replace(day=10)  # a service day of last month, inside the window
+        self.today = local_today()  # the network's day, as the services judge it
+        self.year, self.month = last_ended_month(self.today)
+        self.day = date(self.year, self.month, 10)  # a service day inside the claim window
         self.owner = world.user(Role.AGENCY_OWNER)
         self.staff = world.user(Role.AGENCY_STAFF)
         self.reviewer = world.user(Role.HQ_SETTLEMENT)
@@ -115,8 +115,8 @@ def web(app, world):
     from tests.factories import make_user
     from tests.settlement import factories as f
 
-    env = Env(world)
     with app.app_context(), unscoped("test fixtures"):
+        env = Env(world)
         f.rate_card([world.line])
         small, long = f.repair_code(world.line, "1.00"), f.repair_code(world.line, "5.00")
         f.order(world.a, world.line, day=env.day, repairs=[small], service_type="carry_in")

@@ -10,6 +10,7 @@ from decimal import Decimal
 from flask import g
 from sqlalchemy import select
 
+from portal import clock
 from portal.extensions import db
 from portal.tenancy import unscoped
 from service.models import (
@@ -98,7 +99,7 @@ def overdue_return(o: WorkOrder, p: Part, quantity=1, due=None) -> PartReturn:
 
 
 def substantiated_complaint(agency) -> Complaint:
-    now = datetime.now(UTC)
+    now = clock.now()
     c = Complaint(agency_id=agency.id, channel="hotline", severity="major",
                   description="late", status="closed", received_at=now - timedelta(days=3),
                   verdict="substantiated", verdict_note="ok", closed_at=now)

@@ -9,6 +9,7 @@ from datetime import date, timedelta
 from flask import g
 
 from portal.auth.roles import Role
+from portal.clock import local_today
 from settlement import delegation, evidence, review, services
 from settlement.demo import demo_png
 from settlement.models import Decision
@@ -22,8 +23,8 @@ _days = itertools.count(1)
 
 
 def _period():
-    """A past month of its own for each settlement made (claims never collide)."""
-    today = date.today()
+    """An ended month of its own for each settlement made (claims never collide)."""
+    today = local_today()
     back = next(_days)
     index = today.year * 12 + today.month - 1 - 1 - back
     return index // 12, index % 12 + 1
@@ -32,7 +33,7 @@ def _period():
 def _ensure_rates(world):
     from settlement.config import rate_card_in_force
 
-    if rate_card_in_force(date.today()) is None:
+    if rate_card_in_force(local_today()) is None:
         f.rate_card([world.line], effective=date(2000, 1, 1))
 
 
@@ -43,7 +44,7 @@ def _settlement(world, agency):
     year, month = _period()
     code = f.repair_code(world.line, "8.00")
     f.order(agency, world.line, day=date(year, month, 10), repairs=[code])
-    return services.open_settlement(agency, year, month, None, today=date.today())
+    return services.open_settlement(agency, year, month, None, today=local_today())
 
 
 def _settlement_id(world, agency):
@@ -61,7 +62,7 @@ def _attachment_id(world, agency):
 
 def _appeal_id(world, agency):
     settlement = _settlement(world, agency)
-    services.submit_settlement(settlement, settlement.version, None, today=date.today())
+    services.submit_settlement(settlement, settlement.version, None, today=local_today())
     if settlement.awaits_regional_review:
         settlement.regional_reviewed_at = settlement.submitted_at  # skip the regional step
     line = settlement.lines[0]
@@ -78,11 +79,11 @@ def _rate_card_id(world):
     _ensure_rates(world)
     from settlement.config import rate_card_in_force
 
-    return rate_card_in_force(date.today()).id
+    return rate_card_in_force(local_today()).id
 
 
 def _delegation_id(world):
-    today = date.today()
+    today = local_today()
     start = today + timedelta(days=10 * next(_days))  # delegations of one person never overlap
     return delegation.create_delegation(world.user(Role.HQ_ADMIN),
                                         world.user(Role.HQ_SETTLEMENT).id, start,

@@ -1,9 +1,11 @@
 """Building a claim: each fee rule with worked examples through the database, the one-live-
 claim rule, deductions and bonuses, and totals that are the SQL sums of the lines."""
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select, update
@@ -12,13 +14,14 @@ from sqlalchemy.exc import IntegrityError
 from portal.audit.models import AuditEntry
 from portal.errors_domain import DomainError
 from portal.extensions import db
-from settlement import building, config, rules, services
+from settlement import building, config, rules, services, statement
 from settlement.cli import mismatched_totals
-from settlement.models import Claim, Decision, LineKind, Status
+from settlement.models import Claim, Decision, LineKind, Settlement, Status
 from tenants.models import Agency
 from tests.settlement import factories as f
 
 D = Decimal
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def order_line(settlement):
@@ -157,13 +160,71 @@ def test_a_rate_change_never_alters_a_submitted_settlement(stl):
 def test_opening_refuses_a_future_month_a_second_draft_and_an_empty_month(stl):
     stl.order(repairs=[stl.code()])
     nxt = stl.today.replace(day=28) + timedelta(days=5)
-    with pytest.raises(DomainError, match="once it has started"):
+    with pytest.raises(DomainError, match="month that has ended"):
         stl.open(year=nxt.year, month=nxt.month)
     stl.open()
     with pytest.raises(DomainError, match="already open"):
         stl.open()
     with pytest.raises(DomainError, match="Nothing to claim"):
         stl.open(year=2021, month=3)
+
+
+def _written(stl) -> tuple[int, int, int]:
+    with stl.hq():
+        return tuple(db.session.scalar(select(func.count(model.id)))
+                     for model in (Settlement, Claim, AuditEntry))
+
+
+def _open_today(stl, year, month):
+    """Open a claim as the web does: on the network's day by the clock (no `today=`)."""
+    with stl.agency():
+        settlement = services.open_settlement(stl.world.a, year, month, stl.owner)
+        assert settlement.lines is not None  # loaded in scope (PostgreSQL's row security)
+        return settlement
+
+
+def test_only_a_month_that_has_ended_can_be_claimed(stl):
+    """On 5 December December cannot be claimed yet: a clear error on the month, nothing
+    written (the claim used to open as ST202612-01); November opens."""
+    code = stl.code()
+    november = stl.order(day=date(2026, 11, 20), repairs=[code])
+    stl.order(day=date(2026, 12, 2), repairs=[code])
+    before = _written(stl)
+    with time_machine.travel(datetime(2026, 12, 5, 10, tzinfo=SHANGHAI), tick=False):
+        with pytest.raises(DomainError) as refused:
+            _open_today(stl, 2026, 12)
+        assert refused.value.field == "period" and refused.value.message == (
+            "A settlement covers a month that has ended: 2026-12 can be claimed from "
+            "January 1, 2027.")
+        assert _written(stl) == before
+        claim = _open_today(stl, 2026, 11)
+    assert claim.number == "ST202611-01"
+    assert [ln.work_order_id for ln in claim.lines] == [november.id]
+
+
+def test_a_month_ends_at_local_midnight(stl):
+    """At 00:30 on 1 December in Shanghai (16:30 UTC on 30 November) November has ended;
+    half an hour before local midnight (23:30, 15:30 UTC) it has not."""
+    stl.order(day=date(2026, 11, 20), repairs=[stl.code()])
+    with time_machine.travel(datetime(2026, 11, 30, 15, 30, tzinfo=UTC), tick=False):
+        with pytest.raises(DomainError, match="month that has ended: 2026-11 can be claimed"):
+            _open_today(stl, 2026, 11)
+    with time_machine.travel(datetime(2026, 11, 30, 16, 30, tzinfo=UTC), tick=False):
+        assert _open_today(stl, 2026, 11).number == "ST202611-01"
+
+
+def test_a_draft_of_a_month_not_over_cannot_be_submitted(stl):
+    """A draft of the current month (opened before the rule, e.g. ST202612-01 on 5 December)
+    stays a draft until the month is over: submitting it says why and changes nothing."""
+    stl.order(day=stl.today, repairs=[stl.code()])
+    next_month = (stl.today.replace(day=28) + timedelta(days=5)).replace(day=1)
+    draft = stl.open(year=stl.today.year, month=stl.today.month, today=next_month)
+    version = draft.version
+    with pytest.raises(DomainError, match="month that has ended"):
+        stl.submit(draft)
+    assert (draft.status, draft.version, draft.submitted_at) == (Status.DRAFT, version, None)
+    stl.submit(draft, today=next_month)
+    assert draft.status == Status.SUBMITTED
 
 
 def test_only_completed_in_warranty_unclaimed_orders_of_the_month_are_lines(stl):
@@ -259,19 +320,22 @@ def test_overdue_returns_and_substantiated_complaints_are_deducted_once(stl):
 
 
 def test_the_quarterly_grade_is_a_percentage_of_the_quarters_labor(stl):
-    q_year, quarter = rules.previous_quarters(stl.year, stl.month, 1)[0]
-    first_month = rules.quarter_months(quarter)[0]
-    day = date(q_year, first_month, 5)
+    (quarter,) = rules.grade_quarters(stl.year, stl.month, 1)
+    day = quarter.first_day + timedelta(days=4)
     stl.order(day=day, repairs=[stl.code("2.00")], service_type="carry_in")
-    early = stl.open(year=q_year, month=first_month, today=day + timedelta(days=30))
+    early = stl.open(year=quarter.year, month=day.month, today=day + timedelta(days=30))
     assert order_line(early).labor_fee == D("160.00")
-    rules.register_grade_source(lambda agency_id, y, q: "D" if (y, q) == (q_year, quarter)
+    rules.register_grade_source(lambda agency_id, y, q: "D" if (y, q) == (quarter.year,
+                                                                          quarter.quarter)
                                 else None)
     stl.order(repairs=[stl.code()])
     s = stl.open()
     grade = next(ln for ln in s.lines if ln.kind == LineKind.GRADE)
     assert (grade.grade, grade.rate_pct, grade.basis_amount, grade.claimed_amount) == (
         "D", D("-8.00"), D("160.00"), D("-12.80"))
+    assert grade.grade_period == quarter.label  # "2026Q3": the one spelling
+    with stl.agency():  # the page and the statement name the line alike
+        assert statement.line_subject(grade, "en") == f"{quarter.label} grade D"
     with stl.agency():
         services.withdraw_settlement(s, s.version, stl.owner)
     again = stl.open()
@@ -385,3 +449,59 @@ def test_the_migration_gives_submitted_lines_their_first_submission_day(stl):
     with stl.agency():
         assert [ln.first_submitted_on for ln in submitted.lines] == [sent.astimezone(zone).date()]
         assert [ln.first_submitted_on for ln in draft.lines] == [None]
+
+
+def _migration(revision: str):
+    import importlib.util
+    from pathlib import Path
+
+    path = next(Path("migrations/versions").glob(f"*_{revision}_*.py"))
+    spec = importlib.util.spec_from_file_location(revision, path)
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    return migration
+
+
+def test_the_migration_gives_stored_grade_lines_the_one_quarter_spelling(stl):
+    """A grade line stored as "2026-Q3" becomes "2026Q3" (claim and line): recalculating the
+    claim then finds the quarter applied and adds no second grade line. The downgrade writes
+    the old spelling back; two live claims of one quarter in both spellings stop it."""
+    from settlement.models import SettlementLine
+
+    migration = _migration("stl0003")
+    (quarter,) = rules.grade_quarters(stl.year, stl.month, 1)
+    rules.register_grade_source(
+        lambda agency_id, y, q: "B" if (y, q) == (quarter.year, quarter.quarter) else None)
+    stl.order(repairs=[stl.code()])
+    s = stl.open()
+    dashed = f"{quarter.year}-Q{quarter.quarter}"
+    tables = (Claim.__table__, SettlementLine.__table__)
+
+    def stored():
+        return [db.session.scalars(select(t.c.grade_period).where(
+            t.c.agency_id == stl.world.a.id, t.c.grade_period.is_not(None))).all()
+            for t in tables]
+
+    with stl.fixture():  # a migration runs outside the application's tenant guard
+        for t in tables:
+            db.session.execute(update(t).where(t.c.agency_id == stl.world.a.id,
+                                               t.c.grade_period.is_not(None))
+                               .values(grade_period=dashed))
+        connection = db.session.connection()
+        assert migration.respell(connection, migration.DASHED, migration.TO_LABEL) == 2
+        assert stored() == [[quarter.label], [quarter.label]]
+    db.session.expire_all()
+    with stl.agency():
+        services.refresh_settlement(s, s.version, stl.owner, today=stl.today)
+        grades = [ln for ln in s.lines if ln.kind == LineKind.GRADE]
+        assert [(ln.grade_period, ln.claimed_amount) for ln in grades] == [
+            (quarter.label, D("0.00"))]
+    with stl.fixture():
+        assert migration.respell(connection, migration.LABEL, migration.TO_DASHED) == 2
+        assert stored() == [[dashed], [dashed]]
+        db.session.add(Claim(agency_id=stl.world.a.id, settlement_id=s.id,
+                             grade_period=quarter.label))
+        db.session.flush()
+        with pytest.raises(RuntimeError, match="both spellings"):
+            migration.respell(connection, migration.DASHED, migration.TO_LABEL)
+        assert sorted(stored()[0]) == sorted([dashed, quarter.label])

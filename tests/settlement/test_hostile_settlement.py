@@ -30,8 +30,8 @@ def settlement_forms(client):
 @pytest.fixture
 def seeded(app, world):
     """Agency A has a draft, a claim in regional review and one in HQ review."""
-    env = Env(world)
     with app.app_context():
+        env = Env(world)
         with unscoped("fixtures"):
             f.rate_card([world.line])
             code = f.repair_code(world.line, "5.00")

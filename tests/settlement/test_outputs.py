@@ -2,10 +2,12 @@
 totals, the agency's history, the query counts of the list pages, and form errors in Chinese."""
 import io
 import re
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import time_machine
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
@@ -62,6 +64,16 @@ def test_the_statement_lists_its_evidence_in_both_languages(web, locale, words):
         assert word in text, word
     if locale == "zh_CN":
         assert "Labor" not in text  # the reader's language, not English
+
+
+def test_the_statement_is_generated_at_the_networks_local_time_with_its_zone(web):
+    """At 17:03 UTC on 4 December it is 01:03 on 5 December in Shanghai: the statement says
+    so, and names the zone (it printed the server's "2026-12-04 17:03")."""
+    app, sid = web.app, open_claim(web)
+    with time_machine.travel(datetime(2026, 12, 4, 17, 3, tzinfo=UTC), tick=False):
+        text = pdf_text(as_user(app, web.owner).get(f"/settlements/{sid}/statement.pdf"))
+    assert "generated2026-12-0501:03(Asia/Shanghai,UTC+08:00)" in text
+    assert "2026-12-0417:03" not in text
 
 
 def test_a_possible_duplicate_is_in_hqs_statement_only(web):

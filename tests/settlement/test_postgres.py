@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, func, make_url, select
 from portal.audit.models import AuditEntry
 from portal.auth.models import User
 from portal.auth.roles import Role
+from portal.clock import last_ended_month
 from portal.errors_domain import DomainError
 from portal.extensions import db
 from portal.tenancy import ALL, agency_scope, scoped, unscoped
@@ -73,7 +74,7 @@ def network(race_app):
         users = {Role.AGENCY_OWNER: make_user(Role.AGENCY_OWNER, agency=agency),
                  Role.HQ_SETTLEMENT: make_user(Role.HQ_SETTLEMENT),
                  "colleague": make_user(Role.HQ_SETTLEMENT)}
-        last = date.today().replace(day=1) - timedelta(days=1)
+        last = date(*last_ended_month(), 1)
         code = f.repair_code(line, "1.00")
         orders = [f.order(agency, line, day=last.replace(day=d), repairs=[code],
                           service_type="carry_in") for d in (3, 4)]

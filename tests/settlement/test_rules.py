@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from portal.periods import Period
 from settlement import rules
 
 D = Decimal
@@ -87,9 +88,10 @@ def test_deductions_and_grade():
     assert rules.grade_adjustment(D("0.10"), D("-5.00")) == D("-0.01")  # −0.005: half away
 
 
-def test_previous_quarters():
-    assert rules.previous_quarters(2026, 1, 2) == [(2025, 4), (2025, 3)]
-    assert rules.previous_quarters(2026, 11) == [(2026, 3), (2026, 2), (2026, 1), (2025, 4)]
+def test_grade_quarters_are_the_ended_quarters_before_the_month_latest_first():
+    assert rules.grade_quarters(2026, 1, 2) == [Period(2025, 4), Period(2025, 3)]
+    assert [q.label for q in rules.grade_quarters(2026, 11)] == [
+        "2026Q3", "2026Q2", "2026Q1", "2025Q4"]
 
 
 def test_grade_source_hook():

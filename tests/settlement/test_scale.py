@@ -3,7 +3,7 @@ page of lines at a time (exceptions first for the reviewer), every line still in
 and in the bulk approval; the HQ list narrowed by a typed agency code."""
 import os
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -250,12 +250,12 @@ def test_a_refused_line_form_shows_its_page_and_a_decision_leads_to_the_line(pag
     assert response.status_code == 400 and [m for m, _id in _cards(body)][0] == n
     assert "invalid-feedback" in body or "alert-danger" in body
     # The owner adds an earlier order: the redirect opens the page that shows its line.
-    owner_sid = open_claim_of_next_month(paged)
+    owner_sid, first_day = open_claim_of_the_month_before(paged)
     owner = as_user(app, paged.owner)
     with app.app_context(), unscoped("an order of the month before"):
         code = f.repair_code(paged.world.line, "1.00")
-        late = f.order(paged.world.a, paged.world.line, day=paged.day.replace(day=1)
-                       - timedelta(days=3), repairs=[code]).number
+        late = f.order(paged.world.a, paged.world.line, day=first_day - timedelta(days=3),
+                       repairs=[code]).number
         db.session.commit()
     response = post(owner, f"/settlements/{owner_sid}/orders", owner_sid, app, number=late)
     assert response.status_code == 302
@@ -266,18 +266,21 @@ def test_a_refused_line_form_shows_its_page_and_a_decision_leads_to_the_line(pag
     assert f'id="line-{line_id}"' in target
 
 
-def open_claim_of_next_month(env) -> int:
-    """A draft of this month with five orders (three pages of two lines)."""
-    with env.app.app_context(), unscoped("orders of this month"):
+def open_claim_of_the_month_before(env) -> tuple[int, date]:
+    """A draft of the month before the env's (an ended month of its own) with five orders
+    (three pages of two lines); returns its id and the month's first day."""
+    first_day = (env.day.replace(day=1) - timedelta(days=1)).replace(day=1)
+    with env.app.app_context(), unscoped("orders of the month before"):
         code = f.repair_code(env.world.line, "1.00")
         for _ in range(5):
-            f.order(env.world.a, env.world.line, day=env.today, repairs=[code])
+            f.order(env.world.a, env.world.line, day=first_day.replace(day=20), repairs=[code])
         db.session.commit()
     client = as_user(env.app, env.owner)
     response = client.post("/settlements/new",
-                           data={"period": f"{env.today.year}-{env.today.month:02d}"})
+                           data={"period": f"{first_day.year}-{first_day.month:02d}"})
     assert response.status_code == 302, response.get_data(as_text=True)[:2000]
-    return int(re.search(r"/settlements/(\d+)", response.headers["Location"]).group(1))
+    return (int(re.search(r"/settlements/(\d+)", response.headers["Location"]).group(1)),
+            first_day)
 
 
 # --- the HQ list by agency code ----------------------------------------------------------------

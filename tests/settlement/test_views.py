@@ -1,10 +1,12 @@
 """The settlement pages through the client: an agency's claim from opening to payment, HQ's
 review, outputs, permissions, and bad input on every form (a message, never a 500 or a write)."""
+import html
 import io
 import re
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
+import time_machine
 from openpyxl import load_workbook
 from pypdf import PdfReader
 from sqlalchemy import func, select
@@ -153,7 +155,7 @@ def _unchanged(app, sid):
 
 @pytest.mark.parametrize("period, message", [("", "This field is required"),
                                              ("2026-13", "invalid-feedback"),
-                                             ("2099-01", "once it has started"),
+                                             ("2099-01", "month that has ended"),
                                              ("2999-01", "Choose a month"),
                                              ("2020-02", "Nothing to claim")])
 def test_opening_with_a_bad_month(web, period, message):
@@ -162,6 +164,33 @@ def test_opening_with_a_bad_month(web, period, message):
     body = response.get_data(as_text=True)
     assert response.status_code == 200 and message in body and "is-invalid" in body
     assert read(web.app, lambda: db.session.scalar(select(func.count(Settlement.id)))) == 0
+
+
+def test_the_claim_form_offers_the_last_ended_month_and_refuses_the_current_one(web):
+    """On 5 December (local) the form proposes November; December is refused on the month
+    field with the reason, and nothing is written; November opens."""
+    with web.app.app_context(), unscoped("orders of November and December"):
+        code = f.repair_code(web.world.line, "1.00")
+        for day in (date(2026, 11, 20), date(2026, 12, 2)):
+            f.order(web.world.a, web.world.line, day=day, repairs=[code])
+        db.session.commit()
+    before = read(web.app, lambda: db.session.scalar(select(func.count(Settlement.id))))
+    with time_machine.travel(datetime(2026, 12, 5, 2, tzinfo=UTC), tick=False):  # 10:00 local
+        owner = as_user(web.app, web.owner)
+        form = owner.get("/settlements/new").get_data(as_text=True)
+        (month_input,) = re.findall(r'<input[^>]*name="period"[^>]*>', form)
+        assert 'value="2026-11"' in month_input and 'max="2026-11"' in month_input
+        response = owner.post("/settlements/new", data={"period": "2026-12"})
+        body = html.unescape(response.get_data(as_text=True))
+        assert response.status_code == 200 and "is-invalid" in body
+        assert ("A settlement covers a month that has ended: 2026-12 can be claimed from "
+                "January 1, 2027.") in body
+        assert read(web.app, lambda: db.session.scalar(select(func.count(Settlement.id)))
+                    ) == before
+        response = owner.post("/settlements/new", data={"period": "2026-11"})
+        assert response.status_code == 302
+    sid = int(re.search(r"/settlements/(\d+)", response.headers["Location"]).group(1))
+    assert settlement_of(web.app, sid).number == "ST202611-01"
 
 
 def test_bad_input_on_the_agency_forms(web):

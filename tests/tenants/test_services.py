@@ -1,6 +1,6 @@
 """Network rules: the agency lifecycle and who may create which account."""
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from portal.audit.models import AuditEntry
 from portal.auth.roles import Role
@@ -8,7 +8,7 @@ from portal.errors_domain import DomainError
 from portal.extensions import db
 from portal.tenancy import agency_scope, scoped, unscoped
 from tenants import services
-from tenants.models import AgencyStatus, AgencyStatusChange
+from tenants.models import Agency, AgencyStatus, AgencyStatusChange
 
 
 def _audits(action):
@@ -67,8 +67,16 @@ def test_province_must_belong_to_the_region(ctx, world):
                                     "agency_type": "station"}, [])
 
 
+def _domains(agency, domains: str) -> None:
+    with unscoped("HQ sets the agency's e-mail domains"):
+        db.session.execute(update(Agency).where(Agency.id == agency.id)
+                           .values(email_domains=domains))
+        db.session.commit()
+
+
 def test_owner_creates_staff_of_their_own_agency_only(ctx, world):
     owner = world.user(Role.AGENCY_OWNER)
+    _domains(world.a, "a.example")
     with scoped(agency_scope(world.a.id)):
         user = services.create_account(actor=owner, email="new.staff@a.example", name="N",
                                        role=Role.AGENCY_STAFF, password_hash="x",
@@ -80,12 +88,20 @@ def test_owner_creates_staff_of_their_own_agency_only(ctx, world):
                                         role=role, password_hash="x")
 
 
-def test_email_is_unique_across_agencies(ctx, world):
+def test_email_is_unique_across_agencies_without_telling_owners_where(ctx, world):
+    """HQ is told an address is taken; an agency owner only that it cannot be used (a clash
+    inside the owner's own domain exists only if HQ gave the domain to two tenants)."""
     owner = world.user(Role.AGENCY_OWNER)
     foreign = world.b_users[Role.AGENCY_STAFF]
-    with scoped(agency_scope(world.a.id)), pytest.raises(DomainError, match="already exists"):
+    _domains(world.a, foreign.email.rpartition("@")[2])
+    with scoped(agency_scope(world.a.id)), pytest.raises(DomainError) as refused:
         services.create_account(actor=owner, email=foreign.email.upper(), name="N",
                                 role=Role.AGENCY_STAFF, password_hash="x")
+    assert refused.value.message == "This address cannot be used. Ask HQ."
+    with unscoped("HQ admin"), pytest.raises(DomainError, match="already exists"):
+        services.create_account(actor=world.user(Role.HQ_ADMIN), email=foreign.email.upper(),
+                                name="N", role=Role.AGENCY_STAFF, password_hash="x",
+                                agency_id=world.a.id)
 
 
 def test_owner_cannot_manage_another_owner_or_hq_accounts(ctx, world):

@@ -82,6 +82,9 @@ def test_status_change_from_the_profile(app, client, world):
 
 
 def test_owner_creates_staff_and_cannot_escalate(app, client, world):
+    with app.app_context(), unscoped("HQ sets the agency's e-mail domains"):
+        db.session.get(Agency, world.a.id).email_domains = "a.example"
+        db.session.commit()
     sign_in(client, world.user(Role.AGENCY_OWNER))
     ok = client.post("/users/new", data={"email": "fresh@a.example", "name": "Fresh",
                                          "role": "agency_staff", "password": "long enough 1"})
