@@ -6,6 +6,7 @@ gets its own database, migrated as the owner, and the application connects as th
 """
 import os
 import re
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -201,9 +202,32 @@ def worker_id(request):
     return getattr(request.config, "workerinput", {}).get("workerid", "gw0")
 
 
+_session_clock = None
+
+
+def pytest_configure(config):
+    """PORTAL_TEST_AT=2026-12-31T00:30:00+08:00 runs the whole suite as if the machine's clock
+    read that instant (and ran on from it): the suite must pass at any hour. time-machine moves
+    only this process's clock, so helper processes (gunicorn, RQ workers) keep the real one."""
+    global _session_clock
+    at = os.environ.get("PORTAL_TEST_AT")
+    if at:
+        import time_machine
+
+        _session_clock = time_machine.travel(datetime.fromisoformat(at), tick=True)
+        _session_clock.start()
+
+
+def pytest_unconfigure(config):
+    if _session_clock is not None:
+        _session_clock.stop()
+
+
 def pytest_report_header(config):
     url = os.environ.get("DATABASE_URL")
-    return f"database: {'PostgreSQL ' + make_url(url).host if url else 'SQLite'}"
+    at = os.environ.get("PORTAL_TEST_AT")
+    return (f"database: {'PostgreSQL ' + make_url(url).host if url else 'SQLite'}"
+            + (f"; clock moved to {at}" if at else ""))
 
 
 ARTIFACTS = Path(os.environ.get("PORTAL_TEST_ARTIFACTS", Path(__file__).parent.parent

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from werkzeug.datastructures import FileStorage
 
 from portal.audit.models import AuditEntry
+from portal.clock import local_today
 from portal.errors_domain import DomainError
 from portal.extensions import db
 from portal.tenancy import agency_scope, scoped, unscoped
@@ -370,6 +371,11 @@ def test_a_workbook_that_unpacks_to_far_more_is_refused(ctx, app):
         del app.config["SERVICE_IMPORT_MAX_BYTES"]
 
 
+def _month_ago() -> str:
+    """A local day a month back (a fixed date would lie in the future on an earlier clock)."""
+    return (local_today() - timedelta(days=30)).isoformat()
+
+
 def test_the_command_line_imports_through_the_same_services(app, world, tmp_path):
     with app.app_context(), unscoped("catalog"):
         model = f.model_of(world.line).code
@@ -377,7 +383,7 @@ def test_the_command_line_imports_through_the_same_services(app, world, tmp_path
     good = tmp_path / "orders.csv"
     good.write_text("order_number,service_type,customer_name,customer_phone,product_model,"
                     f"serial_number,received_at\nCLI-1,送修,周先生,13600000001,{model},SNCLI1,"
-                    "2026-11-01 09:00\n", encoding="utf-8")
+                    f"{_month_ago()} 09:00\n", encoding="utf-8")
     runner = app.test_cli_runner()
     result = runner.invoke(args=["service", "import-orders", world.a.code, str(good)])
     assert result.exit_code == 0, result.output

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from portal.audit.models import AuditEntry
 from portal.auth.roles import Role
+from portal.clock import local_today
 from portal.extensions import db
 from portal.tenancy import unscoped
 from service.models import (
@@ -174,10 +175,11 @@ def test_orders_import_through_the_page(app, client, world, setup):
     assert client.get("/service/orders/import/template").mimetype == "text/csv"
     with app.app_context(), unscoped("model code"):
         model = f.model_of(world.line).code
+    day = (local_today() - timedelta(days=30)).isoformat()
     csv_text = ("order_number,service_type,customer_name,customer_phone,product_model,"
                 "serial_number,received_at\n"
-                f"UP-1,carry_in,赵先生,13600000000,{model},SNUP1,2026-11-01 09:00\n"
-                f"UP-2,carry_in,钱先生,bad phone,{model},SNUP2,2026-11-01 10:00\n")
+                f"UP-1,carry_in,赵先生,13600000000,{model},SNUP1,{day} 09:00\n"
+                f"UP-2,carry_in,钱先生,bad phone,{model},SNUP2,{day} 10:00\n")
     data = {"file": (io.BytesIO(csv_text.encode()), "orders.csv")}
     response = client.post("/service/orders/import", data=data,
                            content_type="multipart/form-data")
