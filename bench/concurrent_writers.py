@@ -19,7 +19,6 @@ import html
 import json
 import re
 import shutil
-import signal
 import sqlite3
 import statistics
 import subprocess
@@ -36,7 +35,7 @@ from itertools import count
 from pathlib import Path
 
 from bench.databases import PROJECT
-from bench.load import _wait_until_up, free_port
+from bench.load import serve
 
 DEMO_PASSWORD = "demo-portal-2026"  # noqa: S105 - the published demo password
 # The demo's agency accounts that may save work orders (owner and staff of two agencies).
@@ -87,27 +86,9 @@ def fresh_copy(base: Path, work: Path, label: str) -> Path:
 @contextmanager
 def portal(instance: Path, workers: int, threads: int):
     """The portal (wsgi:app) under gunicorn on loopback; yields its base URL."""
-    port = free_port()
-    log = open(instance / "gunicorn.log", "w")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(  # noqa: S603 - gunicorn of this project
-        [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", str(threads),
-         "--bind", f"127.0.0.1:{port}", "--timeout", "300", "wsgi:app"],
-        cwd=PROJECT, env=_env(instance), stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(base, process)
+    with serve(["--workers", str(workers), "--threads", str(threads), "--timeout", "300",
+                "wsgi:app"], _env(instance), instance / "gunicorn.log") as base:
         yield base
-    finally:
-        import os
-
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        log.close()
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):

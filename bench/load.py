@@ -33,13 +33,19 @@ def free_port() -> int:
 @contextmanager
 def gunicorn(database: Database, workers: int):
     """The portal (bench/hello.py's wrapper) under gunicorn; yields its base URL."""
+    with serve(["--workers", str(workers), "--timeout", "120", "bench.hello:application"],
+               database.env(), database.instance / "gunicorn.log") as base:
+        yield base
+
+
+@contextmanager
+def serve(arguments: list[str], env: dict, log_path):
+    """gunicorn with `arguments` on a free loopback port; yields its base URL, stops it after."""
     port = free_port()
-    log = open(database.instance / "gunicorn.log", "w")
+    log = open(log_path, "w")  # noqa: SIM115 - closed below
     process = subprocess.Popen(  # noqa: S603 - gunicorn of this project
-        [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind",
-         f"127.0.0.1:{port}", "--timeout", "120", "bench.hello:application"],
-        cwd=PROJECT, env=database.env(), stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True)
+        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", *arguments],
+        cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(base, process)

@@ -197,6 +197,17 @@ def query_counter(app):
     event.remove(engine, "before_cursor_execute", _count)
 
 
+@pytest.fixture
+def no_grade_source():
+    """No quarterly grades reach settlement (the evaluation area's source comes back after)."""
+    from settlement import rules
+
+    installed = rules._grade_source
+    rules.register_grade_source(None)
+    yield
+    rules.register_grade_source(installed)
+
+
 @pytest.fixture(scope="session")
 def worker_id(request):
     return getattr(request.config, "workerinput", {}).get("workerid", "gw0")

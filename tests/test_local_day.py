@@ -71,14 +71,8 @@ def world(moment, app, _transaction):
 
 
 @pytest.fixture(autouse=True)
-def _no_grade_source():
+def _no_grades(no_grade_source):
     """Settlement grades come from the evaluation area; these tests have none."""
-    from settlement import rules
-
-    installed = rules._grade_source
-    rules.register_grade_source(None)
-    yield
-    rules.register_grade_source(installed)
 
 
 @pytest.fixture

@@ -3,14 +3,8 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
-def _no_grade_source():
+def _no_grades(no_grade_source):
     """Settlement tests set their own grades; the evaluation area's source comes back after."""
-    from settlement import rules
-
-    installed = rules._grade_source
-    rules.register_grade_source(None)
-    yield
-    rules.register_grade_source(installed)
 
 
 class Env:
