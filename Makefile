@@ -54,6 +54,7 @@ run: install
 	$(SERVE)
 
 test: install
+	$(BIN)/lint-imports
 	$(BIN)/pytest -n 2 --dist load
 
 lint: $(STAMP)

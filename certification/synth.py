@@ -21,7 +21,7 @@ from certification.models import (
 )
 from portal import synth
 from portal.auth.roles import Role
-from service.common import add_months
+from portal.clock import add_months
 
 CAPACITY = 500
 CODE_LETTERS = string.ascii_uppercase + string.digits

@@ -69,11 +69,13 @@ def link_if_known(endpoint: str, **values) -> str | None:
 
 
 def _register_grade_source() -> None:
-    """Final grades feed the settlement area's grade line, when that area is installed."""
-    try:
-        from settlement import rules
-    except ImportError:  # the settlement area is optional
-        return
+    """Final grades feed the settlement area's grade line (it asks by a signal)."""
+    from settlement.api import grade_wanted
+
+    grade_wanted.connect(_answer_grade, weak=False)
+
+
+def _answer_grade(_sender, *, agency_id: int, year: int, quarter: int) -> str | None:
     from evaluation.services import final_grade
 
-    rules.register_grade_source(final_grade)
+    return final_grade(agency_id, year, quarter)

@@ -4,6 +4,7 @@ quarter (Asia/Shanghai unless ``BABEL_DEFAULT_TIMEZONE`` says otherwise).
 Nothing else in the code reads the machine's time: tests move this clock (time-machine) and
 the suite must pass at any hour, including local midnight on the last day of a year.
 """
+import calendar
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -83,3 +84,11 @@ def current_quarter(today: date | None = None) -> Period:
 def last_ended_quarter(today: date | None = None) -> Period:
     return current_quarter(today).previous()
 
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day `months` later (or earlier), clamped to the month's end (31 Jan + 1 →
+    28/29 Feb)."""
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))

@@ -28,6 +28,8 @@ def load(app) -> None:
     secret = env.get("SECRET_KEY") or _instance_secret(app.instance_path)
     app.config.update(
         SECRET_KEY=secret,
+        # The domain areas the core serves, lowest layer first (menus appear in this order).
+        AREAS=("tenants", "certification", "service", "settlement", "evaluation"),
         SQLALCHEMY_DATABASE_URI=_database_url(app.instance_path),
         # Owner role for migrations on PostgreSQL; the app itself connects as a plain role.
         MIGRATION_DATABASE_URL=env.get("MIGRATION_DATABASE_URL"),

@@ -26,7 +26,7 @@ from typing import Callable
 import click
 from flask import current_app, g
 from flask.cli import with_appcontext
-from sqlalchemy import JSON, Date, func, insert, select, text
+from sqlalchemy import JSON, Date, column, func, insert, select, table, text
 from sqlalchemy.types import TypeDecorator
 
 from portal import clock
@@ -377,9 +377,8 @@ class Network:
 
 def _free_tag() -> str:
     """A short prefix no earlier synthetic network in this database used ("Y1", "Y2", …)."""
-    from tenants.models import Region
-
-    taken = set(db.session.scalars(select(Region.code).where(Region.code.like("Y%-%"))))
+    regions = table("regions", column("code"))  # tenants' table; the core imports no area
+    taken = set(db.session.scalars(select(regions.c.code).where(regions.c.code.like("Y%-%"))))
     n = 1
     while any(code.startswith(f"Y{n}-") for code in taken):
         n += 1

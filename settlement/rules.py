@@ -4,8 +4,8 @@ Every amount is a Decimal rounded half up at line level (:func:`portal.models.mo
 is the plain sum of rounded amounts. Nothing here touches the database, so the property tests
 can run thousands of cases quickly.
 
-The quarterly evaluation supplies grades through :func:`register_grade_source`; without a
-source no grade line is made.
+The quarterly evaluation supplies grades by answering the signal
+:data:`settlement.api.grade_wanted`; without an answer no grade line is made.
 """
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -298,25 +298,19 @@ def grade_quarters(year: int, month: int, count: int = 4) -> list[Period]:
     return [current.previous(n) for n in range(1, count + 1)]
 
 
-# --- the hook the evaluation area fills ------------------------------------------------------
-
-GradeSource = Callable[[int, int, int], str | None]
-_grade_source: GradeSource | None = None
-
-
-def register_grade_source(fn: GradeSource | None) -> None:
-    """Let the evaluation area supply final quarterly grades: fn(agency_id, year, quarter)
-    returns "A", "B", "C", "D" or None (not final yet). None unregisters."""
-    global _grade_source
-    _grade_source = fn
+# --- the grade the evaluation area supplies --------------------------------------------------
 
 
 def grade_for(agency_id: int, year: int, quarter: int) -> str | None:
-    """The agency's final grade of the quarter (A–D), or None."""
-    if _grade_source is None:
-        return None
-    grade = _grade_source(agency_id, year, quarter)
-    return grade if grade in GRADES else None
+    """The agency's final grade of the quarter (A–D) as the areas that answer
+    :data:`settlement.api.grade_wanted` give it, or None."""
+    from settlement.api import grade_wanted
+
+    for _receiver, grade in grade_wanted.send(None, agency_id=agency_id, year=year,
+                                              quarter=quarter):
+        if grade in GRADES:
+            return grade
+    return None
 
 
 # --- sums ------------------------------------------------------------------------------------

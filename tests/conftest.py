@@ -5,7 +5,9 @@ gets its own database, migrated as the owner, and the application connects as th
 ``portal_app`` so that row-level security binds it.
 """
 import os
+import weakref
 import re
+from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -197,15 +199,43 @@ def query_counter(app):
     event.remove(engine, "before_cursor_execute", _count)
 
 
+@contextmanager
+def answering_grades(source=None):
+    """Only `source(agency_id, year, quarter)` answers settlement's grade question (none when
+    None); the evaluation area's answer comes back after."""
+    from settlement.api import grade_wanted
+
+    installed = [r() if isinstance(r, weakref.ref) else r for r in grade_wanted.receivers.values()]
+    for receiver in installed:
+        grade_wanted.disconnect(receiver)
+    answer = None
+    if source is not None:
+        def answer(_sender, *, agency_id, year, quarter):
+            return source(agency_id, year, quarter)
+
+        grade_wanted.connect(answer, weak=False)
+    try:
+        yield
+    finally:
+        if answer is not None:
+            grade_wanted.disconnect(answer)
+        for receiver in installed:
+            grade_wanted.connect(receiver, weak=False)
+
+
 @pytest.fixture
 def no_grade_source():
     """No quarterly grades reach settlement (the evaluation area's source comes back after)."""
-    from settlement import rules
+    with answering_grades(None):
+        yield
 
-    installed = rules._grade_source
-    rules.register_grade_source(None)
-    yield
-    rules.register_grade_source(installed)
+
+@pytest.fixture
+def grade_source():
+    """``grade_source(fn)``: fn(agency_id, year, quarter) answers settlement's grade question
+    for the rest of the test."""
+    with ExitStack() as stack:
+        yield lambda fn: stack.enter_context(answering_grades(fn))
 
 
 @pytest.fixture(scope="session")

@@ -36,14 +36,12 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    from settlement import rules
+    from tests.conftest import answering_grades
 
-    installed = rules._grade_source
-    rules.register_grade_source(None)  # grades come from the evaluation area: none here
-    made = Site(tmp_path_factory.mktemp("race"), migrate=True, TENANCY_STRICT=False)
-    yield made
-    made.close()
-    rules.register_grade_source(installed)
+    with answering_grades(None):  # grades come from the evaluation area: none here
+        made = Site(tmp_path_factory.mktemp("race"), migrate=True, TENANCY_STRICT=False)
+        yield made
+        made.close()
 
 
 def _audits(app, action: str, object_id) -> int:

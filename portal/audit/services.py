@@ -4,7 +4,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 
-from flask import g, has_request_context, request
+from flask import g, has_app_context, has_request_context, request
 from flask_login import current_user
 from sqlalchemy import inspect
 
@@ -47,11 +47,14 @@ def record(action: str, obj=None, *, before=None, after=None, reason=None,
            object_type=None, object_id=None, agency_id=None, actor=None) -> AuditEntry:
     """Add one audit entry for `action` on `obj` (flushed with the change, never committed here).
 
-    The actor is the signed-in user, else `actor`, else the CLI/job actor in ``g``.
+    The write path (portal.transitions) calls it with the transition's acting user. The actor
+    is `actor` when given; without one, the command's or job's actor in ``g``, else the
+    signed-in user (sign-in and sign-out, which happen before and after a session).
     """
+    if actor is None:
+        actor = g.get("_audit_actor") if has_app_context() else None
     if actor is None and has_request_context() and current_user.is_authenticated:
         actor = current_user
-    actor = actor or g.get("_audit_actor")
     if obj is not None:
         object_type = object_type or type(obj).__name__
         object_id = object_id if object_id is not None else getattr(obj, "id", None)

@@ -16,11 +16,18 @@ class AccessPolicy:
     public: bool = False
     # Requests on one's own account (sign-out, password, language) that auditors may send too.
     self_service: bool = False
+    # The transitions (portal.transitions) a POST to the view performs; a POST view that
+    # changes nothing (a preview, a check, a download) says read_only instead.
+    transitions: tuple = ()
+    read_only: bool = False
 
 
-def allow(*roles: Role, self_service: bool = False):
-    """Let signed-in users with one of `roles` call the view; anonymous users go to sign-in."""
-    policy = AccessPolicy(roles=frozenset(roles), self_service=self_service)
+def allow(*roles: Role, self_service: bool = False, read_only: bool = False,
+          transitions: tuple = ()):
+    """Let signed-in users with one of `roles` call the view; anonymous users go to sign-in.
+    `read_only`: a POST to it changes nothing (a check, a preview)."""
+    policy = AccessPolicy(roles=frozenset(roles), self_service=self_service,
+                          read_only=read_only, transitions=tuple(transitions))
 
     def decorator(view):
         @wraps(view)
@@ -37,10 +44,23 @@ def allow(*roles: Role, self_service: bool = False):
     return decorator
 
 
-def public(view):
+def performs(*names: str, self_service: bool = False):
+    """The route guard of a view that performs the transitions `names` (one per button it
+    answers): the roles their policies allow may call it; the service checks the rest."""
+    from portal import policy, transitions
+
+    permissions = [transitions.get(n).permission for n in names]
+    return allow(*policy.roles(*permissions), self_service=self_service, transitions=names)
+
+
+def public(view=None, *, read_only: bool = False, transitions: tuple = ()):
     """Mark a view as reachable without signing in (sign-in page, certificate check)."""
-    view.access_policy = AccessPolicy(public=True)
-    return view
+    def mark(view):
+        view.access_policy = AccessPolicy(public=True, read_only=read_only,
+                                          transitions=tuple(transitions))
+        return view
+
+    return mark(view) if view is not None else mark
 
 
 def policy_of(endpoint: str) -> AccessPolicy | None:

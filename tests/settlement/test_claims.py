@@ -319,13 +319,13 @@ def test_overdue_returns_and_substantiated_complaints_are_deducted_once(stl):
     assert {ln.kind for ln in later.lines} == {LineKind.ORDER}
 
 
-def test_the_quarterly_grade_is_a_percentage_of_the_quarters_labor(stl):
+def test_the_quarterly_grade_is_a_percentage_of_the_quarters_labor(stl, grade_source):
     (quarter,) = rules.grade_quarters(stl.year, stl.month, 1)
     day = quarter.first_day + timedelta(days=4)
     stl.order(day=day, repairs=[stl.code("2.00")], service_type="carry_in")
     early = stl.open(year=quarter.year, month=day.month, today=day + timedelta(days=30))
     assert order_line(early).labor_fee == D("160.00")
-    rules.register_grade_source(lambda agency_id, y, q: "D" if (y, q) == (quarter.year,
+    grade_source(lambda agency_id, y, q: "D" if (y, q) == (quarter.year,
                                                                           quarter.quarter)
                                 else None)
     stl.order(repairs=[stl.code()])
@@ -462,7 +462,7 @@ def _migration(revision: str):
     return migration
 
 
-def test_the_migration_gives_stored_grade_lines_the_one_quarter_spelling(stl):
+def test_the_migration_gives_stored_grade_lines_the_one_quarter_spelling(stl, grade_source):
     """A grade line stored as "2026-Q3" becomes "2026Q3" (claim and line): recalculating the
     claim then finds the quarter applied and adds no second grade line. The downgrade writes
     the old spelling back; two live claims of one quarter in both spellings stop it."""
@@ -470,7 +470,7 @@ def test_the_migration_gives_stored_grade_lines_the_one_quarter_spelling(stl):
 
     migration = _migration("stl0003")
     (quarter,) = rules.grade_quarters(stl.year, stl.month, 1)
-    rules.register_grade_source(
+    grade_source(
         lambda agency_id, y, q: "B" if (y, q) == (quarter.year, quarter.quarter) else None)
     stl.order(repairs=[stl.code()])
     s = stl.open()

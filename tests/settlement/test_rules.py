@@ -94,9 +94,9 @@ def test_grade_quarters_are_the_ended_quarters_before_the_month_latest_first():
         "2026Q3", "2026Q2", "2026Q1", "2025Q4"]
 
 
-def test_grade_source_hook():
+def test_grade_source_hook(no_grade_source, grade_source):
     assert rules.grade_for(1, 2026, 3) is None
-    rules.register_grade_source(lambda agency_id, year, quarter: "B" if quarter == 3 else "Z")
+    grade_source(lambda agency_id, year, quarter: "B" if quarter == 3 else "Z")
     assert rules.grade_for(1, 2026, 3) == "B"
     assert rules.grade_for(1, 2026, 2) is None  # anything but A–D is no grade
 

@@ -1,0 +1,60 @@
+"""The commit points: one for web requests (:func:`perform`), one for commands and jobs
+(:func:`committed`). Services flush and never commit; nothing else calls ``commit()``.
+
+A view reads: load → form → ``perform(service, …, form=form)`` → redirect::
+
+    if form.validate_on_submit() and perform(services.submit, settlement, form=form,
+                                             seen_version=form.version.data):
+        return redirect(...)
+    return render_template(..., form=form), 400
+"""
+from contextlib import contextmanager
+from typing import Any, NamedTuple
+
+from flask import flash
+from flask_login import current_user
+
+from portal.errors_domain import DomainError, attach_to_form
+from portal.extensions import db
+
+
+class Outcome(NamedTuple):
+    """What a request's change came to: ``ok`` and the service's result. True when it was
+    committed, so ``if perform(...)`` and ``ok, order = perform(...)`` both read."""
+
+    ok: bool
+    value: Any = None
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+def perform(service, *args, form=None, **kwargs) -> Outcome:
+    """Run one service as the signed-in user and commit. A refusal (DomainError) rolls
+    everything back and is shown on `form` (on its field, or above it), or flashed when the
+    request has no form."""
+    kwargs.setdefault("acting_user", current_user._get_current_object()
+                      if current_user.is_authenticated else None)
+    try:
+        value = service(*args, **kwargs)
+    except DomainError as error:
+        db.session.rollback()
+        if form is not None:
+            attach_to_form(form, error)
+        else:
+            flash(error.message, "danger")
+        return Outcome(False)
+    db.session.commit()
+    return Outcome(True, value)
+
+
+@contextmanager
+def committed():
+    """A command's or a job's unit of work: committed when the block ends, rolled back when it
+    raises."""
+    try:
+        yield db.session
+    except BaseException:
+        db.session.rollback()
+        raise
+    db.session.commit()
