@@ -167,7 +167,7 @@ def settlement_build(app, subject_: Subject, count: int = 5000) -> dict:
         # A month is claimed once it has ended: this one, as on the first day of the next.
         claimed_on = (first + timedelta(days=31)).replace(day=1)
         seconds, settlement = _timed(services.open_settlement, agency, first.year, first.month,
-                                     owner, today=claimed_on)
+                                     acting_user=owner, today=claimed_on)
         lines = settlement.line_count
         db.session.rollback()
     return {"orders_added": added, "add_seconds": round(added_seconds, 2), "lines": lines,

@@ -102,17 +102,16 @@ def load_certification(ctx: dict) -> None:
 
 def _programs(lines: dict) -> dict:
     from certification import services
-    from certification.models import Program
 
     out = {}
     for code, line in sorted(lines.items()):
         for level, (months, theory, practical, wait, attempts, years) in LEVEL_RULES.items():
-            out[(code, level)] = services.save_program(Program(), {
+            out[(code, level)] = services.create_program({
                 "product_line_id": line.id, "level": level, "validity_months": months,
                 "theory_pass_mark": theory, "practical_pass_mark": practical,
                 "retake_wait_days": wait, "max_attempts": attempts,
                 "min_experience_years": years, "min_education": Education.COLLEGE,
-                "is_active": True})
+                "is_active": True}, acting_user=None)
     return out
 
 
@@ -156,17 +155,18 @@ class _History:
         for engineer in engineers:
             try:
                 nominations.append(services.nominate_engineer(
-                    engineer, program, today=exam_date - timedelta(days=nominate_before)))
+                    engineer, program, today=exam_date - timedelta(days=nominate_before),
+                    acting_user=None))
             except DomainError:
                 continue  # not eligible on that day: the agency would not have nominated
         if not nominations:
             return []
         capacity = max(10, -(-len(nominations) // 10) * 10)
         session = exams.create_session({"program_id": program.id, "exam_date": exam_date,
-                                        "place": place, "capacity": capacity})
-        seats = exams.admit_nominations(session, [n.id for n in nominations])
+                                        "place": place, "capacity": capacity}, acting_user=None)
+        seats = exams.admit_nominations(session, [n.id for n in nominations], acting_user=None)
         rows = [self._row(program, seat, fail) for seat in seats]
-        exams.record_scores(session, rows, today=exam_date)
+        exams.record_scores(session, rows, today=exam_date, acting_user=None)
         self._backdate(session, nominations, seats, exam_date, nominate_before)
         by_seat = {r.seat_id: r for r in rows}
         return [s.engineer for s in seats
@@ -220,7 +220,7 @@ def _revoke_some(rng, today) -> None:
         .order_by(Certificate.id)))
     for n, cert in enumerate(rng.sample(candidates, k=min(3, len(candidates)))):
         services.revoke_certificate(cert, REVOKE_REASONS[n], today - timedelta(days=5 + 7 * n),
-                                    today=today)
+                                    today=today, acting_user=None)
 
 
 def _new_hires(ctx: dict, today) -> list:
@@ -261,18 +261,18 @@ def _open_sessions(ctx, programs, line_of, newcomers, today) -> None:
                 break
             try:
                 done.append(services.nominate_engineer(engineer, program, today=today,
-                                                       note="年度认证计划"))
+                                                       note="年度认证计划", acting_user=None))
             except DomainError:
                 continue  # not eligible today
         return done
 
     home = [e for code in ("SH-C01", "GD-C01") for e in ctx["engineers"][code]]
     exams.create_session({"program_id": programs[("AC", 1)].id, "exam_date": today,
-                          "place": PLACES[0], "capacity": 40})
+                          "place": PLACES[0], "capacity": 40}, acting_user=None)
     nominate(home + newcomers, programs[("AC", 1)], 30)
     future = exams.create_session({"program_id": programs[("AC", 3)].id,
                                    "exam_date": today + timedelta(days=21),
-                                   "place": PLACES[2], "capacity": 20})
+                                   "place": PLACES[2], "capacity": 20}, acting_user=None)
     waiting = nominate(line_of.get(ctx["product_lines"]["AC"].id, []), programs[("AC", 3)], 8)
     if waiting:
-        exams.admit_nominations(future, [n.id for n in waiting])
+        exams.admit_nominations(future, [n.id for n in waiting], acting_user=None)

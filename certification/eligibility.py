@@ -24,7 +24,8 @@ from certification.models import (
     Nomination,
     Program,
 )
-from certification.states import EXPIRING_DAYS, add_months, is_valid_on
+from certification.states import EXPIRING_DAYS, is_valid_on
+from portal.clock import add_months
 from portal.extensions import db
 
 

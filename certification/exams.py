@@ -11,9 +11,10 @@ from datetime import date, timedelta
 
 from flask_babel import format_date
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 
-from certification import eligibility
+from certification import eligibility, policy
 from certification.models import (
     Certificate,
     Engineer,
@@ -25,17 +26,28 @@ from certification.models import (
     Program,
     SessionStatus,
 )
-from certification.states import is_valid_on, validity_end
-from portal.audit.services import changes, record, snapshot
+from certification.services import note_changes
+from certification.states import SESSION_LABELS, is_valid_on, validity_end
+from portal.audit.services import snapshot
 from portal.clock import local_today
 from portal.errors_domain import DomainError
 from portal.extensions import db
 from portal.models import utcnow
+from portal.text import clean
+from portal.transitions import describe, transition
+from portal.transitions import note as audit_note
 
 SESSION_FIELDS = ("program_id", "exam_date", "place", "capacity")
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: easy to read and type
 CODE_LENGTH = 8
 MAX_CAPACITY = 500
+# The session's scores are final once recorded: the messages of the refused changes.
+SCORED_NO_CHANGE = _l("The scores of this session are recorded; it can no longer change.")
+SCORED_NO_ADMISSION = _l("The scores of this session are recorded; it takes no more nominees.")
+ALREADY_SCORED = _l("The scores of this session are already recorded.")
+
+describe(ExamSession, _l("exam session"), lambda s: SESSION_LABELS.get(s.status, s.status))
+describe(ExamSeat, _l("seat"))
 
 
 @dataclass(frozen=True)
@@ -66,7 +78,8 @@ def _program(program_id) -> Program:
 
 
 def _check_session_data(data: dict) -> None:
-    if not (data.get("place") or "").strip():
+    data["place"] = clean(data.get("place"))
+    if not data["place"]:
         raise DomainError(_("Enter the place of the exam."), field="place")
     capacity = data.get("capacity")
     if not isinstance(capacity, int) or not 1 <= capacity <= MAX_CAPACITY:
@@ -76,18 +89,19 @@ def _check_session_data(data: dict) -> None:
         raise DomainError(_("Enter the exam date."), field="exam_date")
 
 
-def create_session(data: dict, *, actor_id=None) -> ExamSession:
+@transition("exam_session.created", ExamSession, label=_l("Exam session created"),
+            permission=policy.SESSION_CREATE, creates=True)
+def create_session(data: dict, *, acting_user) -> ExamSession:
     """Open an exam session of an active program. Raises DomainError for bad data."""
+    data = dict(data)
     _check_session_data(data)
     if not _program(data["program_id"]).is_active:
         raise DomainError(_("This program is closed."), field="program_id")
     session = ExamSession(**{k: data[k] for k in SESSION_FIELDS}, status=SessionStatus.OPEN,
-                          created_by_id=actor_id)
-    session.place = session.place.strip()
+                          created_by_id=getattr(acting_user, "id", None))
     db.session.add(session)
     db.session.flush()
-    record("exam_session.created", session, after=snapshot(session))
-    db.session.flush()
+    audit_note(after=snapshot(session))
     return session
 
 
@@ -96,15 +110,16 @@ def _seats(session: ExamSession) -> list[ExamSeat]:
                                    .order_by(ExamSeat.seat_no)))
 
 
-def update_session(session: ExamSession, data: dict) -> None:
+@transition("exam_session.updated", ExamSession, label=_l("Exam session changed"),
+            permission=policy.SESSION_EDIT, source={SessionStatus.OPEN},
+            wrong_state=SCORED_NO_CHANGE)
+def update_session(session: ExamSession, data: dict, *, acting_user) -> None:
     """Change date, place or capacity of an open session (the program only while empty).
 
     Raises DomainError when the session is scored or the capacity is below the seats taken.
     """
+    data = dict(data)
     _check_session_data(data)
-    if not session.is_open:
-        raise DomainError(_("The scores of this session are recorded; it can no longer "
-                            "change."))
     seats = _seats(session)
     if data["program_id"] != session.program_id and seats:
         raise DomainError(_("Release every seat before changing the program."),
@@ -118,12 +133,9 @@ def update_session(session: ExamSession, data: dict) -> None:
         _compact(seats)
     for key in SESSION_FIELDS:
         setattr(session, key, data[key])
-    session.place = session.place.strip()
     db.session.flush()
     db.session.expire_all()  # seats follow the new capacity (ON UPDATE CASCADE)
-    old, new = changes(before, snapshot(session))
-    record("exam_session.updated", session, before=old, after=new)
-    db.session.flush()
+    note_changes(before, session)
 
 
 def _compact(seats: list[ExamSeat]) -> None:
@@ -141,11 +153,13 @@ def _lock_open(session: ExamSession) -> None:
                                   ExamSession.status == SessionStatus.OPEN)
         .values(status=SessionStatus.OPEN).execution_options(synchronize_session=False))
     if locked.rowcount != 1:
-        raise DomainError(_("The scores of this session are recorded; it takes no more "
-                            "nominees."))
+        raise DomainError(str(SCORED_NO_ADMISSION))
 
 
-def admit_nominations(session: ExamSession, nomination_ids, *, today=None) -> list[ExamSeat]:
+@transition("exam_session.admitted", ExamSession, label=_l("Nominees admitted"),
+            permission=policy.ADMIT, source={SessionStatus.OPEN},
+            wrong_state=SCORED_NO_ADMISSION)
+def admit_nominations(session: ExamSession, nomination_ids, *, acting_user) -> list[ExamSeat]:
     """Give seats in `session` to waiting nominations of its program, never beyond capacity.
 
     Raises DomainError (nothing admitted) when a nomination is unknown, not waiting, of
@@ -182,10 +196,8 @@ def admit_nominations(session: ExamSession, nomination_ids, *, today=None) -> li
         db.session.add(seat)
         seats.append(seat)
     db.session.flush()
-    record("exam_session.admitted", session,
-           after={"nomination_ids": [n.id for n in nominations],
-                  "seat_nos": [s.seat_no for s in seats]})
-    db.session.flush()
+    audit_note(after={"nomination_ids": [n.id for n in nominations],
+                      "seat_nos": [s.seat_no for s in seats]})
     return seats
 
 
@@ -204,7 +216,9 @@ def _check_prerequisites(session: ExamSession, nominations: list[Nomination]) ->
                           field="nomination_ids")
 
 
-def release_seat(seat: ExamSeat) -> None:
+@transition("exam_seat.released", ExamSeat, label=_l("Seat released"),
+            permission=policy.SEAT_RELEASE)
+def release_seat(seat: ExamSeat, *, acting_user) -> None:
     """Give a seat back before the scores are recorded; the nomination waits again."""
     session = db.session.scalars(select(ExamSession)
                                  .where(ExamSession.id == seat.session_id)).one()
@@ -213,11 +227,9 @@ def release_seat(seat: ExamSeat) -> None:
     nomination = db.session.scalars(select(Nomination)
                                     .where(Nomination.id == seat.nomination_id)).one()
     nomination.status = NominationStatus.PENDING
-    record("exam_seat.released", seat, after={"session_id": session.id,
-                                              "seat_no": seat.seat_no,
-                                              "nomination_id": nomination.id})
+    audit_note(after={"session_id": session.id, "seat_no": seat.seat_no,
+                      "nomination_id": nomination.id})
     db.session.delete(seat)
-    db.session.flush()
 
 
 def check_score_rows(rows: list[ScoreRow]) -> list[str | None]:
@@ -237,7 +249,12 @@ def check_score_rows(rows: list[ScoreRow]) -> list[str | None]:
     return out
 
 
-def record_scores(session: ExamSession, rows: list[ScoreRow], *, today=None) -> ScoreOutcome:
+# The target (scored) is set by the body's conditional UPDATE, which also stops a second
+# sheet racing this one; the certificates it issues and renews are part of this one change.
+@transition("exam_session.scored", ExamSession, label=_l("Scores recorded"),
+            permission=policy.SCORE, source={SessionStatus.OPEN}, wrong_state=ALREADY_SCORED)
+def record_scores(session: ExamSession, rows: list[ScoreRow], *, acting_user,
+                  today=None) -> ScoreOutcome:
     """Record the whole session's scores at once, issue certificates to those who passed.
 
     Validates every row before writing anything. Raises DomainError when the exam has not
@@ -245,8 +262,6 @@ def record_scores(session: ExamSession, rows: list[ScoreRow], *, today=None) -> 
     were already recorded (a second submit changes nothing).
     """
     today = today or local_today()
-    if not session.is_open:
-        raise DomainError(_("The scores of this session are already recorded."))
     if session.exam_date > today:
         raise DomainError(_("The exam takes place on %(date)s; record the scores from that "
                             "day on.", date=format_date(session.exam_date)))
@@ -263,13 +278,11 @@ def record_scores(session: ExamSession, rows: list[ScoreRow], *, today=None) -> 
         .values(status=SessionStatus.SCORED, scored_at=utcnow())
         .execution_options(synchronize_session=False))
     if claimed.rowcount != 1:
-        raise DomainError(_("The scores of this session are already recorded."))
+        raise DomainError(str(ALREADY_SCORED))
     outcome = _write_results(session, seats, rows)
     db.session.expire(session)
-    record("exam_session.scored", session,
-           after={"passed": outcome.passed, "failed": outcome.failed,
-                  "absent": outcome.absent, "certificates": outcome.certificates})
-    db.session.flush()
+    audit_note(after={"passed": outcome.passed, "failed": outcome.failed,
+                      "absent": outcome.absent, "certificates": outcome.certificates})
     return outcome
 
 

@@ -18,16 +18,10 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from certification.models import EDUCATION_LABELS
 from portal.forms import PortalForm, PortalSubForm
+from portal.text import clean_or_none
 
 REQUIRED = _l("This field is required.")
-
-
-def clean(value):
-    """Trim typed text and drop NUL characters (PostgreSQL text refuses them)."""
-    return value.replace("\x00", "").strip() if isinstance(value, str) else value
-
-
-TEXT = {"filters": [clean]}
+TEXT = {"filters": [clean_or_none]}
 PHONE = Regexp(r"^[0-9+\- ()]{5,32}$", message=_l("Enter a valid phone number."))
 
 
@@ -56,6 +50,16 @@ class EngineerForm(PortalForm):
                           description=_l("The engineer's own account, to see their "
                                          "certificates."))
     submit = SubmitField(_l("Save"))
+
+
+class NewEngineerForm(EngineerForm):
+    """A new engineer's form: the ID number is required (when editing, empty keeps it)."""
+
+    id_number = StringField(
+        _l("ID number"), **TEXT,
+        validators=[DataRequired(_l("Enter the ID number.")), Length(max=32)],
+        description=_l("18 characters. Stored in full, shown masked. When editing, leave "
+                       "empty to keep the stored number."))
 
 
 class LeaveForm(PortalForm):

@@ -2,8 +2,7 @@
 of queries; and the check other areas rely on (is an engineer certified on a day?)."""
 from datetime import date, timedelta
 
-from flask import current_app, request
-from flask_sqlalchemy.pagination import SelectPagination
+from flask import request
 from sqlalchemy import and_, case, distinct, exists, func, not_, or_, select
 from sqlalchemy.orm import aliased, joinedload, selectinload
 
@@ -22,6 +21,7 @@ from certification.models import (
 from certification.states import EXPIRING_DAYS, CertificateState
 from portal.extensions import db
 from portal.listing import int_arg
+from portal.text import query_text
 from tenants.models import Agency, AgencyProductLine, AgencyStatus, ProductLine
 
 
@@ -68,24 +68,7 @@ def state_condition(state: str, today: date, cert=Certificate):
     }.get(state)
 
 
-class RowPagination(SelectPagination):
-    """Pages of a multi-column select (rows, not entities)."""
-
-    def _query_items(self):
-        stmt = self._query_args["select"].limit(self.per_page).offset(self._query_offset)
-        return list(self._query_args["session"].execute(stmt).all())
-
-
-def paginate_rows(stmt):
-    return RowPagination(select=stmt, session=db.session(), page=int_arg("page", 1, high=100000),
-                         per_page=current_app.config["PAGE_SIZE"], error_out=False)
-
-
 # --- lists --------------------------------------------------------------------------------
-
-
-def _q() -> str:
-    return request.args.get("q", "").replace("\x00", "").strip()[:100]
 
 
 def engineer_certificates():
@@ -108,7 +91,7 @@ def engineer_list_statement():
     if line := int_arg("line", None):
         stmt = stmt.where(Engineer.id.in_(select(EngineerProductLine.engineer_id)
                                           .where(EngineerProductLine.product_line_id == line)))
-    if q := _q():
+    if q := query_text():
         stmt = stmt.where(or_(Engineer.name.ilike(f"%{q}%"), Engineer.phone.ilike(f"%{q}%")))
     return stmt
 
@@ -130,7 +113,7 @@ def certificate_list_statement(today: date, *, user=None):
         stmt = stmt.where(Certificate.level == level)
     if agency := int_arg("agency", None):
         stmt = stmt.where(Certificate.agency_id == agency)
-    if q := _q():
+    if q := query_text():
         stmt = stmt.where(or_(Certificate.number.ilike(f"%{q}%"), Engineer.name.ilike(f"%{q}%")))
     return stmt
 
@@ -148,7 +131,7 @@ def nomination_list_statement():
         stmt = stmt.where(Nomination.status == status)
     if program := int_arg("program", None):
         stmt = stmt.where(Nomination.program_id == program)
-    if q := _q():
+    if q := query_text():
         stmt = stmt.where(Engineer.name.ilike(f"%{q}%"))
     return stmt
 

@@ -3,9 +3,10 @@ import re
 from datetime import date
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
-from certification import eligibility
+from certification import eligibility, policy
 from certification.models import (
     EDUCATION_RANK,
     Certificate,
@@ -16,13 +17,17 @@ from certification.models import (
     NominationStatus,
     Program,
 )
-from portal.audit.services import changes, record, snapshot
+from certification.states import NOMINATION_LABELS, STATE_LABELS, certificate_state
+from portal.audit.services import changes, snapshot
 from portal.auth.models import User
 from portal.auth.roles import Role
 from portal.clock import local_today
 from portal.errors_domain import DomainError
 from portal.extensions import db
 from portal.models import utcnow
+from portal.text import clean
+from portal.transitions import describe, transition
+from portal.transitions import note as audit_note
 from tenants.models import AgencyProductLine, ProductLine
 
 ENGINEER_FIELDS = ("name", "phone", "education", "hire_date", "user_id")
@@ -44,6 +49,20 @@ def id_number_is_valid(number: str) -> bool:
         return False
     total = sum(int(d) * w for d, w in zip(number[:17], _ID_WEIGHTS, strict=True))
     return _ID_CHECK[total % 11] == number[17]
+
+
+describe(Engineer, _l("engineer"))
+describe(Nomination, _l("nomination"), lambda n: NOMINATION_LABELS.get(n.status, n.status))
+describe(Program, _l("program"))
+describe(Certificate, _l("certificate"),
+         lambda c: STATE_LABELS[certificate_state(c, local_today())])
+
+
+def note_changes(before: dict, record, **extra) -> None:
+    """Inside an edit: its audit entry holds only the fields that changed (`extra`: values
+    that are not columns, e.g. the product lines)."""
+    old, new = changes(before, {**snapshot(record), **extra})
+    audit_note(before=old, after=new)
 
 
 # --- engineers ----------------------------------------------------------------------------
@@ -105,24 +124,28 @@ def _set_lines(engineer: Engineer, product_line_ids) -> None:
                                            engineer_id=engineer.id, product_line_id=line_id))
 
 
-def create_engineer(agency_id: int, data: dict, product_line_ids, *, today=None) -> Engineer:
+@transition("engineer.created", Engineer, label=_l("Engineer registered"),
+            permission=policy.ENGINEER_REGISTER, creates=True)
+def create_engineer(agency_id: int, data: dict, product_line_ids, *, acting_user,
+                    today=None) -> Engineer:
     """Register an engineer of `agency_id`. Raises DomainError for bad or duplicate data."""
     data = {**data, "id_number": normalize_id_number(data.get("id_number", ""))}
     _check_engineer(agency_id, data, product_line_ids, today=today or local_today())
     engineer = Engineer(agency_id=agency_id, id_number=data["id_number"],
                         status=EngineerStatus.ACTIVE,
                         **{k: data.get(k) for k in ENGINEER_FIELDS})
-    engineer.name = engineer.name.strip()
+    engineer.name = clean(engineer.name)
     db.session.add(engineer)
     db.session.flush()
     _set_lines(engineer, product_line_ids)
-    record("engineer.created", engineer, after={**snapshot(engineer),
-                                                "product_line_ids": sorted(product_line_ids)})
-    db.session.flush()
+    audit_note(after={**snapshot(engineer), "product_line_ids": sorted(product_line_ids)})
     return engineer
 
 
-def update_engineer(engineer: Engineer, data: dict, product_line_ids, *, today=None) -> None:
+@transition("engineer.updated", Engineer, label=_l("Engineer changed"),
+            permission=policy.ENGINEER_EDIT)
+def update_engineer(engineer: Engineer, data: dict, product_line_ids, *, acting_user,
+                    today=None) -> None:
     """Change an engineer's profile; an empty ID number keeps the stored one."""
     data = dict(data)
     data["id_number"] = normalize_id_number(data.get("id_number", "")) or None
@@ -132,27 +155,27 @@ def update_engineer(engineer: Engineer, data: dict, product_line_ids, *, today=N
                                                                engineer.product_lines)}
     for key in ENGINEER_FIELDS:
         setattr(engineer, key, data.get(key))
-    engineer.name = engineer.name.strip()
+    engineer.name = clean(engineer.name)
     if data["id_number"]:
         engineer.id_number = data["id_number"]
     _set_lines(engineer, product_line_ids)
     db.session.flush()
     db.session.expire(engineer, ["product_lines"])
-    old, new = changes(before, {**snapshot(engineer),
-                                "product_line_ids": sorted(product_line_ids)})
-    record("engineer.updated", engineer, before=old,
-           after={**new, "id_number_changed": bool(data["id_number"])})
-    db.session.flush()
+    note_changes(before, engineer, product_line_ids=sorted(product_line_ids))
+    audit_note(after={"id_number_changed": bool(data["id_number"])})
 
 
-def engineer_leaves(engineer: Engineer, left_on: date | None, *, today=None) -> list[int]:
+@transition("engineer.left", Engineer, label=_l("Engineer left the agency"),
+            permission=policy.ENGINEER_LEAVE, source={EngineerStatus.ACTIVE},
+            target=EngineerStatus.LEFT, audit=lambda e: {"status": e.status},
+            wrong_state=_l("This engineer has already left."))
+def engineer_leaves(engineer: Engineer, left_on: date | None, *, acting_user,
+                    today=None) -> list[int]:
     """Mark an engineer as gone; their waiting nominations are withdrawn (ids returned).
 
     Raises DomainError when they already left or the date is outside hire date … today.
     """
     today = today or local_today()
-    if engineer.status == EngineerStatus.LEFT:
-        raise DomainError(_("This engineer has already left."))
     left_on = left_on or today
     if left_on > today or left_on < engineer.hire_date:
         raise DomainError(_("The leaving date must lie between the hire date and today."),
@@ -163,19 +186,15 @@ def engineer_leaves(engineer: Engineer, left_on: date | None, *, today=None) -> 
             Nomination.status == NominationStatus.PENDING)):
         nomination.status, nomination.closed_at = NominationStatus.WITHDRAWN, utcnow()
         withdrawn.append(nomination.id)
-    engineer.status, engineer.left_on = EngineerStatus.LEFT, left_on
-    record("engineer.left", engineer, before={"status": EngineerStatus.ACTIVE.value},
-           after={"status": EngineerStatus.LEFT.value, "left_on": left_on,
-                  "withdrawn_nomination_ids": withdrawn})
-    db.session.flush()
+    engineer.left_on = left_on
+    audit_note(after={"left_on": left_on, "withdrawn_nomination_ids": withdrawn})
     return withdrawn
 
 
 # --- programs -----------------------------------------------------------------------------
 
 
-def save_program(program: Program, data: dict) -> Program:
-    """Create or change a program. Raises DomainError for a duplicate product line × level."""
+def _check_program(data: dict, program: Program | None = None) -> None:
     if data["level"] not in (1, 2, 3):
         raise DomainError(_("Choose level 1, 2 or 3."), field="level")
     if db.session.scalar(select(func.count(ProductLine.id))
@@ -184,30 +203,45 @@ def save_program(program: Program, data: dict) -> Program:
     taken = select(func.count(Program.id)).where(Program.product_line_id ==
                                                   data["product_line_id"],
                                                   Program.level == data["level"])
-    if program.id is not None:
+    if program is not None:
         taken = taken.where(Program.id != program.id)
     if db.session.scalar(taken):
         raise DomainError(_("This product line already has a program at this level."),
                           field="level")
-    before = snapshot(program) if program.id else None
-    for key in PROGRAM_FIELDS:
-        setattr(program, key, data[key])
+
+
+@transition("program.created", Program, label=_l("Program created"),
+            permission=policy.PROGRAM_CREATE, creates=True)
+def create_program(data: dict, *, acting_user) -> Program:
+    """A new program. Raises DomainError for a duplicate product line × level."""
+    _check_program(data)
+    program = Program(**{key: data[key] for key in PROGRAM_FIELDS})
     db.session.add(program)
     db.session.flush()
-    if before is None:
-        record("program.created", program, after=snapshot(program))
-    else:
-        old, new = changes(before, snapshot(program))
-        record("program.updated", program, before=old, after=new)
+    audit_note(after=snapshot(program))
+    return program
+
+
+@transition("program.updated", Program, label=_l("Program changed"),
+            permission=policy.PROGRAM_EDIT)
+def update_program(program: Program, data: dict, *, acting_user) -> Program:
+    """Change a program's rules. Raises DomainError for a duplicate product line × level."""
+    _check_program(data, program)
+    before = snapshot(program)
+    for key in PROGRAM_FIELDS:
+        setattr(program, key, data[key])
     db.session.flush()
+    note_changes(before, program)
     return program
 
 
 # --- nominations --------------------------------------------------------------------------
 
 
-def nominate_engineer(engineer: Engineer, program: Program, *, note: str = "",
-                      actor_id=None, today=None) -> Nomination:
+@transition("nomination.created", Nomination, label=_l("Engineer nominated"),
+            permission=policy.NOMINATE, creates=True)
+def nominate_engineer(engineer: Engineer, program: Program, *, acting_user, note: str = "",
+                      today=None) -> Nomination:
     """Nominate an engineer for a program's exam.
 
     Raises DomainError explaining every unmet prerequisite (education, experience, the
@@ -220,38 +254,40 @@ def nominate_engineer(engineer: Engineer, program: Program, *, note: str = "",
         raise DomainError(" ".join(unmet), field="program_id")
     nomination = Nomination(agency_id=engineer.agency_id, engineer_id=engineer.id,
                             program_id=program.id, status=NominationStatus.PENDING,
-                            note=(note or "").strip()[:2000], nominated_by_id=actor_id)
+                            note=clean(note, multiline=True, limit=2000),
+                            nominated_by_id=getattr(acting_user, "id", None))
     db.session.add(nomination)
     db.session.flush()
-    record("nomination.created", nomination, after=snapshot(nomination))
-    db.session.flush()
+    audit_note(after=snapshot(nomination))
     return nomination
 
 
-def withdraw_nomination(nomination: Nomination) -> None:
+@transition("nomination.withdrawn", Nomination, label=_l("Nomination withdrawn"),
+            permission=policy.WITHDRAW, source={NominationStatus.PENDING},
+            target=NominationStatus.WITHDRAWN, audit=lambda n: {"status": n.status},
+            wrong_state=_l("Only a nomination waiting for a seat can be withdrawn."))
+def withdraw_nomination(nomination: Nomination, *, acting_user) -> None:
     """Withdraw a nomination that is still waiting for a seat (DomainError otherwise)."""
-    if nomination.status != NominationStatus.PENDING:
-        raise DomainError(_("Only a nomination waiting for a seat can be withdrawn."))
-    nomination.status, nomination.closed_at = NominationStatus.WITHDRAWN, utcnow()
-    record("nomination.withdrawn", nomination, before={"status": "pending"},
-           after={"status": "withdrawn"})
-    db.session.flush()
+    nomination.closed_at = utcnow()
 
 
 # --- certificates -------------------------------------------------------------------------
 
 
+# From "not revoked" (no revocation time) only; the body sets the revocation.
+@transition("certificate.revoked", Certificate, label=_l("Certificate revoked"),
+            permission=policy.REVOKE, state_attr="revoked_at", source={None},
+            audit=lambda c: {"revoked_on": c.revoked_on},
+            wrong_state=_l("This certificate is already revoked."))
 def revoke_certificate(certificate: Certificate, reason: str, revoked_on: date | None = None,
-                       *, today=None) -> None:
+                       *, acting_user, today=None) -> None:
     """Revoke a certificate from `revoked_on` (default today) with a reason.
 
     Raises DomainError when it is already revoked, the reason is missing or the day lies
     before the certificate's start or after today.
     """
     today = today or local_today()
-    if certificate.revoked_at is not None:
-        raise DomainError(_("This certificate is already revoked."))
-    reason = (reason or "").strip()
+    reason = clean(reason, multiline=True)
     if len(reason) < 3:
         raise DomainError(_("Give the reason for the revocation."), field="reason")
     revoked_on = revoked_on or today
@@ -260,6 +296,4 @@ def revoke_certificate(certificate: Certificate, reason: str, revoked_on: date |
                             "certificate and today."), field="revoked_on")
     certificate.revoked_at, certificate.revoked_on = utcnow(), revoked_on
     certificate.revoke_reason = reason
-    record("certificate.revoked", certificate, before={"revoked_on": None},
-           after={"revoked_on": revoked_on, "number": certificate.number}, reason=reason)
-    db.session.flush()
+    audit_note(after={"number": certificate.number}, reason=reason)

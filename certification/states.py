@@ -1,11 +1,11 @@
-"""Certificate states, validity arithmetic, masking and the labels the pages show."""
-import calendar
+"""Certificate states, validity arithmetic and the labels the pages show."""
 from datetime import date, timedelta
 from enum import StrEnum
 
 from flask_babel import lazy_gettext as _l
 
-from certification.models import ExamResult, NominationStatus, SessionStatus
+from certification.models import EDUCATION_LABELS, ExamResult, NominationStatus, SessionStatus
+from portal.clock import add_months
 
 EXPIRING_DAYS = 60  # a certificate with this many days left or fewer is "expiring"
 
@@ -57,13 +57,6 @@ SESSION_LABELS = {
 }
 
 
-def add_months(day: date, months: int) -> date:
-    """The same day `months` later; the 31st becomes the month's last day when it has none."""
-    index = day.month - 1 + months
-    year, month = day.year + index // 12, index % 12 + 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
-
-
 def validity_end(valid_from: date, months: int) -> date:
     """The last valid day of a certificate valid for `months` from `valid_from` (inclusive)."""
     return add_months(valid_from, months) - timedelta(days=1)
@@ -94,15 +87,18 @@ def is_valid_on(cert, day: date) -> bool:
             and (cert.revoked_on is None or cert.revoked_on > day))
 
 
-def mask_name(name: str) -> str:
-    """王小明 → 王*明, 王明 → 王*, John Smith → J********h: enough to recognise, not to learn."""
-    name = (name or "").strip()
-    if len(name) <= 1:
-        return "*" if name else ""
-    if len(name) == 2:
-        return name[0] + "*"
-    return name[0] + "*" * (len(name) - 2) + name[-1]
-
-
 def level_label(level: int) -> str:
     return f"L{level} {LEVEL_LABELS.get(level, '')}".strip()
+
+
+def certificate_state(cert, today: date) -> CertificateState:
+    """A loaded certificate's state (its `renewed_by` loaded with it, not one by one)."""
+    return state_of(cert, today, renewed=cert.renewed_by is not None)
+
+
+def template_labels() -> dict:
+    """What the certification templates read (the app's context processor)."""
+    return {"cert_state_labels": STATE_LABELS, "cert_state_badges": STATE_BADGES,
+            "cert_level_labels": LEVEL_LABELS, "nomination_labels": NOMINATION_LABELS,
+            "exam_result_labels": RESULT_LABELS, "session_labels": SESSION_LABELS,
+            "education_labels": EDUCATION_LABELS, "certificate_state": certificate_state}

@@ -9,7 +9,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
 from certification import eligibility, queries, services
-from certification.forms import EngineerForm, LeaveForm, NominateForm, ProgramForm
+from certification.forms import (
+    EngineerForm,
+    LeaveForm,
+    NewEngineerForm,
+    NominateForm,
+    ProgramForm,
+)
 from certification.models import (
     Engineer,
     ExamSeat,
@@ -17,12 +23,13 @@ from certification.models import (
     NominationStatus,
     Program,
 )
+from certification.policy import AGENCY_READERS, CERTIFIERS, ENGINEER_READERS
 from certification.states import LEVEL_LABELS
-from portal.auth.access import allow
+from portal.auth.access import allow, performs
 from portal.auth.models import User
-from portal.auth.roles import HQ_ROLES, Role
+from portal.auth.roles import Role
 from portal.clock import local_today
-from portal.errors_domain import DomainError, attach_to_form
+from portal.commit import perform
 from portal.extensions import db
 from portal.listing import paginate, sorted_by
 from portal.navigation import add_nav
@@ -30,11 +37,6 @@ from portal.tenancy import get_or_404
 from tenants.models import AgencyProductLine, ProductLine
 
 bp = Blueprint("certification", __name__, url_prefix="/certification")
-
-CERTIFIERS = (Role.HQ_CERTIFIER, Role.HQ_ADMIN)
-OWNER = (Role.AGENCY_OWNER,)
-AGENCY_READERS = (Role.AGENCY_OWNER, Role.AGENCY_STAFF)
-ENGINEER_READERS = (*HQ_ROLES, *AGENCY_READERS)
 
 add_nav("certification.engineers", _l("Engineers"), ENGINEER_READERS, order=20)
 add_nav("certification.nominations", _l("Nominations"), (*CERTIFIERS, *AGENCY_READERS),
@@ -46,16 +48,15 @@ def locale() -> str:
     return str(get_locale())
 
 
-def save(form, action, *args, **kwargs):
-    """Run a service; commit on success (returning its result), else show its error."""
-    try:
-        result = action(*args, **kwargs)
-    except DomainError as error:
-        db.session.rollback()
-        attach_to_form(form, error)
-        return None
-    db.session.commit()
-    return result if result is not None else True
+def sorted_page(stmt, columns: dict, default: str):
+    """A list's page of `stmt`, sorted by the query string within `columns`: (page, sort)."""
+    stmt, sort = sorted_by(stmt, columns, default)
+    return paginate(stmt), sort
+
+
+def list_page(template: str, stmt, columns: dict, default: str, **context):
+    page, sort = sorted_page(stmt, columns, default)
+    return render_template(template, page=page, sort=sort, **context)
 
 
 def flash_errors(form) -> None:
@@ -64,17 +65,40 @@ def flash_errors(form) -> None:
             flash(error, "danger")
 
 
+def form_page(form, service, *args, title: str, back: str, done):
+    """A page of one form: a valid submit performs `service` (portal.commit.perform) and
+    goes where ``done(result)`` says, as ``(message, url)``; otherwise the form again."""
+    if form.validate_on_submit():
+        ok, result = perform(service, *args, form=form)
+        if ok:
+            message, url = done(result)
+            flash(message, "success")
+            return redirect(url)
+    return render_template("portal/form_page.html", form=form, title=title, back=back)
+
+
+def post_back(form, service, *args, done, back: str):
+    """A button or small form of a detail page: perform `service`, say how it went (`done`:
+    the message, or ``done(result)``) and go back to the page."""
+    if form is None or form.validate_on_submit():
+        ok, result = perform(service, *args, form=form)
+        if ok:
+            flash(done(result) if callable(done) else done, "success")
+    if form is not None:
+        flash_errors(form)
+    return redirect(back)
+
+
 # --- engineers ----------------------------------------------------------------------------
 
 
 @bp.route("/engineers/")
 @allow(*ENGINEER_READERS)
 def engineers():
-    stmt, sort = sorted_by(queries.engineer_list_statement(),
-                           {"name": Engineer.name, "hired": Engineer.hire_date,
-                            "agency": Engineer.agency_id}, "name")
-    return render_template("certification/engineers.html", page=paginate(stmt), sort=sort,
-                           product_lines=queries.product_lines(), today=local_today())
+    return list_page("certification/engineers.html", queries.engineer_list_statement(),
+                     {"name": Engineer.name, "hired": Engineer.hire_date,
+                      "agency": Engineer.agency_id}, "name",
+                     product_lines=queries.product_lines(), today=local_today())
 
 
 def _engineer_form(form: EngineerForm, agency_id: int, engineer=None) -> EngineerForm:
@@ -100,18 +124,18 @@ def _engineer_data(form: EngineerForm) -> dict:
 
 
 @bp.route("/engineers/new", methods=["GET", "POST"])
-@allow(*OWNER)
+@performs("engineer.created")
 def engineer_new():
-    form = _engineer_form(EngineerForm(), current_user.agency_id)
-    if form.validate_on_submit():
-        if not form.id_number.data:
-            attach_to_form(form, DomainError(_("Enter the ID number."), field="id_number"))
-        elif engineer := save(form, services.create_engineer, current_user.agency_id,
-                              _engineer_data(form), form.product_line_ids.data or []):
-            flash(_("Engineer %(name)s registered.", name=engineer.name), "success")
-            return redirect(url_for("certification.engineer", engineer_id=engineer.id))
-    return render_template("portal/form_page.html", form=form, title=_("New engineer"),
-                           back=url_for("certification.engineers"))
+    form = _engineer_form(NewEngineerForm(), current_user.agency_id)
+    return form_page(form, services.create_engineer, current_user.agency_id,
+                     _engineer_data(form), form.product_line_ids.data or [],
+                     title=_("New engineer"), back=url_for("certification.engineers"),
+                     done=lambda engineer: (_("Engineer %(name)s registered.",
+                                              name=engineer.name), _page_of(engineer)))
+
+
+def _page_of(engineer: Engineer) -> str:
+    return url_for("certification.engineer", engineer_id=engineer.id)
 
 
 @bp.route("/engineers/<int:engineer_id>")
@@ -132,7 +156,7 @@ def engineer(engineer_id):
 
 
 @bp.route("/engineers/<int:engineer_id>/edit", methods=["GET", "POST"])
-@allow(*OWNER)
+@performs("engineer.updated")
 def engineer_edit(engineer_id):
     engineer = get_or_404(Engineer, engineer_id)
     form = _engineer_form(EngineerForm(obj=engineer), engineer.agency_id, engineer)
@@ -140,28 +164,20 @@ def engineer_edit(engineer_id):
         form.id_number.data = ""
         form.product_line_ids.data = [p.id for p in engineer.product_lines]
         form.user_id.data = engineer.user_id or 0
-    if form.validate_on_submit() and save(form, services.update_engineer, engineer,
-                                          _engineer_data(form),
-                                          form.product_line_ids.data or []):
-        flash(_("Engineer saved."), "success")
-        return redirect(url_for("certification.engineer", engineer_id=engineer.id))
-    return render_template("portal/form_page.html", form=form,
-                           title=_("Edit %(name)s", name=engineer.name),
-                           back=url_for("certification.engineer", engineer_id=engineer.id))
+    return form_page(form, services.update_engineer, engineer, _engineer_data(form),
+                     form.product_line_ids.data or [],
+                     title=_("Edit %(name)s", name=engineer.name), back=_page_of(engineer),
+                     done=lambda _none: (_("Engineer saved."), _page_of(engineer)))
 
 
 @bp.route("/engineers/<int:engineer_id>/leave", methods=["POST"])
-@allow(*OWNER)
+@performs("engineer.left")
 def engineer_leave(engineer_id):
     engineer = get_or_404(Engineer, engineer_id)
     form = LeaveForm()
-    if form.validate_on_submit() and save(form, services.engineer_leaves, engineer,
-                                          form.left_on.data):
-        flash(_("%(name)s is recorded as having left; waiting nominations were withdrawn.",
-                name=engineer.name), "success")
-    else:
-        flash_errors(form)
-    return redirect(url_for("certification.engineer", engineer_id=engineer.id))
+    return post_back(form, services.engineer_leaves, engineer, form.left_on.data,
+                     done=_("%(name)s is recorded as having left; waiting nominations were "
+                            "withdrawn.", name=engineer.name), back=_page_of(engineer))
 
 
 # --- nominations --------------------------------------------------------------------------
@@ -173,7 +189,7 @@ def _candidate_programs(engineer: Engineer) -> list[Program]:
 
 
 @bp.route("/engineers/<int:engineer_id>/nominate", methods=["GET", "POST"])
-@allow(*OWNER)
+@performs("nomination.created")
 def nominate(engineer_id):
     engineer = get_or_404(Engineer, engineer_id)
     today = local_today()
@@ -186,11 +202,11 @@ def nominate(engineer_id):
         form.program_id.data = next((p.id for p, unmet in checks if not unmet), None)
     if form.validate_on_submit():
         program = next(p for p in programs if p.id == form.program_id.data)
-        if save(form, services.nominate_engineer, engineer, program, note=form.note.data,
-                actor_id=current_user.id):
+        if perform(services.nominate_engineer, engineer, program, note=form.note.data,
+                   form=form):
             flash(_("%(name)s is nominated for %(program)s.", name=engineer.name,
                     program=program.title(locale())), "success")
-            return redirect(url_for("certification.engineer", engineer_id=engineer.id))
+            return redirect(_page_of(engineer))
     return render_template("certification/nominate.html", engineer=engineer, form=form,
                            checks=checks)
 
@@ -198,28 +214,20 @@ def nominate(engineer_id):
 @bp.route("/nominations/")
 @allow(*ENGINEER_READERS)
 def nominations():
-    stmt, sort = sorted_by(queries.nomination_list_statement(),
-                           {"nominated": Nomination.nominated_at, "engineer": Engineer.name,
-                            "status": Nomination.status}, "-nominated")
-    return render_template("certification/nominations.html", page=paginate(stmt), sort=sort,
-                           programs=queries.programs(), statuses=list(NominationStatus))
+    return list_page("certification/nominations.html", queries.nomination_list_statement(),
+                     {"nominated": Nomination.nominated_at, "engineer": Engineer.name,
+                      "status": Nomination.status}, "-nominated",
+                     programs=queries.programs(), statuses=list(NominationStatus))
 
 
 @bp.route("/nominations/<int:nomination_id>/withdraw", methods=["POST"])
-@allow(*OWNER)
+@performs("nomination.withdrawn")
 def nomination_withdraw(nomination_id):
     nomination = get_or_404(Nomination, nomination_id)
-    try:
-        services.withdraw_nomination(nomination)
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "danger")
-    else:
-        db.session.commit()
-        flash(_("The nomination is withdrawn."), "success")
-    back = request.form.get("back") == "engineer"
-    return redirect(url_for("certification.engineer", engineer_id=nomination.engineer_id)
-                    if back else url_for("certification.nominations"))
+    back = (url_for("certification.engineer", engineer_id=nomination.engineer_id)
+            if request.form.get("back") == "engineer" else url_for("certification.nominations"))
+    return post_back(None, services.withdraw_nomination, nomination,
+                     done=_("The nomination is withdrawn."), back=back)
 
 
 # --- programs -----------------------------------------------------------------------------
@@ -237,25 +245,23 @@ def _program_form(form: ProgramForm) -> ProgramForm:
     return form
 
 
-def _program_page(program: Program, title: str):
-    form = _program_form(ProgramForm(obj=program if program.id else None))
-    if form.validate_on_submit():
-        data = {k: getattr(form, k).data for k in services.PROGRAM_FIELDS}
-        if save(form, services.save_program, program, data):
-            flash(_("Program saved."), "success")
-            return redirect(url_for("certification.programs"))
-    return render_template("portal/form_page.html", form=form, title=title,
-                           back=url_for("certification.programs"))
+def _program_page(title: str, service, *program: Program):
+    """The program form: `service` creates a program, or changes the one given."""
+    form = _program_form(ProgramForm(obj=program[0] if program else None))
+    data = {k: getattr(form, k).data for k in services.PROGRAM_FIELDS}
+    listing = url_for("certification.programs")
+    return form_page(form, service, *program, data, title=title, back=listing,
+                     done=lambda _program: (_("Program saved."), listing))
 
 
 @bp.route("/programs/new", methods=["GET", "POST"])
-@allow(*CERTIFIERS)
+@performs("program.created")
 def program_new():
-    return _program_page(Program(), _("New program"))
+    return _program_page(_("New program"), services.create_program)
 
 
 @bp.route("/programs/<int:program_id>/edit", methods=["GET", "POST"])
-@allow(*CERTIFIERS)
+@performs("program.updated")
 def program_edit(program_id):
     program = db.first_or_404(select(Program).where(Program.id == program_id))
-    return _program_page(program, _("Edit program"))
+    return _program_page(_("Edit program"), services.update_program, program)

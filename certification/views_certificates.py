@@ -5,7 +5,6 @@ from flask import (
     Response,
     abort,
     current_app,
-    flash,
     g,
     redirect,
     render_template,
@@ -21,21 +20,22 @@ from sqlalchemy.orm import joinedload, selectinload
 from certification import queries, services
 from certification.forms import RevokeForm, VerifyForm
 from certification.models import Certificate, Engineer, Program
-from certification.states import LEVEL_LABELS, STATE_LABELS, mask_name, state_of
-from certification.views import AGENCY_READERS, CERTIFIERS, bp, flash_errors, locale, save
-from portal.auth.access import allow, public
-from portal.auth.roles import AGENCY_ROLES, HQ_ROLES, Role
+from certification.policy import CERTIFICATE_PDF, COVERAGE_READERS
+from certification.states import LEVEL_LABELS, STATE_LABELS, certificate_state
+from certification.views import bp, list_page, locale, post_back
+from portal.auth.access import allow, performs, public
+from portal.auth.roles import Role
 from portal.clock import local_day, local_today
 from portal.extensions import db, limiter
-from portal.listing import paginate, sorted_by
+from portal.listing import paginate
+from portal.masking import mask_name
 from portal.navigation import add_nav
 from portal.pdf import render_pdf
+from portal.policy import roles
 from portal.tenancy import get_or_404, unscoped
 from portal.throttle import address_key
 from tenants.models import Agency
 
-PDF_READERS = (*CERTIFIERS, Role.AUDITOR, Role.REGIONAL_MANAGER, *AGENCY_ROLES)
-COVERAGE_READERS = (*HQ_ROLES, *AGENCY_READERS)
 PDF_LOCALES = ("zh_CN", "en")
 # Compared against when a number is unknown, so that both failures take the same time.
 _NO_CODE = "-" * 8
@@ -57,13 +57,12 @@ def _certificate(certificate_id) -> Certificate:
 def certificates():
     today = local_today()
     own = current_user if current_user.role == Role.ENGINEER else None
-    stmt, sort = sorted_by(queries.certificate_list_statement(today, user=own),
-                           {"valid_to": Certificate.valid_to, "number": Certificate.number,
-                            "engineer": Engineer.name, "issued": Certificate.issued_at},
-                           "valid_to")
-    return render_template("certification/certificates.html", page=paginate(stmt), sort=sort,
-                           today=today, product_lines=queries.product_lines(),
-                           states=list(STATE_LABELS))
+    return list_page("certification/certificates.html",
+                     queries.certificate_list_statement(today, user=own),
+                     {"valid_to": Certificate.valid_to, "number": Certificate.number,
+                      "engineer": Engineer.name, "issued": Certificate.issued_at}, "valid_to",
+                     today=today, product_lines=queries.product_lines(),
+                     states=list(STATE_LABELS), mine=own is not None)
 
 
 @bp.route("/certificates/<int:certificate_id>")
@@ -71,26 +70,24 @@ def certificates():
 def certificate(certificate_id):
     cert = _certificate(certificate_id)
     return render_template("certification/certificate.html", cert=cert, today=local_today(),
-                           revoke_form=RevokeForm(), pdf_readers=PDF_READERS)
+                           revoke_form=RevokeForm())
 
 
 @bp.route("/certificates/<int:certificate_id>/revoke", methods=["POST"])
-@allow(*CERTIFIERS)
+@performs("certificate.revoked")
 def certificate_revoke(certificate_id):
     cert = _certificate(certificate_id)
     form = RevokeForm()
-    if form.validate_on_submit() and save(form, services.revoke_certificate, cert,
-                                          form.reason.data, form.revoked_on.data):
-        flash(_("Certificate %(number)s is revoked.", number=cert.number), "success")
-    else:
-        flash_errors(form)
-    return redirect(url_for("certification.certificate", certificate_id=cert.id))
+    return post_back(form, services.revoke_certificate, cert, form.reason.data,
+                     form.revoked_on.data,
+                     done=_("Certificate %(number)s is revoked.", number=cert.number),
+                     back=url_for("certification.certificate", certificate_id=cert.id))
 
 
 def pdf_context(cert: Certificate, pdf_locale: str, today) -> dict:
     """Plain values for the certificate PDF (no ORM objects reach the template)."""
     engineer, program = cert.engineer, cert.program
-    state = state_of(cert, today, renewed=cert.renewed_by is not None)
+    state = certificate_state(cert, today)
     return {
         "number": cert.number, "code": cert.verification_code, "name": engineer.name,
         "id_number": engineer.masked_id_number, "agency": engineer.agency.legal_name,
@@ -104,7 +101,7 @@ def pdf_context(cert: Certificate, pdf_locale: str, today) -> dict:
 
 
 @bp.route("/certificates/<int:certificate_id>/pdf")
-@allow(*PDF_READERS)
+@allow(*roles(CERTIFICATE_PDF))
 def certificate_pdf(certificate_id):
     cert = _certificate(certificate_id)
     pdf_locale = request.args.get("lang", locale())
@@ -129,7 +126,7 @@ def coverage():
                                 agency_id=current_user.agency_id))
     today = local_today()
     gaps_only = request.args.get("all") != "1"
-    page = queries.paginate_rows(queries.coverage_statement(today, gaps_only=gaps_only))
+    page = paginate(queries.coverage_statement(today, gaps_only=gaps_only), rows=True)
     return render_template("certification/coverage.html", page=page, today=today,
                            summary=queries.hq_dashboard(today), gaps_only=gaps_only)
 
@@ -178,7 +175,7 @@ def public_certificate(number: str, code: str, today) -> dict | None:
         stored = cert.verification_code if cert is not None else _NO_CODE
         if not hmac.compare_digest(stored.encode(), code.encode()) or cert is None:
             return None
-        state = state_of(cert, today, renewed=cert.renewed_by is not None)
+        state = certificate_state(cert, today)
         return {"number": cert.number, "name": mask_name(cert.engineer.name),
                 "program": cert.program.title(locale()),
                 "agency": cert.engineer.agency.legal_name, "state": state.value,
@@ -187,7 +184,7 @@ def public_certificate(number: str, code: str, today) -> dict | None:
 
 
 @bp.route("/verify", methods=["GET", "POST"])
-@public
+@public(read_only=True)
 @limiter.limit(_limit("CERTIFICATE_CHECK_LIMITS_PER_ADDRESS", "20 per 15 minutes"),
                methods=["POST"], key_func=address_key, deduct_when=_lookup_failed)
 @limiter.limit(_limit("CERTIFICATE_CHECK_LIMITS_PER_NUMBER_ADDRESS", "5 per 15 minutes"),

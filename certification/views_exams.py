@@ -2,36 +2,37 @@
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 from sqlalchemy import select
 
 from certification import exams, queries
 from certification.forms import AdmitForm, ScoreSheetForm, SessionForm
 from certification.models import ExamSeat, ExamSession, SessionStatus
-from certification.views import CERTIFIERS, bp, flash_errors, locale, save
-from portal.auth.access import allow
-from portal.auth.roles import HQ_ROLES
+from certification.policy import SESSION_READERS
+from certification.views import bp, form_page, locale, post_back, sorted_page
+from portal.auth.access import allow, performs
 from portal.clock import local_today
-from portal.errors_domain import DomainError
+from portal.commit import perform
 from portal.extensions import db
-from portal.listing import paginate, sorted_by
 from portal.navigation import add_nav
 from portal.tenancy import get_or_404
 
-add_nav("certification.sessions", _l("Exam sessions"), HQ_ROLES, order=23)
+add_nav("certification.sessions", _l("Exam sessions"), SESSION_READERS, order=23)
 
 
 def _load(exam_session_id) -> ExamSession:
     return db.first_or_404(select(ExamSession).where(ExamSession.id == exam_session_id))
 
 
+def _page_of(session_id: int) -> str:
+    return url_for("certification.session", exam_session_id=session_id)
+
+
 @bp.route("/sessions/")
-@allow(*HQ_ROLES)
+@allow(*SESSION_READERS)
 def sessions():
-    stmt, sort = sorted_by(queries.session_list_statement(),
-                           {"date": ExamSession.exam_date, "place": ExamSession.place},
-                           "-date")
-    page = paginate(stmt)
+    page, sort = sorted_page(queries.session_list_statement(),
+                             {"date": ExamSession.exam_date, "place": ExamSession.place},
+                             "-date")
     return render_template("certification/sessions.html", page=page, sort=sort,
                            taken=queries.seat_counts(s.id for s in page.items),
                            programs=queries.programs(), statuses=list(SessionStatus))
@@ -49,20 +50,17 @@ def _session_data(form: SessionForm) -> dict:
 
 
 @bp.route("/sessions/new", methods=["GET", "POST"])
-@allow(*CERTIFIERS)
+@performs("exam_session.created")
 def session_new():
     form = _session_form(SessionForm())
-    if form.validate_on_submit() and (session := save(form, exams.create_session,
-                                                      _session_data(form),
-                                                      actor_id=current_user.id)):
-        flash(_("Exam session created. Admit the nominees now."), "success")
-        return redirect(url_for("certification.session", exam_session_id=session.id))
-    return render_template("portal/form_page.html", form=form, title=_("New exam session"),
-                           back=url_for("certification.sessions"))
+    return form_page(form, exams.create_session, _session_data(form),
+                     title=_("New exam session"), back=url_for("certification.sessions"),
+                     done=lambda session: (_("Exam session created. Admit the nominees now."),
+                                           _page_of(session.id)))
 
 
 @bp.route("/sessions/<int:exam_session_id>")
-@allow(*HQ_ROLES)
+@allow(*SESSION_READERS)
 def session(exam_session_id):
     session = _load(exam_session_id)
     seats = queries.session_seats(session)
@@ -76,49 +74,34 @@ def session(exam_session_id):
 
 
 @bp.route("/sessions/<int:exam_session_id>/edit", methods=["GET", "POST"])
-@allow(*CERTIFIERS)
+@performs("exam_session.updated")
 def session_edit(exam_session_id):
     session = _load(exam_session_id)
     form = _session_form(SessionForm(obj=session), session)
-    if form.validate_on_submit() and save(form, exams.update_session, session,
-                                          _session_data(form)):
-        flash(_("Exam session saved."), "success")
-        return redirect(url_for("certification.session", exam_session_id=session.id))
-    return render_template("portal/form_page.html", form=form, title=_("Edit exam session"),
-                           back=url_for("certification.session", exam_session_id=session.id))
+    back = _page_of(session.id)
+    return form_page(form, exams.update_session, session, _session_data(form),
+                     title=_("Edit exam session"), back=back,
+                     done=lambda _none: (_("Exam session saved."), back))
 
 
 @bp.route("/sessions/<int:exam_session_id>/admit", methods=["POST"])
-@allow(*CERTIFIERS)
+@performs("exam_session.admitted")
 def session_admit(exam_session_id):
     session = _load(exam_session_id)
     form = AdmitForm()
     # The choices are whatever was ticked; the service checks each nomination itself.
     form.nomination_ids.choices = [(i, "") for i in form.nomination_ids.raw_data or []]
     ids = [int(i) for i in form.nomination_ids.raw_data or [] if str(i).isdigit()]
-    if form.validate_on_submit():
-        seats = save(form, exams.admit_nominations, session, ids)
-        if seats:
-            flash(_("%(count)s nominees admitted.", count=len(seats)), "success")
-            return redirect(url_for("certification.session", exam_session_id=session.id))
-    flash_errors(form)
-    return redirect(url_for("certification.session", exam_session_id=session.id))
+    return post_back(form, exams.admit_nominations, session, ids, back=_page_of(session.id),
+                     done=lambda seats: _("%(count)s nominees admitted.", count=len(seats)))
 
 
 @bp.route("/seats/<int:seat_id>/release", methods=["POST"])
-@allow(*CERTIFIERS)
+@performs("exam_seat.released")
 def seat_release(seat_id):
     seat = get_or_404(ExamSeat, seat_id)
-    session_id = seat.session_id
-    try:
-        exams.release_seat(seat)
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "danger")
-    else:
-        db.session.commit()
-        flash(_("The seat is released; the nomination waits for a seat again."), "success")
-    return redirect(url_for("certification.session", exam_session_id=session_id))
+    return post_back(None, exams.release_seat, seat, back=_page_of(seat.session_id),
+                     done=_("The seat is released; the nomination waits for a seat again."))
 
 
 def _sheet(seats: list[ExamSeat]) -> ScoreSheetForm:
@@ -136,7 +119,7 @@ def _rows(form: ScoreSheetForm) -> list[exams.ScoreRow]:
 
 
 @bp.route("/sessions/<int:exam_session_id>/scores", methods=["GET", "POST"])
-@allow(*CERTIFIERS)
+@performs("exam_session.scored")
 def session_scores(exam_session_id):
     session = _load(exam_session_id)
     seats = queries.session_seats(session)
@@ -152,8 +135,8 @@ def session_scores(exam_session_id):
                 entry.form.theory.errors = [*entry.form.theory.errors, problem]
                 valid = False
         if valid:
-            outcome = save(form, exams.record_scores, session, rows)
-            if outcome:
+            ok, outcome = perform(exams.record_scores, session, rows, form=form)
+            if ok:
                 flash(_("Scores recorded: %(passed)s passed, %(failed)s failed, %(absent)s "
                         "absent. %(issued)s certificates issued.", passed=outcome.passed,
                         failed=outcome.failed, absent=outcome.absent,

@@ -4,7 +4,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from certification import queries
 from certification.models import Certificate, Engineer, Program
-from certification.states import state_of
+from certification.states import certificate_state
 from portal.auth.roles import Role
 from portal.clock import local_today
 from portal.extensions import db
@@ -37,7 +37,7 @@ def _engineer(user) -> dict:
         .options(joinedload(Certificate.program).joinedload(Program.product_line),
                  selectinload(Certificate.renewed_by))
         .order_by(Certificate.valid_to.desc()).limit(10)).all()
-    return {"certificates": [(c, state_of(c, today, renewed=c.renewed_by is not None))
+    return {"certificates": [(c, certificate_state(c, today))
                              for c in certs]}
 
 

@@ -1,6 +1,7 @@
 """Evaluation commands: compute, publish and finalize a quarter for the whole network, with a
 progress bar. They run the same jobs and services as the web pages."""
 import time
+from contextlib import contextmanager
 
 import click
 from flask.cli import AppGroup
@@ -9,6 +10,7 @@ from sqlalchemy import select
 from evaluation import compute, publication, services
 from evaluation.models import Quarter
 from portal import jobs
+from portal.commit import committed
 from portal.errors_domain import DomainError
 from portal.extensions import db
 from portal.periods import Period
@@ -38,8 +40,8 @@ def _quarter(period: Period) -> Quarter:
 
 def _run_job(kind: str, params: dict, label: str) -> dict:
     """Start a network-wide job, show its progress and return its result (or fail)."""
-    job = jobs.start(kind, params, scope=ALL)
-    db.session.commit()
+    with committed():
+        job = jobs.start(kind, params, scope=ALL)
     started = time.monotonic()
     with click.progressbar(length=1, label=label, show_pos=True) as bar:
         seen = [0]
@@ -56,17 +58,24 @@ def _run_job(kind: str, params: dict, label: str) -> dict:
     return finished.result
 
 
+@contextmanager
+def _operator(reason: str):
+    """The whole network, a refusal shown as the command's error (nothing written)."""
+    with unscoped(reason):
+        try:
+            yield
+        except DomainError as error:
+            raise click.ClickException(error.message) from error
+
+
 @evaluation_cli.command("compute")
 @click.argument("quarter")
 def compute_command(quarter: str):
     """Compute the drafts of QUARTER (e.g. 2026Q3) for every agency."""
     period = _period(quarter)
-    with unscoped("an operator computes the whole network from the command line"):
-        try:
-            compute.check_computable(period)
-        except DomainError as error:
-            raise click.ClickException(error.message) from error
-        _run_job("evaluation.compute", {"period": period.label}, f"Computing {period.label}")
+    with _operator("an operator computes the whole network from the command line"):
+        _run_job("evaluation.compute", {"period": compute.check_computable(period).label},
+                 f"Computing {period.label}")
 
 
 @evaluation_cli.command("publish")
@@ -74,12 +83,9 @@ def compute_command(quarter: str):
 def publish_command(quarter: str):
     """Publish QUARTER: ranks, proposals and every report PDF (zh_CN and en)."""
     period = _period(quarter)
-    with unscoped("an operator publishes the whole network from the command line"):
+    with _operator("an operator publishes the whole network from the command line"):
         found = _quarter(period)
-        try:
-            publication.check_publishable(found)
-        except DomainError as error:
-            raise click.ClickException(error.message) from error
+        publication.check_publishable(found)
         _run_job("evaluation.publish", {"quarter_id": found.id}, f"Publishing {period.label}")
 
 
@@ -88,12 +94,6 @@ def publish_command(quarter: str):
 def finalize_command(quarter: str):
     """Make QUARTER final once its appeals are decided and the 7 days have passed."""
     period = _period(quarter)
-    with unscoped("an operator closes a quarter from the command line"):
-        found = _quarter(period)
-        try:
-            waiting = services.finalize_quarter(found)
-        except DomainError as error:
-            db.session.rollback()
-            raise click.ClickException(error.message) from error
-        db.session.commit()
+    with _operator("an operator closes a quarter from the command line"), committed():
+        waiting = services.finalize_quarter(_quarter(period), acting_user=None)
     click.echo(f"{period.label} is final ({waiting} results deemed accepted)")

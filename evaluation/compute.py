@@ -15,16 +15,17 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, delete, func, insert, select, update
 
-from evaluation import figures, kpis
+from evaluation import figures, kpis, policy
 from evaluation.models import Inspection, KpiValue, Quarter, QuarterStatus, Result, ServiceLevel
 from evaluation.schemes import local_today, scheme_in_force, scheme_terms
 from portal import jobs
-from portal.audit.services import record
-from portal.auth.roles import Role
 from portal.errors_domain import DomainError
 from portal.extensions import db
 from portal.models import utcnow
 from portal.periods import Period
+from portal.policy import roles as policy_roles
+from portal.tenancy import ALL
+from portal.transitions import note, transition
 
 
 def quarter_of(period: Period) -> Quarter | None:
@@ -85,15 +86,30 @@ STEPS = {"agencies": _l("Agencies evaluated"), "orders": _l("Completed orders"),
          "writing": _l("Writing the drafts"), "ranking": _l("Ranks")}
 
 
-def compute_quarter(period: Period, *, actor=None, progress=None) -> Quarter:
-    """Compute (or recompute) the drafts of `period` for every evaluated agency.
+def compute_quarter(period: Period, *, acting_user=None, progress=None) -> Quarter:
+    """Compute (or recompute) the drafts of `period` for every evaluated agency, in the
+    caller's transaction (`acting_user` None: the system, a command or the demo).
 
     Raises DomainError for a quarter that has not ended, is published or has no scheme.
     Inspection scores already entered are kept and counted.
     """
     check_computable(period)
     tick = _ticker(progress)
-    return write_drafts(period, gather(period, tick), actor=actor, tick=tick)
+    return write_drafts(period, gather(period, tick), acting_user=acting_user, tick=tick)
+
+
+@transition("evaluation.compute_requested", jobs.Job, creates=True, permission=policy.COMPUTE,
+            label=_l("Quarter computation requested"))
+def request_compute(period: Period | None, *, acting_user) -> jobs.Job:
+    """Record the network-wide job that computes `period` (whole-network scope); the caller
+    commits and then hands it over (`jobs.enqueue`). The job's own transition
+    ("evaluation.computed") records the drafts it writes."""
+    period = check_computable(period)
+    user_id = getattr(acting_user, "id", None)
+    job = jobs.start("evaluation.compute", {"period": period.label, "user_id": user_id},
+                     scope=ALL, user_id=user_id)
+    note(after={"period": period.label})
+    return job
 
 
 def _ticker(progress):
@@ -136,7 +152,9 @@ def gather(period: Period, tick) -> Gathered:
                     previous, gaps, levels)
 
 
-def write_drafts(period: Period, gathered: Gathered, *, actor=None, tick=None) -> Quarter:
+@transition("evaluation.computed", Quarter, creates=True, permission=policy.COMPUTE,
+            label=_l("Quarter computed"))
+def write_drafts(period: Period, gathered: Gathered, *, acting_user, tick=None) -> Quarter:
     """Replace the quarter's drafts by those computed from `gathered` and the inspection
     scores entered so far. Raises DomainError when the quarter was published meanwhile."""
     tick = tick or (lambda note: None)
@@ -149,7 +167,8 @@ def write_drafts(period: Period, gathered: Gathered, *, actor=None, tick=None) -
     counts = {agency_id: dict(found) for agency_id, found in gathered.counts.items()}
     for agency_id, score in db.session.execute(select(Inspection.agency_id, Inspection.score)
                                                .where(Inspection.quarter_id == quarter.id)):
-        counts.setdefault(agency_id, {})["inspection"] = (score, 1)
+        for kpi in kpis.of_source("inspection"):
+            counts.setdefault(agency_id, {})[kpi.code] = (score, 1)
     results, kpi_rows = _rows(quarter, gathered.agencies, gathered.terms, counts,
                               gathered.previous, gathered.gaps, gathered.levels)
     tick("scoring")
@@ -161,10 +180,9 @@ def write_drafts(period: Period, gathered: Gathered, *, actor=None, tick=None) -
     tick("ranking")
     quarter.scheme_id, quarter.agency_count = gathered.scheme_id, len(gathered.agencies)
     quarter.compute_count += 1
-    quarter.computed_at, quarter.computed_by_id = utcnow(), getattr(actor, "id", None)
-    db.session.flush()
+    quarter.computed_at, quarter.computed_by_id = utcnow(), getattr(acting_user, "id", None)
     graded = [r for r in results if r["grade"]]
-    record("evaluation.computed", quarter, actor=actor, after={
+    note(after={
         "period": period.label, "scheme_version": gathered.scheme_version,
         "agencies": len(gathered.agencies), "graded": len(graded),
         "grades": {g: sum(r["grade"] == g for r in graded) for g in kpis.GRADES}})
@@ -290,11 +308,7 @@ def _actor(params: dict):
     return db.session.scalars(select(User).where(User.id == user_id)).one_or_none()
 
 
-# Who computes and publishes quarters (and may run those jobs again).
-OPERATORS = (Role.HQ_ADMIN, Role.HQ_SERVICE)
-
-
-@jobs.handler("evaluation.compute", roles=OPERATORS)
+@jobs.handler("evaluation.compute", roles=policy_roles(policy.COMPUTE))
 def compute_job(params: dict, progress) -> dict:
     """Count in a read transaction, then write the drafts in a short one."""
     period = Period.parse(params.get("period"))
@@ -305,7 +319,7 @@ def compute_job(params: dict, progress) -> dict:
         return gather(period, tick)
 
     def write(gathered: Gathered, last: bool) -> dict:
-        quarter = write_drafts(period, gathered, actor=_actor(params), tick=tick)
+        quarter = write_drafts(period, gathered, acting_user=_actor(params), tick=tick)
         return {"quarter_id": quarter.id, "period": quarter.label,
                 "agencies": quarter.agency_count}
 

@@ -54,20 +54,21 @@ def load(ctx: dict) -> None:
     with unscoped("demo data evaluates the whole network"):
         for n, period in enumerate(published):
             current = n == len(published) - 1
-            quarter = compute.compute_quarter(period, actor=people["hq"])
+            quarter = compute.compute_quarter(period, acting_user=people["hq"])
             _inspect(quarter, people, rng)
             demo.checkpoint()  # reports render with no write lock held when loading in steps
             published_on = local_day(_published_at(period))
-            publication.publish_quarter(quarter, actor=people["hq"], issued_on=published_on)
+            publication.publish_quarter(quarter, acting_user=people["hq"],
+                                        issued_on=published_on)
             demo.checkpoint()
             _answer(quarter, people, rng, current=current, codes=codes,
                     answered_on=local_day(_published_at(period) + timedelta(days=3)))
             _rate(quarter, people["owners"], rng)
             _backdate(quarter, period)
             if not current:
-                services.finalize_quarter(_reload(quarter), actor=people["hq"])
+                services.finalize_quarter(_reload(quarter), acting_user=people["hq"])
                 _decide_proposals(quarter, people["admin"])
-        quarter = compute.compute_quarter(draft, actor=people["hq"])
+        quarter = compute.compute_quarter(draft, acting_user=people["hq"])
         _inspect(quarter, people, rng)
         db.session.flush()
 
@@ -86,7 +87,7 @@ def _inspect(quarter: Quarter, people: dict, rng) -> None:
     for result in _results(quarter):
         inspector = people["managers"].get(result.region_id, people["hq"])
         score = rng.choice([68, 74, 78, 82, 85, 88, 90, 92, 95])
-        services.enter_inspection(result, score, INSPECTION_NOTE, inspector)
+        services.enter_inspection(result, score, INSPECTION_NOTE, acting_user=inspector)
 
 
 def _answer(quarter: Quarter, people: dict, rng, *, current: bool, codes: dict,
@@ -103,33 +104,35 @@ def _answer(quarter: Quarter, people: dict, rng, *, current: bool, codes: dict,
         appeal = _appeal(result, owners, n)
         if n == 0:
             services.resolve_appeal(appeal, upheld=True, note=UPHOLD_NOTE,
-                                    resolution="recompute", actor=hq, issued_on=answered_on)
+                                    resolution="recompute", acting_user=hq,
+                                    issued_on=answered_on)
         else:
-            services.resolve_appeal(appeal, upheld=False, note=REJECT_NOTE, actor=hq)
+            services.resolve_appeal(appeal, upheld=False, note=REJECT_NOTE, acting_user=hq)
     for result in results:
         if result.agency_id == open_appeal:
             _appeal(result, owners, 2)
         elif result in appealing or result.agency_id in silent or rng.random() < 0.2:
             continue
         else:
-            services.acknowledge_result(result, owners.get(result.agency_id))
+            services.acknowledge_result(result, acting_user=owners.get(result.agency_id))
 
 
 def _appeal(result: Result, owners: dict, n: int):
     return services.lodge_appeal(result, APPEAL_REASONS[n % 3],
                                  ("satisfaction", "timeliness", "returns")[n % 3],
-                                 owners.get(result.agency_id))
+                                 acting_user=owners.get(result.agency_id))
 
 
 def _rate(quarter: Quarter, owners: dict, rng) -> None:
     for result in _results(quarter):
         if rng.random() < 0.25:
             continue
-        services.rate_hq(result.agency_id, quarter, {
+        services.rate_hq(quarter, result.agency_id, {
             "parts": rng.choice([3, 4, 4, 5]), "settlement": rng.choice([2, 3, 4, 4, 5]),
             "support": rng.choice([3, 4, 5, 5]), "training": rng.choice([3, 4, 4, 5]),
             "comment": rng.choice(["", "备件到货及时。", "结算周期偏长,希望缩短。",
-                                   "技术培训很有帮助。"])}, owners.get(result.agency_id))
+                                   "技术培训很有帮助。"])},
+            acting_user=owners.get(result.agency_id))
 
 
 def _published_at(period: Period) -> datetime:
@@ -170,4 +173,4 @@ def _decide_proposals(quarter: Quarter, admin) -> None:
         accept = proposal.kind == "promote" or (proposal.kind == "demote" and not demoted)
         demoted = demoted or (accept and proposal.kind == "demote")
         services.decide_proposal(proposal, accept, "季度考核结果确认。" if accept else
-                                 "暂缓执行,下季度复核。", admin)
+                                 "暂缓执行,下季度复核。", acting_user=admin)

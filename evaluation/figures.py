@@ -11,6 +11,7 @@ from sqlalchemy import Integer, and_, case, func, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
+from evaluation import kpis
 from evaluation.models import Inspection, Quarter
 from portal.extensions import db
 from portal.periods import Period
@@ -78,6 +79,16 @@ def within_sla(sla_minutes: dict, order=WorkOrder):
     return and_(clock.is_not(None), elapsed_seconds(clock, order.received_at) <= limit)
 
 
+# Conditions an order KPI may count besides a WorkOrder flag (kpis.Kpi.counted).
+ORDER_CONDITIONS = {"within_sla": within_sla}
+
+
+def order_condition(kpi: kpis.Kpi, sla_minutes: dict, order=WorkOrder):
+    """What an order KPI counts in its numerator: a condition on the completed orders."""
+    named = ORDER_CONDITIONS.get(kpi.counted)
+    return named(sla_minutes, order) if named else getattr(order, kpi.counted)
+
+
 def substantiated_in(period: Period):
     start, end = period.utc_bounds(zone())
     return and_(Complaint.verdict == Verdict.SUBSTANTIATED, Complaint.closed_at >= start,
@@ -139,14 +150,16 @@ def count_figures(period: Period, sla_minutes: dict, quarter_id: int | None,
             out.setdefault(row[0], {}).update(build(row))
 
     tick = tick or (lambda note: None)
+    # Every order KPI in one GROUP BY; complaints count per completed order.
+    counted = kpis.of_source("orders")
     orders = _only(select(
-        WorkOrder.agency_id, func.count(WorkOrder.id), _count_if(within_sla(sla_minutes)),
-        _count_if(WorkOrder.is_first_time_fix), _count_if(WorkOrder.is_rework),
-        _count_if(WorkOrder.is_engineer_certified)).where(completed_in(period)),
-        WorkOrder.agency_id, agency_id).group_by(WorkOrder.agency_id)
+        WorkOrder.agency_id, func.count(WorkOrder.id),
+        *(_count_if(order_condition(k, sla_minutes)) for k in counted))
+        .where(completed_in(period)), WorkOrder.agency_id, agency_id
+    ).group_by(WorkOrder.agency_id)
     put(db.session.execute(orders), lambda r: {
-        "timeliness": (r[2], r[1]), "first_time_fix": (r[3], r[1]), "rework": (r[4], r[1]),
-        "certified": (r[5], r[1]), "complaints": (0, r[1])})
+        **{k.code: (r[2 + n], r[1]) for n, k in enumerate(counted)},
+        **{k.code: (0, r[1]) for k in kpis.of_source("complaints")}})
     tick("orders")
     revisits = _only(select(WorkOrder.agency_id, func.coalesce(func.sum(Revisit.score), 0),
                             func.count(Revisit.id))
@@ -154,19 +167,22 @@ def count_figures(period: Period, sla_minutes: dict, quarter_id: int | None,
                                            WorkOrder.id == Revisit.work_order_id))
                      .where(completed_in(period)), WorkOrder.agency_id, agency_id
                      ).group_by(WorkOrder.agency_id)
-    put(db.session.execute(revisits), lambda r: {"satisfaction": (r[1], r[2])})
+    put(db.session.execute(revisits),
+        lambda r: {k.code: (r[1], r[2]) for k in kpis.of_source("revisits")})
     tick("revisits")
     complaints = _only(select(Complaint.agency_id, func.count(Complaint.id))
                        .where(substantiated_in(period)), Complaint.agency_id, agency_id
                        ).group_by(Complaint.agency_id)
     for agency, count in db.session.execute(complaints):
-        orders_done = out.get(agency, {}).get("complaints", (0, 0))[1]
-        out.setdefault(agency, {})["complaints"] = (count, orders_done)
+        for kpi in kpis.of_source("complaints"):
+            orders_done = out.get(agency, {}).get(kpi.code, (0, 0))[1]
+            out.setdefault(agency, {})[kpi.code] = (count, orders_done)
     tick("complaints")
     returns = _only(select(PartReturn.agency_id, _count_if(return_on_time()),
                            func.count(PartReturn.id)).where(returns_due_in(period)),
                     PartReturn.agency_id, agency_id).group_by(PartReturn.agency_id)
-    put(db.session.execute(returns), lambda r: {"returns": (r[1], r[2])})
+    put(db.session.execute(returns),
+        lambda r: {k.code: (r[1], r[2]) for k in kpis.of_source("returns")})
     tick("returns")
     _settlement_figures(period, agency_id, put)
     tick("settlements")
@@ -174,7 +190,8 @@ def count_figures(period: Period, sla_minutes: dict, quarter_id: int | None,
         inspections = _only(select(Inspection.agency_id, Inspection.score)
                             .where(Inspection.quarter_id == quarter_id),
                             Inspection.agency_id, agency_id)
-        put(db.session.execute(inspections), lambda r: {"inspection": (r[1], 1)})
+        put(db.session.execute(inspections),
+            lambda r: {k.code: (r[1], 1) for k in kpis.of_source("inspection")})
     tick("inspections")
     return out
 
@@ -188,7 +205,8 @@ def _settlement_figures(period: Period, agency_id, put) -> None:
                  .join(settlement, and_(settlement.agency_id == line.agency_id,
                                         settlement.id == line.settlement_id))
                  .where(condition), line.agency_id, agency_id).group_by(line.agency_id)
-    put(db.session.execute(stmt), lambda r: {"settlement": (r[1], r[2])})
+    put(db.session.execute(stmt),
+        lambda r: {k.code: (r[1], r[2]) for k in kpis.of_source("settlement")})
 
 
 def evaluated_agencies(agency_id: int | None = None) -> list:

@@ -1,5 +1,11 @@
 """The KPIs of the quarterly evaluation as pure rules: formula, raw value, points, score, grade.
 
+The KPIs are a registry: one `Kpi(...)` in :data:`KPIS` declares a KPI whole — its texts, unit,
+default weight, minimum and curve, which records it counts (`source`: evaluation.figures counts
+each source once for every KPI of it; an order KPI names the WorkOrder flag or the figures
+condition its numerator counts) and which of them its records page lists. Schemes, the scheme
+form, computation, drill-down pages, reports and appeals read it from here.
+
 A KPI's raw value is ``numerator × scale ÷ denominator`` rounded half up to two places; its
 points come from a piecewise-linear curve (raw value → 0–100, flat beyond the ends); the score is
 the weighted mean of the points of the KPIs with enough data, the weights of the others spread
@@ -37,6 +43,15 @@ class Kpi:
     weight: int              # the default scheme's
     min_count: int
     curve: tuple             # ((raw, points), ...)
+    # Which records it counts: "orders" (the quarter's completed orders; `counted` names a
+    # WorkOrder flag or a condition of evaluation.figures.ORDER_CONDITIONS), "revisits",
+    # "complaints", "returns", "settlement" or "inspection" (evaluation.figures counts each).
+    source: str = "orders"
+    counted: str | None = None
+    # What its records page lists: the records that miss it ("missed"), those it counts
+    # ("counted") or all of them ("all"); and the table that shows them.
+    listed: str = "missed"
+    records: str = "orders"
 
 
 def _c(*pairs) -> tuple:
@@ -47,53 +62,68 @@ KPIS: tuple[Kpi, ...] = (
     Kpi("satisfaction", _l("Customer satisfaction"),
         _l("Sum of the revisit scores (1–5) ÷ revisits of the quarter's completed orders"),
         _l("Sum of scores"), _l("Revisits"), _l("Revisits of the quarter, lowest score first"),
-        "mean", Decimal(1), 20, 5, _c((3, 0), (4, 70), ("4.5", 90), (5, 100))),
+        "mean", Decimal(1), 20, 5, _c((3, 0), (4, 70), ("4.5", 90), (5, 100)),
+        source="revisits", listed="all", records="revisits"),
     Kpi("timeliness", _l("Response timeliness"),
         _l("Completed orders within the SLA ÷ completed orders × 100. SLA from receipt: phone "
            "response %(phone)s h, on-site arrival %(onsite)s h, carry-in diagnosis "
            "%(carry_in)s h"),
         _l("Within the SLA"), _l("Completed orders"), _l("Orders outside the SLA"),
-        "percent", HUNDRED, 15, 10, _c((70, 0), (90, 80), (100, 100))),
+        "percent", HUNDRED, 15, 10, _c((70, 0), (90, 80), (100, 100)),
+        counted="within_sla", records="late_orders"),
     Kpi("first_time_fix", _l("First-time fix rate"),
         _l("Orders fixed at the first visit ÷ completed orders × 100"),
         _l("Fixed the first time"), _l("Completed orders"),
         _l("Orders not fixed the first time"),
-        "percent", HUNDRED, 10, 10, _c((50, 0), (80, 70), (95, 100))),
+        "percent", HUNDRED, 10, 10, _c((50, 0), (80, 70), (95, 100)),
+        counted="is_first_time_fix"),
     Kpi("rework", _l("Rework rate"),
         _l("Rework orders (返修: same serial number within 30 days of a completed repair) ÷ "
            "completed orders × 100"),
         _l("Rework orders"), _l("Completed orders"), _l("Rework orders"),
-        "percent", HUNDRED, 10, 10, _c((0, 100), (5, 75), (15, 0))),
+        "percent", HUNDRED, 10, 10, _c((0, 100), (5, 75), (15, 0)),
+        counted="is_rework", listed="counted"),
     Kpi("complaints", _l("Substantiated complaints"),
         _l("Complaints judged substantiated in the quarter ÷ completed orders × 100 "
            "(per 100 orders)"),
         _l("Substantiated complaints"), _l("Completed orders"), _l("Substantiated complaints"),
-        "per100", HUNDRED, 10, 10, _c((0, 100), (2, 75), (6, 0))),
+        "per100", HUNDRED, 10, 10, _c((0, 100), (2, 75), (6, 0)),
+        source="complaints", listed="counted", records="complaints"),
     Kpi("returns", _l("Defective-part return compliance"),
         _l("Returns due in the quarter, shipped by the due date and not rejected ÷ returns "
            "due in the quarter × 100"),
         _l("Returned on time"), _l("Returns due"), _l("Returns late, missing or rejected"),
-        "percent", HUNDRED, 10, 3, _c((50, 0), (90, 80), (100, 100))),
+        "percent", HUNDRED, 10, 3, _c((50, 0), (90, 80), (100, 100)),
+        source="returns", records="returns"),
     Kpi("certified", _l("Certified-engineer coverage"),
         _l("Completed orders serviced by an engineer with a valid certificate for the product "
            "line ÷ completed orders × 100"),
         _l("By certified engineers"), _l("Completed orders"),
         _l("Orders by engineers without a valid certificate"),
-        "percent", HUNDRED, 10, 10, _c((0, 0), (50, 70), (100, 100))),
+        "percent", HUNDRED, 10, 10, _c((0, 0), (50, 70), (100, 100)),
+        counted="is_engineer_certified"),
     Kpi("settlement", _l("Settlement accuracy"),
         _l("Claimed order lines approved without adjustment ÷ decided order lines of the "
            "quarter's settlements × 100"),
         _l("Approved unadjusted"), _l("Decided lines"), _l("Adjusted or denied lines"),
-        "percent", HUNDRED, 5, 10, _c((70, 0), (95, 90), (100, 100))),
+        "percent", HUNDRED, 5, 10, _c((70, 0), (95, 90), (100, 100)),
+        source="settlement", records="lines"),
     Kpi("inspection", _l("On-site inspection"),
         _l("Score of the regional manager's on-site inspection (0–100)"),
         _l("Inspection score"), _l("Inspections"), _l("Inspection"),
-        "points", Decimal(1), 10, 1, _c((0, 0), (100, 100))),
+        "points", Decimal(1), 10, 1, _c((0, 0), (100, 100)),
+        source="inspection", listed="all", records="inspection"),
 )
 
 BY_CODE = {k.code: k for k in KPIS}
 CODES = tuple(k.code for k in KPIS)
 assert sum(k.weight for k in KPIS) == 100
+assert all((k.source == "orders") == (k.counted is not None) for k in KPIS)
+
+
+def of_source(source: str) -> list[Kpi]:
+    """The KPIs counted from `source`'s records, in the catalog's order."""
+    return [k for k in KPIS if k.source == source]
 
 UNIT_SUFFIX = {"percent": "%", "mean": "", "per100": "", "points": ""}
 

@@ -24,8 +24,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
 from portal.extensions import db
-from portal.models import ExactDecimal, UTCDateTime, utcnow
+from portal.models import ExactDecimal, UTCDateTime, Versioned, utcnow
 from portal.tenancy import AgencyOwned, owner_fk
+from portal.transitions import describe
 
 
 class Points(ExactDecimal):
@@ -153,7 +154,7 @@ class SchemeKpi(db.Model):
     curve: Mapped[list] = mapped_column(JSON)  # [["60", "0"], ["90", "80"], ...]
 
 
-class Quarter(db.Model):
+class Quarter(Versioned, db.Model):
     """One evaluated quarter of the network and where its lifecycle stands."""
 
     __tablename__ = "evaluation_quarters"
@@ -184,9 +185,6 @@ class Quarter(db.Model):
                                                                    ondelete="SET NULL"))
     appeal_deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finalized_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    version: Mapped[int] = mapped_column(default=1)
-
-    __mapper_args__ = {"version_id_col": version}
 
     scheme = relationship("Scheme")
 
@@ -259,7 +257,7 @@ class RankingReport(db.Model):
 # --- agency: results and what hangs on them -----------------------------------------------------
 
 
-class Result(AgencyOwned, db.Model):
+class Result(AgencyOwned, Versioned, db.Model):
     """One agency's evaluation of one quarter: score, grade, ranks and where it stands."""
 
     __tablename__ = "evaluation_results"
@@ -307,9 +305,6 @@ class Result(AgencyOwned, db.Model):
     hq_settlement_seconds: Mapped[int] = mapped_column(BigInteger, default=0)
     hq_verdict_count: Mapped[int] = mapped_column(default=0)
     hq_verdict_seconds: Mapped[int] = mapped_column(BigInteger, default=0)
-    version: Mapped[int] = mapped_column(default=1)
-
-    __mapper_args__ = {"version_id_col": version}
 
     agency = relationship("Agency", viewonly=True)
     quarter = relationship("Quarter", viewonly=True)
@@ -365,7 +360,7 @@ class Inspection(AgencyOwned, db.Model):
     entered_by = relationship("User")
 
 
-class Appeal(AgencyOwned, db.Model):
+class Appeal(AgencyOwned, Versioned, db.Model):
     """The agency's one appeal against a published result, decided by HQ."""
 
     __tablename__ = "evaluation_appeals"
@@ -391,9 +386,6 @@ class Appeal(AgencyOwned, db.Model):
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id",
                                                                   ondelete="SET NULL"))
-    version: Mapped[int] = mapped_column(default=1)
-
-    __mapper_args__ = {"version_id_col": version}
 
     result = relationship("Result", viewonly=True)
     agency = relationship("Agency", viewonly=True)
@@ -431,7 +423,7 @@ class Report(AgencyOwned, db.Model):
     result = relationship("Result", viewonly=True)
 
 
-class Proposal(AgencyOwned, db.Model):
+class Proposal(AgencyOwned, Versioned, db.Model):
     """A consequence the portal proposes from a result; HQ admin accepts or rejects it."""
 
     __tablename__ = "evaluation_proposals"
@@ -458,9 +450,6 @@ class Proposal(AgencyOwned, db.Model):
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id",
                                                                  ondelete="SET NULL"))
     decision_note: Mapped[str | None] = mapped_column(Text)
-    version: Mapped[int] = mapped_column(default=1)
-
-    __mapper_args__ = {"version_id_col": version}
 
     result = relationship("Result", viewonly=True)
     agency = relationship("Agency", viewonly=True)
@@ -491,3 +480,13 @@ class HqRating(AgencyOwned, db.Model):
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     submitted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id",
                                                                    ondelete="SET NULL"))
+
+
+# How the write path names these records in its messages ("the result is “Final”").
+describe(Quarter, _l("quarter"), lambda q: QUARTER_STATUS_LABELS.get(q.status, q.status))
+describe(Result, _l("result"), lambda r: RESULT_STATUS_LABELS.get(r.status, r.status))
+describe(Appeal, _l("appeal"), lambda a: APPEAL_STATUS_LABELS.get(a.status, a.status))
+describe(Proposal, _l("proposal"), lambda p: PROPOSAL_STATUS_LABELS.get(p.status, p.status))
+describe(Inspection, _l("inspection score"))
+describe(HqRating, _l("rating of HQ"))
+describe(Scheme, _l("KPI scheme"))

@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
-from evaluation import consequences, reports
-from evaluation.compute import OPERATORS, _actor, quarter_ranks, rank_quarter, warning_of
+from evaluation import consequences, policy, reports
+from evaluation.compute import _actor, quarter_ranks, rank_quarter, warning_of
 from evaluation.models import (
     Proposal,
     ProposalStatus,
@@ -30,24 +31,28 @@ from evaluation.models import (
     ResultStatus,
 )
 from portal import jobs
-from portal.audit.services import record
 from portal.clock import local_day, local_today
 from portal.errors_domain import DomainError
 from portal.extensions import db
 from portal.models import utcnow
 from portal.periods import Period
+from portal.policy import roles as policy_roles
+from portal.tenancy import ALL
+from portal.transitions import note, transition
 
 APPEAL_DAYS = 7
 
 
-def check_publishable(quarter: Quarter, seen_version: int | None = None) -> None:
-    """Raises DomainError unless the quarter is a draft (and the page was up to date) and no
-    earlier computed quarter is still a draft: quarters are published oldest first, since a
-    report shows the previous quarter's grade and the trend of the last four (§2.5)."""
+def _already_published(quarter: Quarter) -> str:
+    return _("%(period)s is already published.", period=quarter.label)
+
+
+def check_publishable(quarter: Quarter) -> None:
+    """Raises DomainError unless the quarter is a draft and no earlier computed quarter is
+    still a draft: quarters are published oldest first, since a report shows the previous
+    quarter's grade and the trend of the last four (§2.5)."""
     if quarter.status != QuarterStatus.DRAFT:
-        raise DomainError(_("%(period)s is already published.", period=quarter.label))
-    if seen_version is not None and seen_version != quarter.version:
-        raise DomainError(_("The quarter changed meanwhile. Reload the page and try again."))
+        raise DomainError(_already_published(quarter))
     if not quarter.agency_count:
         raise DomainError(_("Nothing to publish: compute the quarter first."))
     earlier = db.session.scalars(
@@ -161,7 +166,25 @@ def _files(plan: Plan, figures: dict, render, *, may_render: bool = True) -> lis
     return reports.pdf_set(figures, render)
 
 
-def write_publication(quarter: Quarter, plan: Plan, *, actor=None,
+@transition("evaluation.publish_requested", Quarter, source={QuarterStatus.DRAFT},
+            versioned=True, permission=policy.PUBLISH, label=_l("Quarter publication requested"),
+            wrong_state=_already_published)
+def request_publication(quarter: Quarter, *, acting_user) -> jobs.Job:
+    """Record the network-wide job that publishes the quarter as the page showed it; the
+    caller commits and then hands it over (`jobs.enqueue`). The job renders every report
+    outside its write transaction, then its own transition ("evaluation.published") writes."""
+    check_publishable(quarter)
+    user_id = getattr(acting_user, "id", None)
+    job = jobs.start("evaluation.publish", {"quarter_id": quarter.id, "user_id": user_id},
+                     scope=ALL, user_id=user_id)
+    note(after={"period": quarter.label, "job_id": job.id})
+    return job
+
+
+@transition("evaluation.published", Quarter, source={QuarterStatus.DRAFT},
+            permission=policy.PUBLISH, label=_l("Quarter published"),
+            wrong_state=_already_published)
+def write_publication(quarter: Quarter, plan: Plan, *, acting_user,
                       may_render: bool = True) -> dict:
     """Publish the quarter with the files of `plan`: ranks, proposals, reports, status.
 
@@ -176,7 +199,7 @@ def write_publication(quarter: Quarter, plan: Plan, *, actor=None,
                 for result, figures, _made in found.reports]
     ranking = _files(plan, found.ranking, reports.render_ranking, may_render=may_render)
     proposals = [p for _result, _figures, made in found.reports for p in made]
-    actor_id = getattr(actor, "id", None)
+    actor_id = getattr(acting_user, "id", None)
     _store_previous([result for result, _figures, _made in found.reports])
     _store(rendered, actor_id, "published")
     _store_ranking(quarter, ranking, actor_id)
@@ -190,22 +213,22 @@ def write_publication(quarter: Quarter, plan: Plan, *, actor=None,
     db.session.flush()
     db.session.expire_all()
     hashes = {f["number"]: f["sha256"] for _r, files in rendered for f in files}
-    record("evaluation.published", quarter, actor=actor, after={
-        "period": quarter.label, "reports": hashes,
-        "ranking": {f["number"]: f["sha256"] for f in ranking},
-        "proposals": len(proposals)})
+    note(after={"period": quarter.label, "reports": hashes,
+                "ranking": {f["number"]: f["sha256"] for f in ranking},
+                "proposals": len(proposals)})
     return {"reports": len(hashes), "proposals": len(proposals)}
 
 
-def publish_quarter(quarter: Quarter, *, actor=None, progress=None,
+def publish_quarter(quarter: Quarter, *, acting_user=None, progress=None,
                     issued_on: date | None = None) -> dict:
     """Publish a computed quarter in the caller's transaction: ranks, proposals, every report
-    in both languages, dated `issued_on` (by default the local day of publication).
+    in both languages, dated `issued_on` (by default the local day of publication);
+    `acting_user` None: the system (a command, the demo).
 
     Raises DomainError when it is not a draft; any render error propagates before a write.
     """
     plan = prepare_publication(quarter, Plan(issued_on), progress)
-    return write_publication(quarter, plan, actor=actor)
+    return write_publication(quarter, plan, acting_user=acting_user)
 
 
 def _proposal_row(p: Proposal) -> dict:
@@ -241,7 +264,7 @@ def _store_ranking(quarter: Quarter, files: list, actor_id) -> None:
          "quarter_id": quarter.id, "created_by_id": actor_id} for f in files])
 
 
-def reissue(result: Result, actor=None, issued_on: date | None = None) -> dict:
+def reissue(result: Result, *, acting_user=None, issued_on: date | None = None) -> dict:
     """A new version of the result's report (both languages) and of the network ranking,
     dated `issued_on` (by default today), rendered before anything is written; returns
     {number: sha256} of the new files."""
@@ -256,7 +279,7 @@ def reissue(result: Result, actor=None, issued_on: date | None = None) -> dict:
         RankingReport.quarter_id == quarter.id)) or 0) + 1
     ranking = reports.pdf_set(reports.ranking_figures(quarter, everyone, ranking_version,
                                                       issued_on=day), reports.render_ranking)
-    actor_id = getattr(actor, "id", None)
+    actor_id = getattr(acting_user, "id", None)
     _store([(result, files)], actor_id, "reissued")
     _store_ranking(quarter, ranking, actor_id)
     result.report_version = version
@@ -270,7 +293,7 @@ def _quarter(quarter_id: int, *, lock: bool = False) -> Quarter:
     return db.session.scalars(stmt).one()
 
 
-@jobs.handler("evaluation.publish", roles=OPERATORS)
+@jobs.handler("evaluation.publish", roles=policy_roles(policy.PUBLISH))
 def publish_job(params: dict, progress) -> dict:
     """Render every report in a read transaction, then write them in a short one.
 
@@ -284,7 +307,8 @@ def publish_job(params: dict, progress) -> dict:
 
     def write(prepared: Plan, last: bool) -> dict:
         quarter = _quarter(params["quarter_id"], lock=True)
-        outcome = write_publication(quarter, prepared, actor=_actor(params), may_render=last)
+        outcome = write_publication(quarter, prepared, acting_user=_actor(params),
+                                    may_render=last)
         return {"quarter_id": quarter.id, "period": quarter.label, **outcome}
 
     return jobs.in_two_phases(prepare, write)

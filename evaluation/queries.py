@@ -4,12 +4,10 @@ tenant guard (an agency sees its own rows, a regional manager their region's) an
 users, the publication guard below (nothing of a quarter before it is published)."""
 from functools import cache
 
-from flask import current_app
-from flask_sqlalchemy.pagination import SelectPagination
 from sqlalchemy import and_, event, func, not_, select
 from sqlalchemy.orm import joinedload, with_loader_criteria
 
-from evaluation import figures, reports
+from evaluation import figures, kpis, reports
 from evaluation.models import (
     Appeal,
     AppealStatus,
@@ -26,7 +24,7 @@ from evaluation.models import (
     ServiceLevel,
 )
 from portal.extensions import db
-from portal.listing import int_arg, paginate
+from portal.listing import paginate
 from portal.periods import Period
 from portal.tenancy import TenantSession, current_scope
 from service.models import Complaint, PartReturn, Revisit, WorkOrder
@@ -170,68 +168,88 @@ def result_page(result: Result) -> dict:
 # --- the records behind a KPI ---------------------------------------------------------------------
 
 
-class RowPagination(SelectPagination):
-    """Pages of a multi-entity select (rows, not the first entity only)."""
-
-    def _query_items(self):
-        stmt = self._query_args["select"].limit(self.per_page).offset(self._query_offset)
-        return list(self._query_args["session"].execute(stmt).all())
-
-
 def paginate_records(stmt, kind: str):
-    """Two queries whatever the size: a page of the records and their count."""
-    if kind not in ("revisits", "late_orders", "lines"):
-        return paginate(stmt, exact=True)
-    return RowPagination(select=stmt, session=db.session(), page=int_arg("page", 1, high=100000),
-                         per_page=current_app.config["PAGE_SIZE"], error_out=False)
+    """Two queries whatever the size: a page of the records and their exact count (the
+    figure itself matters: the records add up to the KPI)."""
+    return paginate(stmt, exact=True, rows=kind in ROW_RECORDS)
 
 
 def drilldown(result: Result, code: str):
-    """(statement of the records behind the KPI, kind of records) for `result`'s agency."""
+    """(statement of the records behind the KPI, kind of records) for `result`'s agency: the
+    KPI's records table (kpis.Kpi.records), "none" when its source is not installed."""
+    kpi = kpis.BY_CODE[code]
     quarter = result.quarter
-    period = Period(quarter.year, quarter.quarter)
-    sla = quarter.scheme.sla_minutes
-    mine = WorkOrder.agency_id == result.agency_id
-    done = figures.completed_in(period)
-    if code == "satisfaction":
-        return (select(Revisit, WorkOrder)
-                .join(WorkOrder, and_(WorkOrder.agency_id == Revisit.agency_id,
-                                      WorkOrder.id == Revisit.work_order_id))
-                .where(mine, done).order_by(Revisit.score, WorkOrder.number)), "revisits"
-    if code == "timeliness":
-        elapsed = figures.elapsed_seconds(figures.sla_clock(), WorkOrder.received_at)
-        return (select(WorkOrder, elapsed.label("elapsed"))
-                .where(mine, done, not_(figures.within_sla(sla)))
-                .order_by(WorkOrder.service_date, WorkOrder.number)), "late_orders"
-    conditions = {"first_time_fix": not_(WorkOrder.is_first_time_fix),
-                  "rework": WorkOrder.is_rework,
-                  "certified": not_(WorkOrder.is_engineer_certified)}
-    if code in conditions:
-        return (select(WorkOrder).where(mine, done, conditions[code])
-                .order_by(WorkOrder.service_date, WorkOrder.number)), "orders"
-    if code == "complaints":
-        return (select(Complaint).where(Complaint.agency_id == result.agency_id,
-                                        figures.substantiated_in(period))
-                .order_by(Complaint.closed_at)), "complaints"
-    if code == "returns":
-        return (select(PartReturn).options(joinedload(PartReturn.part),
-                                           joinedload(PartReturn.work_order))
-                .where(PartReturn.agency_id == result.agency_id, figures.returns_due_in(period),
-                       not_(figures.return_on_time()))
-                .order_by(PartReturn.due_on, PartReturn.id)), "returns"
-    if code == "settlement":
-        found = figures.settlement_lines_of(period)
-        if found is None:
-            return None, "none"
-        settlement, line, condition = found
-        return (select(line, settlement)
-                .join(settlement, and_(settlement.agency_id == line.agency_id,
-                                       settlement.id == line.settlement_id))
-                .where(line.agency_id == result.agency_id, condition,
-                       not_(figures.line_accepted(line)))
-                .order_by(settlement.month, line.id)), "lines"
-    return (select(Inspection).where(Inspection.agency_id == result.agency_id,
-                                     Inspection.quarter_id == quarter.id)), "inspection"
+    stmt = _RECORDS[kpi.records](result, kpi, Period(quarter.year, quarter.quarter),
+                                 quarter.scheme.sla_minutes)
+    return stmt, (kpi.records if stmt is not None else "none")
+
+
+def _listed(kpi: kpis.Kpi, counted):
+    """The records a KPI's page lists, from the condition its numerator counts."""
+    return counted if kpi.listed == "counted" else not_(counted)
+
+
+def _done(result: Result, period: Period):
+    return and_(WorkOrder.agency_id == result.agency_id, figures.completed_in(period))
+
+
+def _revisits(result, kpi, period, sla):
+    return (select(Revisit, WorkOrder)
+            .join(WorkOrder, and_(WorkOrder.agency_id == Revisit.agency_id,
+                                  WorkOrder.id == Revisit.work_order_id))
+            .where(_done(result, period)).order_by(Revisit.score, WorkOrder.number))
+
+
+def _late_orders(result, kpi, period, sla):
+    elapsed = figures.elapsed_seconds(figures.sla_clock(), WorkOrder.received_at)
+    return (select(WorkOrder, elapsed.label("elapsed"))
+            .where(_done(result, period), _listed(kpi, figures.order_condition(kpi, sla)))
+            .order_by(WorkOrder.service_date, WorkOrder.number))
+
+
+def _orders(result, kpi, period, sla):
+    return (select(WorkOrder)
+            .where(_done(result, period), _listed(kpi, figures.order_condition(kpi, sla)))
+            .order_by(WorkOrder.service_date, WorkOrder.number))
+
+
+def _complaints(result, kpi, period, sla):
+    return (select(Complaint).where(Complaint.agency_id == result.agency_id,
+                                    figures.substantiated_in(period))
+            .order_by(Complaint.closed_at))
+
+
+def _returns(result, kpi, period, sla):
+    return (select(PartReturn).options(joinedload(PartReturn.part),
+                                       joinedload(PartReturn.work_order))
+            .where(PartReturn.agency_id == result.agency_id, figures.returns_due_in(period),
+                   _listed(kpi, figures.return_on_time()))
+            .order_by(PartReturn.due_on, PartReturn.id))
+
+
+def _lines(result, kpi, period, sla):
+    found = figures.settlement_lines_of(period)
+    if found is None:
+        return None
+    settlement, line, condition = found
+    return (select(line, settlement)
+            .join(settlement, and_(settlement.agency_id == line.agency_id,
+                                   settlement.id == line.settlement_id))
+            .where(line.agency_id == result.agency_id, condition,
+                   _listed(kpi, figures.line_accepted(line)))
+            .order_by(settlement.month, line.id))
+
+
+def _inspection(result, kpi, period, sla):
+    return select(Inspection).where(Inspection.agency_id == result.agency_id,
+                                    Inspection.quarter_id == result.quarter_id)
+
+
+# The tables of records a KPI page shows (templates/evaluation/drilldown.html), by kind.
+_RECORDS = {"revisits": _revisits, "late_orders": _late_orders, "orders": _orders,
+            "complaints": _complaints, "returns": _returns, "lines": _lines,
+            "inspection": _inspection}
+ROW_RECORDS = ("revisits", "late_orders", "lines")  # pages of rows (records side by side)
 
 
 def revisit_totals(result: Result) -> tuple[int, int]:

@@ -1,15 +1,17 @@
 """KPI schemes: the version in force for a quarter, and new versions for future quarters."""
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from evaluation import kpis
+from evaluation import kpis, policy
 from evaluation.models import Scheme, SchemeKpi
-from portal.audit.services import record
 from portal.clock import local_today
 from portal.errors_domain import DomainError
 from portal.extensions import db
 from portal.periods import Period
+from portal.text import clean
+from portal.transitions import note, transition
 
 MAX_SLA_MINUTES = 7 * 24 * 60
 MAX_MIN_COUNT = 100000
@@ -40,14 +42,17 @@ def scheme_terms(scheme: Scheme) -> dict:
     return out
 
 
-def _check_int(value, low: int, high: int, field: str) -> int:
+def whole(value, low: int, high: int, field: str) -> int:
+    """A whole number from `low` to `high` (a form's IntegerField value), else DomainError."""
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
         raise DomainError(_("Enter a whole number from %(low)s to %(high)s.", low=low,
                             high=high), field=field)
     return value
 
 
-def create_scheme(data: dict, actor=None) -> Scheme:
+@transition("evaluation.scheme_created", Scheme, creates=True, permission=policy.CREATE_SCHEME,
+            label=_l("KPI scheme version created"))
+def create_scheme(data: dict, *, acting_user) -> Scheme:
     """A new scheme version for a future quarter.
 
     `data`: period (Period), sla_phone_minutes, sla_onsite_minutes, sla_carry_in_minutes,
@@ -64,12 +69,12 @@ def create_scheme(data: dict, actor=None) -> Scheme:
     if latest is not None and period.index <= latest:
         raise DomainError(_("A version already takes effect in or after %(period)s.",
                             period=period.label), field="period")
-    sla = {name: _check_int(data.get(name), 1, MAX_SLA_MINUTES, name)
+    sla = {name: whole(data.get(name), 1, MAX_SLA_MINUTES, name)
            for name in ("sla_phone_minutes", "sla_onsite_minutes", "sla_carry_in_minutes")}
     terms = []
     for kpi in kpis.KPIS:
-        weight = _check_int(data.get(f"weight_{kpi.code}"), 0, 100, f"weight_{kpi.code}")
-        minimum = _check_int(data.get(f"min_{kpi.code}"), 0, MAX_MIN_COUNT, f"min_{kpi.code}")
+        weight = whole(data.get(f"weight_{kpi.code}"), 0, 100, f"weight_{kpi.code}")
+        minimum = whole(data.get(f"min_{kpi.code}"), 0, MAX_MIN_COUNT, f"min_{kpi.code}")
         curve = kpis.parse_curve(data.get(f"curve_{kpi.code}") or "", f"curve_{kpi.code}")
         terms.append((kpi.code, weight, minimum, curve))
     if sum(t[1] for t in terms) != 100:
@@ -77,8 +82,9 @@ def create_scheme(data: dict, actor=None) -> Scheme:
                             total=sum(t[1] for t in terms)), field=f"weight_{kpis.CODES[0]}")
     version = (db.session.scalar(select(func.max(Scheme.version))) or 0) + 1
     scheme = Scheme(version=version, effective_year=period.year, effective_quarter=period.quarter,
-                    effective_index=period.index, note=(data.get("note") or "").strip()[:2000],
-                    created_by_id=getattr(actor, "id", None), **sla)
+                    effective_index=period.index,
+                    note=clean(data.get("note"), multiline=True, limit=2000),
+                    created_by_id=getattr(acting_user, "id", None), **sla)
     db.session.add(scheme)
     db.session.flush()
     for position, (code, weight, minimum, curve) in enumerate(terms):
@@ -86,9 +92,8 @@ def create_scheme(data: dict, actor=None) -> Scheme:
                                  weight=weight, min_count=minimum,
                                  curve=kpis.curve_to_json(curve)))
     db.session.flush()
-    record("evaluation.scheme_created", scheme, actor=actor, after={
-        "version": version, "effective": period.label, **sla,
-        "kpis": {code: [w, m, kpis.curve_text(c)] for code, w, m, c in terms}})
+    note(after={"version": version, "effective": period.label, **sla,
+                "kpis": {code: [w, m, kpis.curve_text(c)] for code, w, m, c in terms}})
     return scheme
 
 

@@ -1,17 +1,19 @@
 """The lifecycle of a quarter after computation: inspection scores, acknowledgement and appeal,
 HQ's decision on appeals, finalization, consequence proposals and the agencies' ratings of HQ.
 
-Each service checks its rules, raises a translated DomainError, flushes, writes exactly one
-audit entry and never commits.
+Each change is a declared transition (portal.transitions): the decorator checks who may (the
+area's policy), the starting state and the page's version, flushes, writes the one audit entry
+and sends the signal; the bodies keep the business rules and raise a translated DomainError.
+Nothing here commits.
 """
 from datetime import date
 
 from flask_babel import format_datetime
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
-from sqlalchemy.orm.exc import StaleDataError
 
-from evaluation import figures, kpis, publication, reports
+from evaluation import figures, kpis, policy, publication, reports
 from evaluation.compute import rank_one, warning_of
 from evaluation.models import (
     Appeal,
@@ -27,37 +29,25 @@ from evaluation.models import (
     Result,
     ResultStatus,
 )
-from evaluation.schemes import scheme_terms
-from portal.audit.services import record
+from evaluation.schemes import scheme_terms, whole
+from portal import transitions as tr
 from portal.errors_domain import DomainError
 from portal.extensions import db
 from portal.models import utcnow
 from portal.periods import Period
+from portal.policy import refusal
+from portal.text import clean
+from portal.transitions import transition
 from tenants.models import Agency
 
 MAX_TEXT = 4000
 
 
 def _text(value, field: str, message: str, low: int = 1, high: int = MAX_TEXT) -> str:
-    text = (value or "").strip()
+    text = clean(value, multiline=True)
     if not low <= len(text) <= high:
         raise DomainError(message, field=field)
     return text
-
-
-def _whole(value, low: int, high: int, field: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise DomainError(_("Enter a whole number from %(low)s to %(high)s.", low=low,
-                            high=high), field=field)
-    return value
-
-
-def _flush() -> None:
-    try:
-        db.session.flush()
-    except StaleDataError:
-        raise DomainError(_("Someone else changed this meanwhile. Reload the page and try "
-                            "again.")) from None
 
 
 def _quarter(result: Result) -> Quarter:
@@ -88,10 +78,16 @@ def rescore(result: Result, values: list[KpiValue], quarter: Quarter) -> None:
     result.elimination_warning = warning_of(result.grade, result.previous_grade)
 
 
+def _status(record) -> dict:
+    return {"status": record.status}
+
+
 # --- inspection scores (regional managers) --------------------------------------------------------
 
 
-def enter_inspection(result: Result, score, note: str, actor=None) -> Inspection:
+@transition("evaluation.inspection_entered", Inspection, creates=True,
+            permission=policy.INSPECT, label=_l("Inspection score entered"))
+def enter_inspection(result: Result, score, note: str, *, acting_user) -> Inspection:
     """Enter or correct the on-site inspection score of a draft result (0–100).
 
     Raises DomainError once the quarter is published or for a score out of range. The tenant
@@ -99,58 +95,63 @@ def enter_inspection(result: Result, score, note: str, actor=None) -> Inspection
     """
     if result.status != ResultStatus.DRAFT:
         raise DomainError(_("Inspection scores are entered before the quarter is published."))
-    score = _whole(score, 0, 100, "score")
-    note = (note or "").strip()
+    score = whole(score, 0, 100, "score")
+    note = clean(note, multiline=True)
     if len(note) > MAX_TEXT:
         raise DomainError(_("The note is too long."), field="note")
     inspection = db.session.scalars(select(Inspection).where(
         Inspection.agency_id == result.agency_id,
         Inspection.quarter_id == result.quarter_id)).one_or_none()
-    before = None if inspection is None else {"score": inspection.score}
     if inspection is None:
         inspection = Inspection(agency_id=result.agency_id, quarter_id=result.quarter_id,
                                 score=score)
         db.session.add(inspection)
+    else:
+        tr.note(before={"score": inspection.score})
     inspection.score, inspection.note = score, note
-    inspection.entered_at, inspection.entered_by_id = utcnow(), getattr(actor, "id", None)
+    inspection.entered_at, inspection.entered_by_id = utcnow(), getattr(acting_user, "id", None)
     quarter, values = _quarter(result), _values(result)
     with db.session.no_autoflush:  # the counts and their points change together
         for value in values:
-            if value.code == "inspection":
+            if kpis.BY_CODE[value.code].source == "inspection":
                 value.numerator, value.denominator = score, 1
         rescore(result, values, quarter)
-    _flush()
-    record("evaluation.inspection_entered", inspection, actor=actor, before=before,
-           after={"score": score, "result_score": result.score, "grade": result.grade})
+    db.session.flush()
+    tr.note(after={"score": score, "result_score": result.score, "grade": result.grade})
     return inspection
 
 
 # --- the agency: acknowledge or appeal ------------------------------------------------------------
 
+NOT_AWAITING = _l("This result is not awaiting your acknowledgement.")
+
 
 def _check_open(result: Result, quarter: Quarter) -> None:
     if result.status != ResultStatus.PUBLISHED:
-        raise DomainError(_("This result is not awaiting your acknowledgement."))
+        raise DomainError(str(NOT_AWAITING))
     if _deadline_passed(quarter):
         raise DomainError(_("The 7 days to acknowledge or appeal ended on %(at)s.",
                             at=format_datetime(quarter.appeal_deadline_at, "short")))
 
 
-def acknowledge_result(result: Result, actor=None) -> None:
+@transition("evaluation.acknowledged", Result, source={ResultStatus.PUBLISHED},
+            target=ResultStatus.FINAL, permission=policy.ACKNOWLEDGE,
+            label=_l("Result acknowledged"), audit=_status, wrong_state=NOT_AWAITING)
+def acknowledge_result(result: Result, *, acting_user) -> None:
     """The agency accepts its published result, which becomes final. Raises DomainError after
     the deadline or when the result is not awaiting acknowledgement."""
     _check_open(result, _quarter(result))
     now = utcnow()
-    result.status, result.final_reason = ResultStatus.FINAL, "acknowledged"
+    result.final_reason = "acknowledged"
     result.acknowledged_at, result.finalized_at = now, now
-    result.acknowledged_by_id = getattr(actor, "id", None)
-    _flush()
-    record("evaluation.acknowledged", result, actor=actor,
-           before={"status": ResultStatus.PUBLISHED.value},
-           after={"status": result.status, "grade": result.grade})
+    result.acknowledged_by_id = getattr(acting_user, "id", None)
+    tr.note(after={"grade": result.grade})
 
 
-def lodge_appeal(result: Result, reason: str, kpi_code: str | None, actor=None) -> Appeal:
+@transition("evaluation.appealed", Appeal, creates=True, permission=policy.APPEAL,
+            label=_l("Result appealed"))
+def lodge_appeal(result: Result, reason: str, kpi_code: str | None, *,
+                 acting_user) -> Appeal:
     """The agency appeals its published result within 7 days, with a reason (once).
 
     Raises DomainError after the deadline, for a short reason or an unknown KPI.
@@ -161,12 +162,11 @@ def lodge_appeal(result: Result, reason: str, kpi_code: str | None, actor=None) 
     if kpi_code and kpi_code not in kpis.CODES:
         raise DomainError(_("Choose one of the KPIs."), field="kpi_code")
     appeal = Appeal(agency_id=result.agency_id, result_id=result.id, reason=reason,
-                    kpi_code=kpi_code or None, lodged_by_id=getattr(actor, "id", None))
+                    kpi_code=kpi_code or None, lodged_by_id=getattr(acting_user, "id", None))
     db.session.add(appeal)
     result.status = ResultStatus.APPEALED
-    _flush()
-    record("evaluation.appealed", appeal, actor=actor,
-           after={"result_id": result.id, "kpi_code": appeal.kpi_code})
+    db.session.flush()
+    tr.note(after={"result_id": result.id, "kpi_code": appeal.kpi_code})
     return appeal
 
 
@@ -176,12 +176,12 @@ def lodge_appeal(result: Result, reason: str, kpi_code: str | None, actor=None) 
 def _check_correction(code: str, numerator, denominator) -> tuple[int, int]:
     if code not in kpis.CODES:
         raise DomainError(_("Choose the KPI to correct."), field="kpi_code")
-    numerator = _whole(numerator, 0, 10**9, "numerator")
-    denominator = _whole(denominator, 0, 10**9, "denominator")
+    numerator = whole(numerator, 0, 10**9, "numerator")
+    denominator = whole(denominator, 0, 10**9, "denominator")
     kpi = kpis.BY_CODE[code]
-    if code == "inspection":
-        denominator = _whole(denominator, 1, 1, "denominator")
-        _whole(numerator, 0, 100, "numerator")
+    if kpi.unit == "points":  # one score, entered as score ÷ 1
+        denominator = whole(denominator, 1, 1, "denominator")
+        whole(numerator, 0, 100, "numerator")
     elif kpi.unit == "mean" and not denominator <= numerator <= 5 * denominator:
         raise DomainError(_("The sum of scores lies between 1 and 5 times the revisits."),
                           field="numerator")
@@ -190,39 +190,72 @@ def _check_correction(code: str, numerator, denominator) -> tuple[int, int]:
     return numerator, denominator
 
 
+APPEAL_DECIDED = _l("This appeal is already decided.")
+
+
 def resolve_appeal(appeal: Appeal, *, upheld: bool, note: str, resolution: str | None = None,
                    kpi_code: str | None = None, numerator=None, denominator=None,
-                   actor=None, issued_on: date | None = None) -> None:
-    """HQ decides an open appeal. Rejected: the result stands, final, the reason shown.
-    Upheld: the KPI figures are recomputed from the data as it now stands (`recompute`) or one
-    KPI is corrected (`correct`), the result is re-scored and re-ranked, its proposals remade,
-    and a new report version issued, dated `issued_on` (by default today). Raises DomainError
-    for a closed appeal or bad input."""
-    if appeal.status != AppealStatus.OPEN:
-        raise DomainError(_("This appeal is already decided."))
-    note = _text(note, "note", _("Explain the decision (5 to 4000 characters)."), low=5)
-    result = db.session.scalars(select(Result).where(Result.id == appeal.result_id)).one()
-    before = {"score": result.score, "grade": result.grade}
-    now, actor_id = utcnow(), getattr(actor, "id", None)
-    files = {}
+                   acting_user, issued_on: date | None = None) -> None:
+    """HQ decides an open appeal (`uphold_appeal` or `reject_appeal`)."""
     if upheld:
-        if resolution not in ("recompute", "correct"):
-            raise DomainError(_("Choose how the result is corrected."), field="resolution")
-        files = _correct(result, resolution, kpi_code, numerator, denominator, note, actor,
-                         issued_on)
-    appeal.status = AppealStatus.UPHELD if upheld else AppealStatus.REJECTED
+        uphold_appeal(appeal, note=note, resolution=resolution, kpi_code=kpi_code,
+                      numerator=numerator, denominator=denominator, issued_on=issued_on,
+                      acting_user=acting_user)
+    else:
+        reject_appeal(appeal, note=note, acting_user=acting_user)
+
+
+def _decide(appeal: Appeal, note: str, upheld: bool, resolution, files: dict,
+            result: Result, before: dict) -> None:
+    now = utcnow()
     appeal.resolution = resolution if upheld else None
-    appeal.resolution_note, appeal.resolved_at, appeal.resolved_by_id = note, now, actor_id
+    appeal.resolution_note, appeal.resolved_at = note, now
     result.status, result.finalized_at = ResultStatus.FINAL, now
     result.final_reason = "appeal_upheld" if upheld else "appeal_rejected"
-    _flush()
-    record("evaluation.appeal_upheld" if upheld else "evaluation.appeal_rejected", appeal,
-           actor=actor, before=before, after={"score": result.score, "grade": result.grade,
-                                              "resolution": appeal.resolution,
-                                              "reports": files}, reason=note)
+    tr.note(before=before, after={"score": result.score, "grade": result.grade,
+                                  "resolution": appeal.resolution, "reports": files},
+            reason=note)
 
 
-def _correct(result: Result, resolution, kpi_code, numerator, denominator, note, actor,
+def _result_of(appeal: Appeal) -> Result:
+    return db.session.scalars(select(Result).where(Result.id == appeal.result_id)).one()
+
+
+@transition("evaluation.appeal_rejected", Appeal, source={AppealStatus.OPEN},
+            target=AppealStatus.REJECTED, permission=policy.RESOLVE_APPEAL,
+            label=_l("Appeal rejected"), wrong_state=APPEAL_DECIDED)
+def reject_appeal(appeal: Appeal, *, note: str, acting_user) -> None:
+    """Rejected: the result stands, final, the reason shown. Raises DomainError for a closed
+    appeal or a missing reason."""
+    note = _text(note, "note", _("Explain the decision (5 to 4000 characters)."), low=5)
+    result = _result_of(appeal)
+    appeal.resolved_by_id = getattr(acting_user, "id", None)
+    _decide(appeal, note, False, None, {}, result,
+            {"score": result.score, "grade": result.grade})
+
+
+@transition("evaluation.appeal_upheld", Appeal, source={AppealStatus.OPEN},
+            target=AppealStatus.UPHELD, permission=policy.RESOLVE_APPEAL,
+            label=_l("Appeal upheld"), wrong_state=APPEAL_DECIDED)
+def uphold_appeal(appeal: Appeal, *, note: str, resolution: str | None,
+                  kpi_code: str | None = None, numerator=None, denominator=None,
+                  acting_user, issued_on: date | None = None) -> None:
+    """Upheld: the KPI figures are recomputed from the data as it now stands (`recompute`) or
+    one KPI is corrected (`correct`), the result is re-scored and re-ranked, its proposals
+    remade, and a new report version issued, dated `issued_on` (by default today). Raises
+    DomainError for a closed appeal or bad input."""
+    note = _text(note, "note", _("Explain the decision (5 to 4000 characters)."), low=5)
+    result = _result_of(appeal)
+    before = {"score": result.score, "grade": result.grade}
+    if resolution not in ("recompute", "correct"):
+        raise DomainError(_("Choose how the result is corrected."), field="resolution")
+    files = _correct(result, resolution, kpi_code, numerator, denominator, note, acting_user,
+                     issued_on)
+    appeal.resolved_by_id = getattr(acting_user, "id", None)
+    _decide(appeal, note, True, resolution, files, result, before)
+
+
+def _correct(result: Result, resolution, kpi_code, numerator, denominator, note, acting_user,
              issued_on: date | None) -> dict:
     quarter = _quarter(result)
     values = _values(result)
@@ -242,7 +275,7 @@ def _correct(result: Result, resolution, kpi_code, numerator, denominator, note,
                 if resolution == "correct":
                     value.correction_note = note
         rescore(result, values, quarter)
-    _flush()
+    db.session.flush()
     rank_one(result)
     db.session.execute(update(Proposal).where(
         Proposal.agency_id == result.agency_id, Proposal.result_id == result.id,
@@ -251,18 +284,20 @@ def _correct(result: Result, resolution, kpi_code, numerator, denominator, note,
     context = reports.load_context(quarter, [result])
     for proposal in publication.proposals_for(result, context):
         db.session.add(proposal)
-    _flush()
-    return publication.reissue(result, actor, issued_on)
+    db.session.flush()
+    return publication.reissue(result, acting_user=acting_user, issued_on=issued_on)
 
 
-def finalize_quarter(quarter: Quarter, actor=None) -> int:
+@transition("evaluation.finalized", Quarter, source={QuarterStatus.PUBLISHED},
+            target=QuarterStatus.FINAL, permission=policy.FINALIZE,
+            label=_l("Quarter made final"),
+            wrong_state=_l("Only a published quarter can be made final."))
+def finalize_quarter(quarter: Quarter, *, acting_user) -> int:
     """Close a published quarter: results nobody acknowledged or appealed become final.
 
     Raises DomainError while appeals are open, or before the deadline while some agencies
     have not answered yet. Returns how many results it made final.
     """
-    if quarter.status != QuarterStatus.PUBLISHED:
-        raise DomainError(_("Only a published quarter can be made final."))
     counts = dict(db.session.execute(select(Result.status, func.count()).where(
         Result.quarter_id == quarter.id).group_by(Result.status)).all())
     if counts.get(ResultStatus.APPEALED):
@@ -278,59 +313,92 @@ def finalize_quarter(quarter: Quarter, actor=None) -> int:
                                            table.c.status == ResultStatus.PUBLISHED)
                        .values(status=ResultStatus.FINAL, finalized_at=now,
                                final_reason="deadline"))
-    quarter.status, quarter.finalized_at = QuarterStatus.FINAL, now
-    _flush()
-    record("evaluation.finalized", quarter, actor=actor,
-           after={"period": quarter.label, "deemed_accepted": waiting})
+    quarter.finalized_at = now
+    tr.note(after={"period": quarter.label, "deemed_accepted": waiting})
     return waiting
 
 
 # --- consequences ---------------------------------------------------------------------------------
 
+PROPOSAL_DECIDED = _l("This proposal is already decided.")
 
-def decide_proposal(proposal: Proposal, accept: bool, note: str, actor=None) -> None:
+
+def decide_proposal(proposal: Proposal, accept: bool, note: str, *, acting_user) -> None:
     """HQ admin accepts or rejects a proposal. Accepting changes the agency through the
     network's own services (status) or a tier change of this area, with the evaluation as the
     reason. Raises DomainError for a decided proposal, a result not final yet (accepting), or
     an agency that changed since."""
-    if proposal.status != ProposalStatus.PROPOSED:
-        raise DomainError(_("This proposal is already decided."))
-    note = (note or "").strip()[:MAX_TEXT]
+    if not accept:
+        reject_proposal(proposal, note, acting_user=acting_user)
+    elif proposal.kind in (ProposalKind.PROMOTE, ProposalKind.DEMOTE):
+        change_tier(proposal, note, acting_user=acting_user)
+    else:
+        _accept_status_change(proposal, note, acting_user=acting_user)
+
+
+def _decided(proposal: Proposal, status: str, note: str, acting_user) -> str:
+    note = clean(note, multiline=True, limit=MAX_TEXT)
+    proposal.status = status
+    proposal.decided_at, proposal.decision_note = utcnow(), note
+    proposal.decided_by_id = getattr(acting_user, "id", None)
+    return note
+
+
+@transition("evaluation.proposal_rejected", Proposal, source={ProposalStatus.PROPOSED},
+            target=ProposalStatus.REJECTED, permission=policy.DECIDE_PROPOSAL,
+            label=_l("Proposal rejected"), wrong_state=PROPOSAL_DECIDED)
+def reject_proposal(proposal: Proposal, note: str, *, acting_user) -> None:
+    note = _decided(proposal, ProposalStatus.REJECTED, note, acting_user)
+    tr.note(after={"kind": proposal.kind}, reason=note or None)
+
+
+def _accepting(proposal: Proposal) -> tuple[Agency, Result, Quarter]:
+    """The agency a proposal changes, once its result stands final."""
     result = db.session.scalars(select(Result).where(Result.id == proposal.result_id)).one()
     quarter = _quarter(result)
-    if accept and not stands_final(result.status, quarter.appeal_deadline_at):
+    if not stands_final(result.status, quarter.appeal_deadline_at):
         raise DomainError(_("Accept a proposal once the result is final."))
-    now, actor_id = utcnow(), getattr(actor, "id", None)
-    proposal.decided_at, proposal.decided_by_id, proposal.decision_note = now, actor_id, note
-    if not accept:
-        proposal.status = ProposalStatus.REJECTED
-        _flush()
-        record("evaluation.proposal_rejected", proposal, actor=actor,
-               after={"kind": proposal.kind}, reason=note or None)
-        return
-    proposal.status = ProposalStatus.ACCEPTED
     agency = db.session.scalars(select(Agency).where(Agency.id == proposal.agency_id)).one()
-    reason = _("Quarterly evaluation %(period)s, grade %(grade)s (proposal %(id)s). %(note)s",
-               period=quarter.label, grade=result.grade, id=proposal.id, note=note).strip()
-    _flush()
-    if proposal.kind in (ProposalKind.PROMOTE, ProposalKind.DEMOTE):
-        change_tier(agency, proposal.from_tier, proposal.to_tier, reason, actor)
-    else:
-        from tenants.services import change_agency_status
-
-        change_agency_status(agency, proposal.to_status, reason, actor_id)
+    return agency, result, quarter
 
 
-def change_tier(agency: Agency, from_tier: int, to_tier: int, reason: str, actor=None) -> None:
-    """Move an agency from one tier (1–5 stars) to another. Raises DomainError when its tier
-    is no longer `from_tier` or the new tier is out of range."""
-    if agency.tier != from_tier:
+def _accept(proposal: Proposal, note: str, acting_user, result: Result,
+            quarter: Quarter) -> str:
+    """Mark the proposal accepted; the reason the agency's change records."""
+    note = _decided(proposal, ProposalStatus.ACCEPTED, note, acting_user)
+    return _("Quarterly evaluation %(period)s, grade %(grade)s (proposal %(id)s). %(note)s",
+             period=quarter.label, grade=result.grade, id=proposal.id, note=note).strip()
+
+
+@transition("agency.tier_changed", Proposal, source={ProposalStatus.PROPOSED},
+            permission=policy.DECIDE_PROPOSAL, label=_l("Agency tier changed"),
+            wrong_state=PROPOSAL_DECIDED)
+def change_tier(proposal: Proposal, note: str, *, acting_user) -> None:
+    """HQ admin accepts a tier promotion or demotion (1–5 stars): the one audit entry is the
+    agency's. Raises DomainError when the agency's tier is no longer the proposal's."""
+    agency, result, quarter = _accepting(proposal)
+    if agency.tier != proposal.from_tier:
         raise DomainError(_("The agency's tier changed since the proposal was made."))
-    _whole(to_tier, 1, 5, "to_tier")
-    agency.tier = to_tier
-    _flush()
-    record("agency.tier_changed", agency, actor=actor, before={"tier": from_tier},
-           after={"tier": to_tier}, reason=reason)
+    whole(proposal.to_tier, 1, 5, "to_tier")
+    reason = _accept(proposal, note, acting_user, result, quarter)
+    agency.tier = proposal.to_tier
+    tr.note(record=agency, before={"tier": proposal.from_tier},
+            after={"tier": proposal.to_tier}, reason=reason)
+
+
+def _accept_status_change(proposal: Proposal, note: str, *, acting_user) -> None:
+    """Probation or termination through the network's own lifecycle service, whose audit
+    entry records the change; the proposal is decided in the same flush."""
+    from tenants.services import change_agency_status
+
+    refused = refusal(acting_user, policy.DECIDE_PROPOSAL, proposal)
+    if refused:
+        raise DomainError(refused)
+    if proposal.status != ProposalStatus.PROPOSED:
+        raise DomainError(str(PROPOSAL_DECIDED))
+    agency, result, quarter = _accepting(proposal)
+    reason = _accept(proposal, note, acting_user, result, quarter)
+    change_agency_status(agency, proposal.to_status, reason, acting_user=acting_user)
 
 
 # --- agencies rate HQ -----------------------------------------------------------------------------
@@ -338,14 +406,16 @@ def change_tier(agency: Agency, from_tier: int, to_tier: int, reason: str, actor
 RATING_FIELDS = ("parts", "settlement", "support", "training")
 
 
-def rate_hq(agency_id: int, quarter: Quarter, data: dict, actor=None) -> HqRating:
+@transition("evaluation.hq_rated", HqRating, creates=True, permission=policy.RATE_HQ,
+            label=_l("HQ rated"))
+def rate_hq(quarter: Quarter, agency_id: int, data: dict, *, acting_user) -> HqRating:
     """The agency's one rating of HQ for a published quarter (1–5 for each of parts,
     settlement, technical support and training). Raises DomainError for a draft quarter, a
     second rating or values out of range."""
     if quarter.status == QuarterStatus.DRAFT:
         raise DomainError(_("HQ is rated once the quarter is published."))
-    values = {name: _whole(data.get(name), 1, 5, name) for name in RATING_FIELDS}
-    comment = (data.get("comment") or "").strip()
+    values = {name: whole(data.get(name), 1, 5, name) for name in RATING_FIELDS}
+    comment = clean(data.get("comment"), multiline=True)
     if len(comment) > 2000:
         raise DomainError(_("The comment is too long."), field="comment")
     taken = db.session.scalar(select(func.count(HqRating.id)).where(
@@ -354,11 +424,10 @@ def rate_hq(agency_id: int, quarter: Quarter, data: dict, actor=None) -> HqRatin
         raise DomainError(_("Your agency already rated HQ for %(period)s.",
                             period=quarter.label))
     rating = HqRating(agency_id=agency_id, quarter_id=quarter.id, comment=comment,
-                      submitted_by_id=getattr(actor, "id", None), **values)
+                      submitted_by_id=getattr(acting_user, "id", None), **values)
     db.session.add(rating)
-    _flush()
-    record("evaluation.hq_rated", rating, actor=actor, after={**values,
-                                                               "period": quarter.label})
+    db.session.flush()
+    tr.note(after={**values, "period": quarter.label})
     return rating
 
 

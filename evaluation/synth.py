@@ -10,6 +10,7 @@ from evaluation.models import HqRating, Inspection, Quarter, QuarterStatus
 from evaluation.schemes import scheme_in_force
 from portal import jobs, synth
 from portal.auth.roles import Role
+from portal.commit import committed
 from portal.extensions import db
 from portal.tenancy import ALL
 
@@ -64,8 +65,8 @@ def compute(net: synth.Network) -> None:
     """Each quarter, oldest first, as the network-wide job HQ starts (with its progress); a
     failed job is recorded and the next quarter still computed."""
     for period in net.data.get("evaluation", {}).get("periods", []):
-        job = jobs.start("evaluation.compute", {"period": period.label}, scope=ALL)
-        db.session.commit()
+        with committed():
+            job = jobs.start("evaluation.compute", {"period": period.label}, scope=ALL)
         label = f"evaluation: {period.label}"
         finished = jobs.run(job.id, progress=lambda done, total, note, label=label:
                             net.report(label, done, total))

@@ -8,7 +8,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
-from evaluation import kpis, queries, reports, services
+from evaluation import kpis, policy, queries, reports, services
 from evaluation.charts import trend_svg
 from evaluation.forms import (
     AcknowledgeForm,
@@ -18,22 +18,15 @@ from evaluation.forms import (
     RatingForm,
 )
 from evaluation.models import Quarter, QuarterStatus, Report, Result, ResultStatus
-from portal.auth.access import allow
-from portal.auth.roles import HQ_ROLES, Role
-from portal.errors_domain import DomainError, attach_to_form
+from evaluation.policy import AGENCY_READERS, READERS
+from portal.auth.access import allow, performs
+from portal.commit import perform
 from portal.extensions import db
 from portal.navigation import add_nav
+from portal.policy import can
 from portal.tenancy import get_or_404
 
 bp = Blueprint("evaluation", __name__, url_prefix="/evaluation")
-
-# An agency's evaluation is its owner's (PRODUCT.md §1): staff handle orders, parts and read
-# settlements, engineers their own work; both are refused (403) like any role not allowed.
-# What an agency reads of a quarter is limited to published ones in evaluation.queries.
-AGENCY_READERS = (Role.AGENCY_OWNER,)
-READERS = (*AGENCY_READERS, *sorted(HQ_ROLES))
-OPERATORS = (Role.HQ_ADMIN, Role.HQ_SERVICE)
-INSPECTORS = (Role.REGIONAL_MANAGER, Role.HQ_SERVICE)
 
 add_nav("evaluation.index", _l("Evaluation"), READERS, order=60)
 
@@ -42,36 +35,17 @@ def locale() -> str:
     return str(get_locale())
 
 
-def run(form, action, *args, **kwargs) -> bool:
-    """Run a service; commit on success, show its error on the form otherwise."""
-    try:
-        action(*args, **kwargs)
-    except DomainError as error:
-        db.session.rollback()
-        attach_to_form(form, error)
-        return False
-    db.session.commit()
-    return True
-
-
-def act(action, *args, **kwargs) -> bool:
-    """Run a service for a button: commit, or roll back and flash its error."""
-    try:
-        action(*args, **kwargs)
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "danger")
-        return False
-    db.session.commit()
-    return True
-
-
-def actor():
-    return current_user._get_current_object()
-
-
 def form_page(form, title, back):
     return render_template("portal/form_page.html", form=form, title=title, back=back)
+
+
+def form_view(form, service, args: tuple, *, done, title, back):
+    """A page with one form: a valid post runs the service with `args` (committed by
+    perform), says `done` and goes `back`; otherwise the form again, with its errors."""
+    if form.validate_on_submit() and perform(service, *args, form=form):
+        flash(done, "success")
+        return redirect(back)
+    return form_page(form, title, back)
 
 
 # --- the start page -------------------------------------------------------------------------------
@@ -84,9 +58,13 @@ def index():
         results = queries.agency_results(current_user.agency_id)
         return render_template("evaluation/mine.html", results=results,
                                latest=results[0] if results else None)
+    return index_page(ComputeForm())
+
+
+def index_page(compute_form, status: int = 200):
+    """HQ's start page; a refused computation re-renders it with its error (422)."""
     return render_template("evaluation/index.html", quarters=queries.quarters(),
-                           counts=queries.result_counts(), compute_form=ComputeForm(),
-                           operators=OPERATORS)
+                           counts=queries.result_counts(), compute_form=compute_form), status
 
 
 # --- one result -----------------------------------------------------------------------------------
@@ -102,7 +80,7 @@ def result_page(res: Result, status: int = 200):
     """The result page; refused actions re-render it with their error (and a 4xx status)."""
     data = queries.result_page(res)
     inspection_form = None
-    if current_user.role in INSPECTORS and res.status == ResultStatus.DRAFT:
+    if res.status == ResultStatus.DRAFT and can(current_user, policy.INSPECT, res):
         inspection_form = InspectionForm(formdata=None, score=data["inspection"].score
                                          if data["inspection"] else None)
     return render_template("evaluation/result.html", result=res, **data,
@@ -133,7 +111,7 @@ def drilldown(result_id, kpi_code):
         abort(404)
     stmt, kind = queries.drilldown(res, kpi_code)
     page = queries.paginate_records(stmt, kind) if stmt is not None else None
-    totals = queries.revisit_totals(res) if kpi_code == "satisfaction" else None
+    totals = queries.revisit_totals(res) if kind == "revisits" else None
     return render_template("evaluation/drilldown.html", result=res, kpi=kpis.BY_CODE[kpi_code],
                            page=page, kind=kind, totals=totals,
                            stored=queries.stored_value(res, kpi_code),
@@ -145,42 +123,37 @@ def drilldown(result_id, kpi_code):
 
 
 @bp.route("/results/<int:result_id>/acknowledge", methods=["POST"])
-@allow(Role.AGENCY_OWNER)
+@performs("evaluation.acknowledged")
 def acknowledge(result_id):
     res = get_or_404(Result, result_id)
-    if AcknowledgeForm().validate_on_submit() and act(services.acknowledge_result, res,
-                                                      actor()):
+    if AcknowledgeForm().validate_on_submit() and perform(services.acknowledge_result, res):
         flash(_("Result acknowledged: it is final."), "success")
         return redirect(url_for("evaluation.result", result_id=res.id))
     return result_page(res, 422)
 
 
 @bp.route("/results/<int:result_id>/appeal", methods=["GET", "POST"])
-@allow(Role.AGENCY_OWNER)
+@performs("evaluation.appealed")
 def appeal(result_id):
     res = get_or_404(Result, result_id)
     form = AppealForm()
-    if form.validate_on_submit() and run(form, services.lodge_appeal, res, form.reason.data,
-                                         form.kpi_code.data, actor()):
-        flash(_("Appeal lodged. HQ will decide it; you will see the decision here."),
-              "success")
-        return redirect(url_for("evaluation.result", result_id=res.id))
-    return form_page(form, _("Appeal the %(period)s result", period=res.quarter.label),
-                     url_for("evaluation.result", result_id=res.id))
+    return form_view(form, services.lodge_appeal, (res, form.reason.data, form.kpi_code.data),
+                     done=_("Appeal lodged. HQ will decide it; you will see the decision "
+                            "here."),
+                     title=_("Appeal the %(period)s result", period=res.quarter.label),
+                     back=url_for("evaluation.result", result_id=res.id))
 
 
 @bp.route("/results/<int:result_id>/inspection", methods=["GET", "POST"])
-@allow(*INSPECTORS)
+@performs("evaluation.inspection_entered")
 def inspection(result_id):
     res = get_or_404(Result, result_id)
     form = InspectionForm()
-    if form.validate_on_submit() and run(form, services.enter_inspection, res, form.score.data,
-                                         form.note.data, actor()):
-        flash(_("Inspection score saved; the draft score was updated."), "success")
-        return redirect(url_for("evaluation.result", result_id=res.id))
-    return form_page(form, _("On-site inspection of %(code)s, %(period)s",
+    return form_view(form, services.enter_inspection, (res, form.score.data, form.note.data),
+                     done=_("Inspection score saved; the draft score was updated."),
+                     title=_("On-site inspection of %(code)s, %(period)s",
                              code=res.agency.code, period=res.quarter.label),
-                     url_for("evaluation.result", result_id=res.id))
+                     back=url_for("evaluation.result", result_id=res.id))
 
 
 @bp.route("/reports/<int:report_id>.pdf")
@@ -233,14 +206,12 @@ def _chosen_quarter(options: list[Quarter]) -> Quarter | None:
 
 
 @bp.route("/quarters/<int:quarter_id>/rating", methods=["GET", "POST"])
-@allow(Role.AGENCY_OWNER)
+@performs("evaluation.hq_rated")
 def rating(quarter_id):
     quarter = db.first_or_404(select(Quarter).where(Quarter.id == quarter_id))
     form = RatingForm()
-    if form.validate_on_submit() and run(form, services.rate_hq, current_user.agency_id,
-                                         quarter, form.data, actor()):
-        flash(_("Thank you: your rating of HQ was recorded."), "success")
-        return redirect(url_for("evaluation.service_level", quarter=quarter.id))
-    return form_page(form, _("Rate HQ's service in %(period)s", period=quarter.label),
-                     url_for("evaluation.service_level", quarter=quarter.id))
+    return form_view(form, services.rate_hq, (quarter, current_user.agency_id, form.data),
+                     done=_("Thank you: your rating of HQ was recorded."),
+                     title=_("Rate HQ's service in %(period)s", period=quarter.label),
+                     back=url_for("evaluation.service_level", quarter=quarter.id))
 

@@ -4,7 +4,6 @@ import hashlib
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload, undefer
 
@@ -26,63 +25,36 @@ from evaluation.models import (
     Result,
     Scheme,
 )
-from evaluation.views import (
-    OPERATORS,
-    act,
-    actor,
-    bp,
-    form_page,
-    pdf_response,
-    result_page,
-    run,
-)
+from evaluation.policy import HQ_READERS, RANKING_READERS, VERIFIERS
+from evaluation.views import bp, form_page, index_page, pdf_response, result_page
 from portal import jobs
-from portal.auth.access import allow
-from portal.auth.roles import HQ_ROLES, Role
-from portal.errors_domain import DomainError, attach_to_form
+from portal.auth.access import allow, performs
+from portal.commit import perform
 from portal.extensions import db
 from portal.listing import int_arg, paginate
 from portal.periods import Period
-from portal.tenancy import ALL, get_or_404
-
-HQ_READERS = tuple(sorted(HQ_ROLES))
-# The network ranking names every agency: HQ roles that read the whole network only.
-RANKING_READERS = tuple(sorted(HQ_ROLES - {Role.REGIONAL_MANAGER}))
-VERIFIERS = (Role.AUDITOR, Role.HQ_ADMIN, Role.HQ_SERVICE)
+from portal.tenancy import get_or_404
+from portal.transitions import STALE
 
 
 def _quarter(quarter_id) -> Quarter:
     return db.first_or_404(select(Quarter).where(Quarter.id == quarter_id))
 
 
-def _start_job(kind: str, params: dict) -> int:
-    """Record and commit a network-wide job (whole-network scope), then hand it over. The
-    job's own service writes the audit entry of the change (who started it is on the job)."""
-    job = jobs.start(kind, {**params, "user_id": current_user.id}, scope=ALL,
-                     user_id=current_user.id)
-    db.session.commit()
-    jobs.enqueue(job.id)
-    return job.id
-
-
 # --- quarters -----------------------------------------------------------------------------------
 
 
 @bp.route("/compute", methods=["POST"])
-@allow(*OPERATORS)
+@performs("evaluation.compute_requested")
 def compute_quarter():
+    """Start the network-wide computation; the job page shows its progress."""
     form = ComputeForm()
     if form.validate_on_submit():
-        try:
-            period = compute.check_computable(Period.parse(form.period.data))
-        except DomainError as error:
-            attach_to_form(form, error)
-        else:
-            job_id = _start_job("evaluation.compute", {"period": period.label})
-            return redirect(url_for("jobs.show", job_id=job_id))
-    return render_template("evaluation/index.html", quarters=queries.quarters(),
-                           counts=queries.result_counts(), compute_form=form,
-                           operators=OPERATORS), 422
+        ok, job = perform(compute.request_compute, Period.parse(form.period.data), form=form)
+        if ok:
+            jobs.enqueue(job.id)
+            return redirect(url_for("jobs.show", job_id=job.id))
+    return index_page(form, 422)
 
 
 @bp.route("/quarters/<int:quarter_id>")
@@ -99,33 +71,30 @@ def quarter_page(q: Quarter, status: int = 200):
         "evaluation/quarter.html", quarter=q, page=paginate(queries.ranking_statement(
             q.id, region)), regions=regions, grades=grades, region=region,
         risky=queries.at_risk(q.id), **queries.quarter_extras(q),
-        action_form=QuarterActionForm(formdata=None, seen_version=q.version),
-        operators=OPERATORS, ranking_readers=RANKING_READERS), status
+        action_form=QuarterActionForm(formdata=None, seen_version=q.version)), status
 
 
 @bp.route("/quarters/<int:quarter_id>/publish", methods=["POST"])
-@allow(*OPERATORS)
+@performs("evaluation.publish_requested")
 def publish(quarter_id):
+    """Start the publication job for the quarter as the page showed it."""
     q = _quarter(quarter_id)
     form = QuarterActionForm()
-    try:
-        seen = int(form.seen_version.data) if form.validate_on_submit() else None
-        if seen is None:
-            raise DomainError(_("The page was out of date. Reload it and try again."))
-        publication.check_publishable(q, seen)
-    except (DomainError, ValueError) as error:
-        flash(getattr(error, "message", _("The page was out of date. Reload it and try "
-                                          "again.")), "danger")
+    if not form.validate_on_submit():
+        flash(str(STALE), "danger")
         return quarter_page(q, 422)
-    job_id = _start_job("evaluation.publish", {"quarter_id": q.id})
-    return redirect(url_for("jobs.show", job_id=job_id))
+    ok, job = perform(publication.request_publication, q, seen_version=form.seen_version.data)
+    if not ok:
+        return quarter_page(q, 422)
+    jobs.enqueue(job.id)
+    return redirect(url_for("jobs.show", job_id=job.id))
 
 
 @bp.route("/quarters/<int:quarter_id>/finalize", methods=["POST"])
-@allow(*OPERATORS)
+@performs("evaluation.finalized")
 def finalize(quarter_id):
     q = _quarter(quarter_id)
-    if QuarterActionForm().validate_on_submit() and act(services.finalize_quarter, q, actor()):
+    if QuarterActionForm().validate_on_submit() and perform(services.finalize_quarter, q):
         flash(_("%(period)s is final.", period=q.label), "success")
         return redirect(url_for("evaluation.quarter", quarter_id=q.id))
     return quarter_page(q, 422)
@@ -146,12 +115,11 @@ def ranking_download(ranking_report_id):
 @allow(*HQ_READERS)
 def appeals():
     return render_template("evaluation/appeals.html",
-                           page=paginate(queries.open_appeals_statement()),
-                           operators=OPERATORS)
+                           page=paginate(queries.open_appeals_statement()))
 
 
 @bp.route("/appeals/<int:evaluation_appeal_id>/resolve", methods=["GET", "POST"])
-@allow(*OPERATORS)
+@performs("evaluation.appeal_upheld", "evaluation.appeal_rejected")
 def resolve(evaluation_appeal_id):
     appeal = get_or_404(Appeal, evaluation_appeal_id)
     back = url_for("evaluation.result", result_id=appeal.result_id)
@@ -161,11 +129,11 @@ def resolve(evaluation_appeal_id):
             return redirect(back)
         return result_page(get_or_404(Result, appeal.result_id), 409)
     form = ResolveForm()
-    if form.validate_on_submit() and run(
-            form, services.resolve_appeal, appeal, upheld=form.decision.data == "upheld",
+    if form.validate_on_submit() and perform(
+            services.resolve_appeal, appeal, upheld=form.decision.data == "upheld",
             note=form.note.data, resolution=form.resolution.data or None,
             kpi_code=form.kpi_code.data or None, numerator=form.numerator.data,
-            denominator=form.denominator.data, actor=actor()):
+            denominator=form.denominator.data, form=form):
         flash(_("Appeal decided."), "success")
         return redirect(back)
     return render_template("evaluation/resolve.html", form=form, appeal=appeal, back=back)
@@ -187,14 +155,14 @@ def proposals_page(status: int = 200):
 
 
 @bp.route("/proposals/<int:proposal_id>/decide", methods=["POST"])
-@allow(Role.HQ_ADMIN)
+@performs("evaluation.proposal_rejected", "agency.tier_changed", "agency.status_changed")
 def decide(proposal_id):
     proposal = get_or_404(Proposal, proposal_id)
     form = ProposalForm()
     if not form.validate_on_submit() or form.decision.data not in ("accept", "reject"):
         flash(_("Choose to accept or reject the proposal."), "danger")
-    elif act(services.decide_proposal, proposal, form.decision.data == "accept",
-             form.note.data, actor()):
+    elif perform(services.decide_proposal, proposal, form.decision.data == "accept",
+                 form.note.data):
         flash(_("Proposal accepted: the agency was changed.") if form.decision.data == "accept"
               else _("Proposal rejected."), "success")
         return redirect(url_for("evaluation.proposals"))
@@ -225,7 +193,7 @@ def scheme(scheme_id):
 
 
 @bp.route("/schemes/new", methods=["GET", "POST"])
-@allow(Role.HQ_ADMIN)
+@performs("evaluation.scheme_created")
 def scheme_new():
     latest = db.session.scalars(select(Scheme).options(selectinload(Scheme.kpis))
                                 .order_by(Scheme.effective_index.desc()).limit(1)).first()
@@ -233,7 +201,7 @@ def scheme_new():
     if form.validate_on_submit():
         data = {k: v for k, v in form.data.items() if k not in ("submit", "csrf_token")}
         data["period"] = Period.parse(form.period.data)
-        if run(form, schemes.create_scheme, data, actor()):
+        if perform(schemes.create_scheme, data, form=form):
             flash(_("Scheme version created."), "success")
             return redirect(url_for("evaluation.scheme_list"))
     return form_page(form, _("New KPI scheme version"), url_for("evaluation.scheme_list"))
@@ -243,7 +211,7 @@ def scheme_new():
 
 
 @bp.route("/verify", methods=["GET", "POST"])
-@allow(*VERIFIERS, self_service=True)  # a POST that only reads: auditors may send it
+@allow(*VERIFIERS, self_service=True, read_only=True)  # a POST that only reads: auditors too
 def verify():
     form = VerifyForm()
     outcome = None

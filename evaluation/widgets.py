@@ -3,7 +3,7 @@ from sqlalchemy import func, select
 
 from evaluation import queries
 from evaluation.models import Quarter, Result
-from evaluation.views import AGENCY_READERS
+from evaluation.policy import AGENCY_READERS
 from portal.auth.roles import HQ_ROLES
 from portal.extensions import db
 from portal.navigation import add_widget

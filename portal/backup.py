@@ -132,15 +132,20 @@ def _file_hashes(root: Path) -> dict[str, str]:
 # --- backup ----------------------------------------------------------------------------------
 
 
-def _dump_sqlite(engine: Engine, target: Path) -> None:
-    source = sqlite3.connect(_sqlite_path(engine))
+def _copy_sqlite(source_path, target: Path) -> None:
+    """SQLite's online backup: a consistent copy while the portal keeps writing."""
+    source = sqlite3.connect(source_path)
     destination = sqlite3.connect(target)
     try:
         with destination:
-            source.backup(destination)  # consistent while the portal keeps writing
+            source.backup(destination)
     finally:
         destination.close()
         source.close()
+
+
+def _dump_sqlite(engine: Engine, target: Path) -> None:
+    _copy_sqlite(_sqlite_path(engine), target)
 
 
 def _dump_postgres(engine: Engine, target: Path) -> None:
@@ -201,14 +206,7 @@ def _restore_sqlite(engine: Engine, source: Path) -> None:
     engine.dispose()  # no pooled connection may hold the old file open
     target = _sqlite_path(engine)
     target.parent.mkdir(parents=True, exist_ok=True)
-    origin = sqlite3.connect(source)
-    destination = sqlite3.connect(target)
-    try:
-        with destination:
-            origin.backup(destination)
-    finally:
-        destination.close()
-        origin.close()
+    _copy_sqlite(source, target)
 
 
 def _restore_postgres(engine: Engine, source: Path) -> None:

@@ -9,6 +9,7 @@ from sqlalchemy import func, inspect, select
 
 from portal import demo
 from portal.auth.models import User
+from portal.commit import committed
 from portal.extensions import db
 from portal.tenancy import unscoped
 
@@ -31,12 +32,11 @@ def load_demo(seed: int = 2026, *, in_steps: bool = False) -> None:
     """Run every area's demo loader; `in_steps`: commit after each (demo.in_steps)."""
     ctx: dict = {"rng": random.Random(seed)}  # noqa: S311 - reproducible demo data, no secrets
     g._audit_actor = None
-    with unscoped("demo data builds the whole network"), demo.in_steps(in_steps):
+    with unscoped("demo data builds the whole network"), demo.in_steps(in_steps), committed():
         for loader in demo.loaders():
             click.echo(f"  demo: {loader.name}")
             loader.load(ctx)
             demo.checkpoint()
-        db.session.commit()
 
 
 def print_accounts() -> None:

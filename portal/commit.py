@@ -8,6 +8,7 @@ A view reads: load → form → ``perform(service, …, form=form)`` → redirec
         return redirect(...)
     return render_template(..., form=form), 400
 """
+import inspect
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 
@@ -29,14 +30,17 @@ class Outcome(NamedTuple):
         return self.ok
 
 
-def perform(service, *args, form=None, **kwargs) -> Outcome:
+def perform(service, *args, form=None, then=None, **kwargs) -> Outcome:
     """Run one service as the signed-in user and commit. A refusal (DomainError) rolls
     everything back and is shown on `form` (on its field, or above it), or flashed when the
-    request has no form."""
-    kwargs.setdefault("acting_user", current_user._get_current_object()
-                      if current_user.is_authenticated else None)
+    request has no form. `then(result)` runs before the commit (signing the user in)."""
+    if _takes_actor(service):
+        kwargs.setdefault("acting_user", current_user._get_current_object()
+                          if current_user.is_authenticated else None)
     try:
         value = service(*args, **kwargs)
+        if then is not None:
+            then(value)
     except DomainError as error:
         db.session.rollback()
         if form is not None:
@@ -46,6 +50,12 @@ def perform(service, *args, form=None, **kwargs) -> Outcome:
         return Outcome(False)
     db.session.commit()
     return Outcome(True, value)
+
+
+def _takes_actor(service) -> bool:
+    if getattr(service, "transition", None) is not None:
+        return True
+    return "acting_user" in inspect.signature(service).parameters
 
 
 @contextmanager

@@ -1,28 +1,28 @@
 """Job pages: a progress bar that updates, the outcome, and a retry for failed jobs."""
 import click
-from flask import Blueprint, abort, flash, jsonify, redirect, render_template, url_for
+from flask import Blueprint, abort, jsonify, redirect, render_template, url_for
 from flask.cli import with_appcontext
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from portal import jobs
-from portal.audit.services import record
-from portal.auth.access import allow
+from portal.auth.access import allow, performs
+from portal.auth.policy import RETRY_JOB
 from portal.auth.roles import Role
-from portal.extensions import db
+from portal.commit import committed, perform
+from portal.policy import can
 from portal.tenancy import get_or_404
+from portal.transitions import describe, note, transition
 
 bp = Blueprint("jobs", __name__, url_prefix="/jobs")
-WRITERS = tuple(r for r in Role if r != Role.AUDITOR)
+describe(jobs.Job, _l("job"))
 
 
 @bp.route("/<int:job_id>")
 @allow(*Role)
 def show(job_id):
     job = get_or_404(jobs.Job, job_id)
-    return render_template("portal/job.html", job=job, progress=jobs.progress_of(job),
-                           may_retry=jobs.may_start(job.kind, current_user.role))
+    return render_template("portal/job.html", job=job, progress=jobs.progress_of(job))
 
 
 @bp.route("/<int:job_id>/progress.json")
@@ -31,19 +31,21 @@ def progress(job_id):
     return jsonify(jobs.progress_of(get_or_404(jobs.Job, job_id)))
 
 
+@transition("job.retried", jobs.Job, label=_l("Run again"), permission=RETRY_JOB,
+            source={jobs.FAILED}, target=jobs.QUEUED,
+            wrong_state=_l("Only a failed job can be run again."))
+def retry_job(job, *, acting_user) -> None:
+    note(after={"kind": job.kind, "attempt": job.attempts + 1})
+
+
 @bp.route("/<int:job_id>/retry", methods=["POST"])
-@allow(*WRITERS)
+@performs("job.retried")
 def retry(job_id):
     job = get_or_404(jobs.Job, job_id)
-    if not jobs.may_start(job.kind, current_user.role):
+    if not can(current_user, RETRY_JOB, job):
         abort(403)  # seeing a job is not starting it: only the roles that may start its kind
-    if job.status != jobs.FAILED:
-        flash(_("Only a failed job can be run again."), "warning")
-        return redirect(url_for("jobs.show", job_id=job.id))
-    job.status = jobs.QUEUED
-    record("job.retried", job, after={"kind": job.kind, "attempt": job.attempts + 1})
-    db.session.commit()
-    jobs.enqueue(job.id)
+    if perform(retry_job, job):
+        jobs.enqueue(job.id)
     return redirect(url_for("jobs.show", job_id=job.id))
 
 
@@ -63,8 +65,8 @@ def worker():
 @with_appcontext
 def reap_jobs():
     """Mark jobs whose worker died as failed, so that they can be run again."""
-    count = jobs.reap_stale()
-    db.session.commit()
+    with committed():
+        count = jobs.reap_stale()
     click.echo(f"{count} stale jobs marked failed")
 
 

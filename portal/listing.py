@@ -1,5 +1,6 @@
 """Paging and sorting of list pages from query-string input that may be anything."""
 from flask import current_app, request
+from flask_sqlalchemy.pagination import SelectPagination
 from sqlalchemy import func, select
 
 from portal.extensions import db
@@ -34,19 +35,27 @@ def sorted_by(stmt, columns: dict, default: str):
 COUNT_LIMIT = 10_000
 
 
-def paginate(stmt, *, exact: bool = False):
+class RowPagination(SelectPagination):
+    """Pages of a multi-column select: its items are rows, not entities."""
+
+    def _query_items(self):
+        stmt = self._query_args["select"].limit(self.per_page).offset(self._query_offset)
+        return list(self._query_args["session"].execute(stmt).all())
+
+
+def paginate(stmt, *, exact: bool = False, rows: bool = False):
     """Two queries whatever the size: the page of rows and the total count.
 
     The count stops at :data:`COUNT_LIMIT` (``page.total_is_capped`` then says so) unless
-    `exact` is asked for, where the figure itself matters (a KPI's records).
+    `exact` is asked for, where the figure itself matters (a KPI's records). `rows`: the
+    statement selects several columns (or entities side by side) and the page holds rows.
     """
-    page = db.paginate(
-        stmt,
-        page=int_arg("page", 1, high=100000),
-        per_page=current_app.config["PAGE_SIZE"],
-        error_out=False,
-        count=exact,
-    )
+    arguments = {"page": int_arg("page", 1, high=100000),
+                 "per_page": current_app.config["PAGE_SIZE"], "error_out": False, "count": exact}
+    if rows:
+        page = RowPagination(select=stmt, session=db.session(), **arguments)
+    else:
+        page = db.paginate(stmt, **arguments)
     page.total_is_capped = False
     if not exact:
         first_rows = stmt.order_by(None).limit(COUNT_LIMIT + 1).subquery()

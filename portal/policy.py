@@ -65,10 +65,10 @@ def roles(*actions: str) -> tuple[Role, ...]:
 
 
 def _role_of(user) -> Role | None:
-    if user is None or not getattr(user, "is_authenticated", False):
-        return None
+    """The user's role (None for the anonymous visitor). Reads the role column only: whether
+    the account may still sign in was settled when its session was loaded."""
     try:
-        return Role(user.role)
+        return Role(getattr(user, "role", None))
     except ValueError:
         return None
 

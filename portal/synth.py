@@ -24,9 +24,10 @@ from functools import partial
 from typing import Callable
 
 import click
+import sqlalchemy as sa
 from flask import current_app, g
 from flask.cli import with_appcontext
-from sqlalchemy import JSON, Date, column, func, insert, select, table, text
+from sqlalchemy import JSON, Date, func, insert, select, text
 from sqlalchemy.types import TypeDecorator
 
 from portal import clock
@@ -377,7 +378,7 @@ class Network:
 
 def _free_tag() -> str:
     """A short prefix no earlier synthetic network in this database used ("Y1", "Y2", …)."""
-    regions = table("regions", column("code"))  # tenants' table; the core imports no area
+    regions = sa.table("regions", sa.column("code"))  # tenants' table; the core imports no area
     taken = set(db.session.scalars(select(regions.c.code).where(regions.c.code.like("Y%-%"))))
     n = 1
     while any(code.startswith(f"Y{n}-") for code in taken):

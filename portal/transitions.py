@@ -81,6 +81,7 @@ class Transition:
     audit: Callable | None = None  # record -> the audited values, before and after
     wrong_state: object = None  # lazy message (or record -> message) for a refused state
     signal: object = field(default=None, compare=False)
+    module: str = ""  # where the service is written
 
     def state_of(self, record):
         return getattr(record, self.state_attr, None)
@@ -159,15 +160,16 @@ def transition(name: str, model: type, *, label, permission: str | None = None,
                source=None, target=None, state_attr: str = "status", versioned: bool = False,
                creates: bool = False, audit: Callable | None = None, wrong_state=None):
     """Declare the decorated service as the transition `name` of `model` (see the module)."""
-    if name in _registry:
-        raise ValueError(f"transition {name!r} is declared twice")
-    t = Transition(name=name, model=model, label=label, permission=permission or name,
-                   source=None if source is None else frozenset(source), target=target,
-                   state_attr=state_attr, versioned=versioned, creates=creates, audit=audit,
-                   wrong_state=wrong_state, signal=signals.signal(name))
-    _registry[name] = t
-
     def decorate(service):
+        if name in _registry:
+            raise ValueError(f"transition {name!r} is declared twice")
+        t = Transition(name=name, model=model, label=label, permission=permission or name,
+                       source=None if source is None else frozenset(source), target=target,
+                       state_attr=state_attr, versioned=versioned, creates=creates, audit=audit,
+                       wrong_state=wrong_state, signal=signals.signal(name),
+                       module=service.__module__)
+        _registry[name] = t
+
         @wraps(service)
         def perform(subject, *args, acting_user, seen_version=None, **kwargs):
             refusal = policy.refusal(acting_user, t.permission, subject)

@@ -2,10 +2,10 @@
 from flask import Blueprint, abort, redirect, render_template, request, session
 from flask_login import current_user
 
-from portal.audit.services import record
 from portal.auth.access import allow, public
 from portal.auth.roles import Role
-from portal.extensions import db
+from portal.auth.services import change_locale
+from portal.commit import perform
 from portal.navigation import widgets_for
 from portal.redirects import safe_next
 
@@ -19,7 +19,7 @@ def home():
 
 
 @bp.route("/locale", methods=["POST"])
-@public
+@public(transitions=("user.locale_changed",))
 def set_locale():
     """Switch the language; for a signed-in user it becomes their preference."""
     locale = request.form.get("locale", "")
@@ -27,11 +27,7 @@ def set_locale():
         abort(400)
     session["locale"] = locale
     if current_user.is_authenticated and current_user.locale != locale:
-        before = current_user.locale
-        current_user.locale = locale
-        record("user.locale_changed", current_user, before={"locale": before},
-               after={"locale": locale}, agency_id=current_user.agency_id)
-        db.session.commit()
+        perform(change_locale, current_user._get_current_object(), locale)
     return redirect(safe_next(request.form.get("next")))
 
 

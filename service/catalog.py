@@ -1,14 +1,22 @@
-"""The catalogs HQ maintains: repair codes (with flat-rate hours), fault codes and parts."""
+"""The catalogs HQ maintains: repair codes (with flat-rate hours), fault codes and parts.
+
+Transitions ``<kind>.created`` and ``<kind>.updated`` for each kind (``repair_code``,
+``fault_code``, ``part``), declared once per kind by :func:`_declare`.
+"""
 import re
 from decimal import Decimal
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
-from portal.audit.services import changes, record, snapshot
+from portal.audit.services import changes, snapshot
 from portal.errors_domain import DomainError
 from portal.extensions import db
-from service.common import clean_text, db_id
+from portal.text import clean
+from portal.transitions import describe, note, transition
+from service import policy
+from service.common import db_id
 from service.models import FaultCode, Part, RepairCode
 from tenants.models import ProductLine
 
@@ -20,7 +28,7 @@ MAX_PRICE = Decimal("1000000")
 
 
 def _text(data: dict, key: str, limit: int, message: str) -> str:
-    value = clean_text(data.get(key))
+    value = clean(data.get(key))
     if not value or len(value) > limit:
         raise DomainError(message, field=key)
     return value
@@ -45,7 +53,7 @@ def _decimal(data: dict, key: str, high: Decimal, message: str) -> Decimal:
 
 def check_code(data: dict) -> dict:
     """The common shape of repair and fault codes; raises DomainError."""
-    code = clean_text(data.get("code")).upper()
+    code = clean(data.get("code")).upper()
     if not CODE.match(code):
         raise DomainError(_("Use up to 32 letters, digits and - _ . for the code."),
                           field="code")
@@ -69,7 +77,7 @@ def check_repair_code(data: dict) -> dict:
 
 
 def check_part(data: dict) -> dict:
-    number = clean_text(data.get("part_number")).upper()
+    number = clean(data.get("part_number")).upper()
     if not PART_NUMBER.match(number):
         raise DomainError(_("Use up to 40 letters, digits and - _ . / for the part number."),
                           field="part_number")
@@ -120,18 +128,49 @@ def write_entry(kind: str, obj, clean: dict) -> tuple:
     return obj, ((f"{kind}.updated", old, new) if new else None)
 
 
-def save_catalog_entry(kind: str, obj, data: dict):
+def save_catalog_entry(kind: str, obj, data: dict, *, acting_user):
     """Create (`obj` None) or change a repair code, fault code or part.
 
     Raises DomainError for bad input or a key another entry already has.
     """
-    check = KINDS[kind][1]
-    clean = check(data)
-    other = find_existing(kind, clean)
+    created, updated = WRITES[kind]
+    if obj is None:
+        return created(kind, data, acting_user=acting_user)
+    return updated(obj, data, acting_user=acting_user)
+
+
+def _checked(kind: str, obj, data: dict) -> dict:
+    values = KINDS[kind][1](data)
+    other = find_existing(kind, values)
     if other is not None and (obj is None or other.id != obj.id):
         raise DomainError(_("Another entry already uses this code."),
                           field="part_number" if kind == "part" else "code")
-    obj, result = write_entry(kind, obj, clean)
-    action, before, after = result or (f"{kind}.updated", {}, {})
-    record(action, obj, before=before or None, after=after or None)
-    return obj
+    return values
+
+
+def _declare(kind: str, noun) -> tuple:
+    """The two transitions of one catalog: an entry created, an entry changed."""
+    model = KINDS[kind][0]
+    describe(model, noun)
+
+    @transition(f"{kind}.created", model, label=_l("Catalog entry created"),
+                permission=policy.EDIT_CATALOG[kind], creates=True)
+    def created(kind: str, data: dict, *, acting_user):
+        obj, (_action, _before, after) = write_entry(kind, None, _checked(kind, None, data))
+        note(after=after)
+        return obj
+
+    @transition(f"{kind}.updated", model, label=_l("Catalog entry changed"),
+                permission=policy.EDIT_CATALOG[kind])
+    def updated(obj, data: dict, *, acting_user):
+        obj, change = write_entry(kind, obj, _checked(kind, obj, data))
+        if change is not None:
+            note(before=change[1] or None, after=change[2] or None)
+        return obj
+
+    return created, updated
+
+
+WRITES = {"repair_code": _declare("repair_code", _l("repair code")),
+          "fault_code": _declare("fault_code", _l("fault code")),
+          "part": _declare("part", _l("part"))}

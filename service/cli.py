@@ -11,6 +11,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 
+from portal.commit import committed
 from portal.errors_domain import DomainError
 from portal.extensions import db
 from portal.tenancy import agency_scope, scoped, unscoped
@@ -28,14 +29,20 @@ def _read(path: Path, columns) -> list:
         return tabular.read_table(FileStorage(handle, filename=path.name), columns)
 
 
-def _finish(report) -> None:
+def _run(importer, path: Path, columns, *args, good_only: bool) -> None:
+    """Read the file and import it as the system (no signed-in person); one commit."""
+    try:
+        with committed():
+            report = importer(*args, _read(path, columns), good_only=good_only,
+                              acting_user=None)
+    except DomainError as error:
+        raise click.ClickException(error.message) from error
     for row in report.errors:
         click.echo(f"  row {row.number} {row.key}: {'; '.join(row.messages)}", err=True)
     click.echo(f"created {report.count('created')}, updated {report.count('updated')}, "
                f"skipped {report.count('skipped') + report.count('unchanged')}, "
                f"errors {len(report.errors)}; " + ("written" if report.applied
                                                    else "nothing written"))
-    db.session.commit()
     if report.errors and not report.applied:
         raise click.exceptions.Exit(1)
 
@@ -54,13 +61,8 @@ def import_orders(agency_code: str, path: Path, good_only: bool):
     if agency is None:
         raise click.ClickException(f"no agency {agency_code}")
     with scoped(agency_scope(agency.id)):
-        try:
-            rows = _read(path, imports.ORDER_COLUMNS)
-            report = imports.import_work_orders(agency, rows, good_only=good_only)
-        except DomainError as error:
-            db.session.rollback()
-            raise click.ClickException(error.message) from error
-        _finish(report)
+        _run(imports.import_work_orders, path, imports.ORDER_COLUMNS, agency,
+             good_only=good_only)
 
 
 @service_cli.command("import-catalog")
@@ -71,10 +73,5 @@ def import_catalog(kind: str, path: Path, good_only: bool):
     """Import repair codes, fault codes or parts (HQ catalogs) from a CSV or XLSX file."""
     g._audit_actor = None
     with unscoped("HQ catalogs belong to no agency"):
-        try:
-            rows = _read(path, imports.CATALOG_COLUMNS[kind])
-            report = imports.import_catalog(kind, rows, good_only=good_only)
-        except DomainError as error:
-            db.session.rollback()
-            raise click.ClickException(error.message) from error
-        _finish(report)
+        _run(imports.import_catalog, path, imports.CATALOG_COLUMNS[kind], kind,
+             good_only=good_only)

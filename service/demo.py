@@ -15,7 +15,7 @@ from certification.queries import valid_certificate_exists
 from portal import clock, demo
 from portal.extensions import db
 from service import demo_catalog as cat
-from service.common import add_months, is_in_warranty, return_due_days
+from service.common import is_in_warranty, return_due_days
 from service.models import (
     Complaint,
     FaultCode,
@@ -41,8 +41,8 @@ def load(ctx: dict) -> None:
     today = clock.local_day(now)
     # From the first day of the quarter a year before the last one that ended: the demo's
     # four evaluated quarters are whole quarters of work (14 months on 2026-11-30).
-    last_ended_quarter_start = add_months(today.replace(day=1), -((today.month - 1) % 3) - 3)
-    start = add_months(last_ended_quarter_start, -9)
+    last_ended_quarter_start = clock.add_months(today.replace(day=1), -((today.month - 1) % 3) - 3)
+    start = clock.add_months(last_ended_quarter_start, -9)
     catalog = _catalog(ctx["product_lines"])
     users = ctx["users"]
     hq = {"service": users["service@hq.demo"].id, "parts": users["parts@hq.demo"].id}

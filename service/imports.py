@@ -4,7 +4,11 @@ Every row is parsed and checked by the same rules as the forms; each row is writ
 own savepoint so that a bad row leaves nothing behind. In the default mode one bad row
 rolls the whole file back; with ``good_only`` the good rows are kept. Re-importing a file
 creates no duplicates: orders are keyed by their number, revisits by their order, catalog
-entries by their code. One audit entry records the whole import.
+entries by their code. One audit entry records the whole import: the transitions
+``work_order.imported``, ``revisit.imported`` and ``<kind>.imported``, declared here, are taken
+once per file that changed something (a file that changes nothing leaves no entry). Their
+record is an unsaved row of the imported kind: the audit log lists the import under that
+type, as before, with the agency of imported orders.
 """
 import re
 from dataclasses import dataclass, field
@@ -16,14 +20,15 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from certification.models import Engineer
-from portal.audit.services import record
+from portal import policy as portal_policy
 from portal.clock import from_local
 from portal.errors_domain import DomainError
 from portal.extensions import db
-from service import catalog, quality, services
-from service.models import FaultCode, Part, RepairCode, WorkOrder
+from portal.transitions import note, transition
+from service import catalog, policy, quality, services
+from service.models import FaultCode, Part, RepairCode, Revisit, WorkOrder
 from service.tabular import Column
-from tenants.models import Agency, ProductLine, ProductModel
+from tenants.models import Agency, ProductLine, ProductModel, ServiceType
 
 
 class CellError(ValueError):
@@ -56,10 +61,14 @@ class ImportReport:
 
 TRUE = {"1", "y", "yes", "true", "是", "对", "√"}
 FALSE = {"0", "n", "no", "false", "否", "不", "×"}
-SERVICE_TYPES = {"phone": "phone", "电话咨询": "phone", "phoneconsultation": "phone",
-                 "onsite": "onsite", "on-site": "onsite", "上门维修": "onsite",
-                 "on-siterepair": "onsite", "carry_in": "carry_in", "carry-in": "carry_in",
-                 "送修": "carry_in", "carry-inrepair": "carry_in"}
+SERVICE_TYPES = {
+    **{kind.value: kind for kind in ServiceType},
+    "电话咨询": ServiceType.PHONE, "phoneconsultation": ServiceType.PHONE,
+    "on-site": ServiceType.ONSITE, "上门维修": ServiceType.ONSITE,
+    "on-siterepair": ServiceType.ONSITE,
+    "carry-in": ServiceType.CARRY_IN, "送修": ServiceType.CARRY_IN,
+    "carry-inrepair": ServiceType.CARRY_IN,
+}
 DATETIME_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M",
                     "%Y/%m/%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S")
 DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d")
@@ -130,6 +139,12 @@ def _read(row: dict, columns: dict, key: str, parse, errors: list, *, required=F
 
 def _by_key(columns: list[Column]) -> dict[str, Column]:
     return {c.key: c for c in columns}
+
+
+def _may(acting_user, action: str, record=None) -> None:
+    """Refuse before reading a file the actor may not import (the transition checks again)."""
+    if refusal := portal_policy.refusal(acting_user, action, record):
+        raise DomainError(refusal)
 
 
 def _run_rows(prepared: list[tuple[RowResult, object]], write, good_only: bool,
@@ -298,8 +313,9 @@ def _part_item(item: str, table: dict) -> tuple[int | None, int]:
 
 
 def import_work_orders(agency: Agency, rows: list[tuple[int, dict]], *,
-                       good_only: bool = False) -> ImportReport:
+                       good_only: bool = False, acting_user) -> ImportReport:
     """Import orders for `agency`; orders whose number exists already are skipped."""
+    _may(acting_user, policy.IMPORT_ORDERS, agency)
     look = _OrderLookups(agency)
     results, prepared, seen = [], [], set()
     numbers = [(r.get("order_number") or "").strip() for _n, r in rows]
@@ -323,15 +339,22 @@ def import_work_orders(agency: Agency, rows: list[tuple[int, dict]], *,
     prepared.sort(key=lambda item: item[1]["received_at"])
 
     def write(data):
-        services.write_order(agency, services.check_order_input(agency, data))
+        services.write_order(agency, services.check_order_input(agency, data),
+                             acting_user=acting_user)
 
     report = _run_rows(prepared, write, good_only, results)
     created = [r.key for r in report.rows if r.outcome == "created"]
     if report.applied and created:
-        record("work_order.imported", object_type="WorkOrder", agency_id=agency.id,
-               after={"created": created, "skipped": report.count("skipped"),
-                      "rejected_rows": len(report.errors)})
+        _orders_imported(agency, {"created": created, "skipped": report.count("skipped"),
+                                  "rejected_rows": len(report.errors)},
+                         acting_user=acting_user)
     return report
+
+
+@transition("work_order.imported", WorkOrder, label=_l("Work orders imported"),
+            permission=policy.IMPORT_ORDERS, creates=True)
+def _orders_imported(agency: Agency, summary: dict, *, acting_user) -> None:
+    note(record=WorkOrder(agency_id=agency.id), after=summary, agency_id=agency.id)
 
 
 # --- revisits -----------------------------------------------------------------------------------
@@ -345,8 +368,10 @@ REVISIT_COLUMNS = [
 ]
 
 
-def import_revisits(rows: list[tuple[int, dict]], *, good_only: bool = False) -> ImportReport:
+def import_revisits(rows: list[tuple[int, dict]], *, good_only: bool = False,
+                    acting_user) -> ImportReport:
     """Import revisit scores (HQ); a row for an order already revisited corrects it."""
+    _may(acting_user, policy.IMPORT_REVISITS)
     cols = _by_key(REVISIT_COLUMNS)
     keys = {((r.get("agency_code") or "").strip().upper(), (r.get("order_number") or "").strip())
             for _n, r in rows}
@@ -377,15 +402,21 @@ def import_revisits(rows: list[tuple[int, dict]], *, good_only: bool = False) ->
     def write(payload):
         order, score, comment, revisited_at = payload
         clean = quality.check_revisit(order, score, comment, revisited_at)
-        _revisit, before, after = quality.write_revisit(order, clean)
+        _revisit, before, after = quality.write_revisit(order, clean, acting_user)
         return "unchanged" if after is None else ("created" if before is None else "updated")
 
     report = _run_rows(prepared, write, good_only, results)
     changed = [r.key for r in report.rows if r.outcome in ("created", "updated")]
     if report.applied and changed:
-        record("revisit.imported", object_type="Revisit",
-               after={"orders": changed, "rejected_rows": len(report.errors)})
+        _revisits_imported(None, {"orders": changed, "rejected_rows": len(report.errors)},
+                           acting_user=acting_user)
     return report
+
+
+@transition("revisit.imported", Revisit, label=_l("Revisits imported"),
+            permission=policy.IMPORT_REVISITS, creates=True)
+def _revisits_imported(_nothing, summary: dict, *, acting_user) -> None:
+    note(record=Revisit(), after=summary)
 
 
 # --- catalogs ------------------------------------------------------------------------------------
@@ -435,8 +466,9 @@ def _catalog_row(kind: str, row: dict, lines: dict[str, int]) -> tuple[dict, lis
 
 
 def import_catalog(kind: str, rows: list[tuple[int, dict]], *,
-                   good_only: bool = False) -> ImportReport:
+                   good_only: bool = False, acting_user) -> ImportReport:
     """Create or update catalog entries by their code (part number); same file, same result."""
+    _may(acting_user, policy.IMPORT_CATALOG[kind])
     lines = {code.upper(): line_id for line_id, code in db.session.execute(
         select(ProductLine.id, ProductLine.code))}
     check = catalog.KINDS[kind][1]
@@ -473,10 +505,25 @@ def import_catalog(kind: str, rows: list[tuple[int, dict]], *,
 
     report = _run_rows(prepared, write, good_only, results)
     if report.applied and changes:
-        record(f"{kind}.imported", object_type=catalog.KINDS[kind][0].__name__,
-               after={"created": report.count("created"), "updated": report.count("updated"),
-                      "rejected_rows": len(report.errors)})
+        CATALOG_IMPORTED[kind](kind, {"created": report.count("created"),
+                                      "updated": report.count("updated"),
+                                      "rejected_rows": len(report.errors)},
+                               acting_user=acting_user)
     return report
 
 
 IMPORT_KINDS = ("repair_code", "fault_code", "part")
+
+
+def _catalog_imported(kind: str):
+    model = catalog.KINDS[kind][0]
+
+    @transition(f"{kind}.imported", model, label=_l("Catalog imported"),
+                permission=policy.IMPORT_CATALOG[kind], creates=True)
+    def imported(kind: str, summary: dict, *, acting_user) -> None:
+        note(record=model(), after=summary)
+
+    return imported
+
+
+CATALOG_IMPORTED = {kind: _catalog_imported(kind) for kind in IMPORT_KINDS}

@@ -17,10 +17,11 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
 from portal.extensions import db
-from portal.models import Hours, Money, UTCDateTime, utcnow
+from portal.masking import mask_name, mask_phone
+from portal.models import Hours, Money, UTCDateTime, Versioned, utcnow
 from portal.tenancy import AgencyOwned, owner_fk
 from service.states import (  # noqa: F401 - re-exported
     CHANNEL_LABELS,
@@ -43,6 +44,7 @@ from service.states import (  # noqa: F401 - re-exported
     Severity,
     Verdict,
 )
+from tenants.models import ServiceType
 
 
 def _in(column: str, values) -> str:
@@ -52,7 +54,26 @@ def _in(column: str, values) -> str:
 # --- catalogs (HQ) ------------------------------------------------------------------------------
 
 
-class RepairCode(db.Model):
+class _CatalogCode:
+    """What repair and fault codes share: a code per product line, described in two
+    languages, retired rather than deleted."""
+
+    product_line_id: Mapped[int] = mapped_column(
+        ForeignKey("product_lines.id", ondelete="RESTRICT"))
+    code: Mapped[str] = mapped_column(String(32))
+    description_zh: Mapped[str] = mapped_column(String(200))
+    description_en: Mapped[str] = mapped_column(String(200))
+    is_active: Mapped[bool] = mapped_column(default=True)
+
+    @declared_attr
+    def product_line(cls):
+        return relationship("ProductLine")
+
+    def description(self, locale: str) -> str:
+        return self.description_zh if locale.startswith("zh") else self.description_en
+
+
+class RepairCode(_CatalogCode, db.Model):
     """A repair HQ pays for: flat-rate standard hours per product line (labor = hours × rate)."""
 
     __tablename__ = "repair_codes"
@@ -61,37 +82,15 @@ class RepairCode(db.Model):
         CheckConstraint("standard_hours >= 0", name="standard_hours_nonnegative"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
-    product_line_id: Mapped[int] = mapped_column(
-        ForeignKey("product_lines.id", ondelete="RESTRICT"))
-    code: Mapped[str] = mapped_column(String(32))
-    description_zh: Mapped[str] = mapped_column(String(200))
-    description_en: Mapped[str] = mapped_column(String(200))
-    standard_hours: Mapped[Decimal] = mapped_column(Hours)
-    is_active: Mapped[bool] = mapped_column(default=True)
-
-    product_line = relationship("ProductLine")
-
-    def description(self, locale: str) -> str:
-        return self.description_zh if locale.startswith("zh") else self.description_en
+    standard_hours: Mapped[Decimal] = mapped_column(Hours, sort_order=1)  # after the code's
 
 
-class FaultCode(db.Model):
+class FaultCode(_CatalogCode, db.Model):
     """A fault symptom reported on work orders, per product line."""
 
     __tablename__ = "fault_codes"
     __table_args__ = (UniqueConstraint("product_line_id", "code"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    product_line_id: Mapped[int] = mapped_column(
-        ForeignKey("product_lines.id", ondelete="RESTRICT"))
-    code: Mapped[str] = mapped_column(String(32))
-    description_zh: Mapped[str] = mapped_column(String(200))
-    description_en: Mapped[str] = mapped_column(String(200))
-    is_active: Mapped[bool] = mapped_column(default=True)
-
-    product_line = relationship("ProductLine")
-
-    def description(self, locale: str) -> str:
-        return self.description_zh if locale.startswith("zh") else self.description_en
 
 
 class Part(db.Model):
@@ -118,7 +117,7 @@ class Part(db.Model):
 # --- work orders ------------------------------------------------------------------------------
 
 
-class WorkOrder(AgencyOwned, db.Model):
+class WorkOrder(AgencyOwned, Versioned, db.Model):
     """服务工单: one service to one customer's product.
 
     Derived fields are stored when the order is saved (settlement and evaluation read them):
@@ -150,7 +149,7 @@ class WorkOrder(AgencyOwned, db.Model):
         Index("ix_work_orders_open", "agency_id", postgresql_where=text("status = 'open'"),
               sqlite_where=text("status = 'open'")),
         CheckConstraint(_in("status", OrderStatus), name="status_known"),
-        CheckConstraint(_in("service_type", ("phone", "onsite", "carry_in")),
+        CheckConstraint(_in("service_type", ServiceType),
                         name="service_type_known"),
         CheckConstraint("(status = 'completed') = (completed_at IS NOT NULL)",
                         name="completed_at_iff_completed"),
@@ -201,10 +200,6 @@ class WorkOrder(AgencyOwned, db.Model):
                                                                  ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
-    version: Mapped[int] = mapped_column(default=1)
-
-    __mapper_args__ = {"version_id_col": version}
-
     product_line = relationship("ProductLine")
     product_model = relationship("ProductModel")
     fault_code = relationship("FaultCode")
@@ -225,20 +220,6 @@ class WorkOrder(AgencyOwned, db.Model):
     @property
     def masked_customer_phone(self) -> str:
         return mask_phone(self.customer_phone)
-
-
-def mask_name(name: str) -> str:
-    name = (name or "").strip()
-    if not name:
-        return ""
-    return name[0] + "*" * max(len(name) - 1, 1)
-
-
-def mask_phone(phone: str) -> str:
-    digits = (phone or "").strip()
-    if len(digits) <= 4:
-        return "*" * len(digits)
-    return digits[:3] + "*" * max(len(digits) - 7, 1) + digits[-4:]
 
 
 class WorkOrderRepair(AgencyOwned, db.Model):
@@ -306,7 +287,7 @@ class Revisit(AgencyOwned, db.Model):
     work_order = relationship("WorkOrder", viewonly=True)
 
 
-class Complaint(AgencyOwned, db.Model):
+class Complaint(AgencyOwned, Versioned, db.Model):
     """投诉: recorded by HQ against an agency, answered by it, judged and closed by HQ."""
 
     __tablename__ = "complaints"
@@ -340,10 +321,6 @@ class Complaint(AgencyOwned, db.Model):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id",
                                                                 ondelete="SET NULL"))
-    version: Mapped[int] = mapped_column(default=1)
-
-    __mapper_args__ = {"version_id_col": version}
-
     work_order = relationship("WorkOrder", viewonly=True)
     agency = relationship("Agency", viewonly=True)
 
@@ -351,7 +328,7 @@ class Complaint(AgencyOwned, db.Model):
 # --- parts supply -------------------------------------------------------------------------------
 
 
-class PartsRequest(AgencyOwned, db.Model):
+class PartsRequest(AgencyOwned, Versioned, db.Model):
     """An agency's request for parts: submitted → approved/rejected → shipped → received."""
 
     __tablename__ = "parts_requests"
@@ -385,10 +362,6 @@ class PartsRequest(AgencyOwned, db.Model):
     received_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     received_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id",
                                                                   ondelete="SET NULL"))
-    version: Mapped[int] = mapped_column(default=1)
-
-    __mapper_args__ = {"version_id_col": version}
-
     lines = relationship("PartsRequestLine", viewonly=True, order_by="PartsRequestLine.id")
     agency = relationship("Agency", viewonly=True)
 
@@ -455,7 +428,7 @@ class PartStock(AgencyOwned, db.Model):
     agency = relationship("Agency", viewonly=True)
 
 
-class PartReturn(AgencyOwned, db.Model):
+class PartReturn(AgencyOwned, Versioned, db.Model):
     """旧件返还: a returnable part used in warranty goes back to HQ by its due date."""
 
     __tablename__ = "part_returns"
@@ -493,10 +466,6 @@ class PartReturn(AgencyOwned, db.Model):
                                                                    ondelete="SET NULL"))
     reject_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    version: Mapped[int] = mapped_column(default=1)
-
-    __mapper_args__ = {"version_id_col": version}
-
     part = relationship("Part")
     work_order = relationship("WorkOrder", viewonly=True)
     agency = relationship("Agency", viewonly=True)

@@ -17,8 +17,9 @@ from certification.models import Engineer
 from portal import clock
 from portal.errors_domain import DomainError
 from portal.extensions import db
+from portal.text import clean
 from service import stock
-from service.common import CLOCK_SKEW, clean_text, db_id
+from service.common import CLOCK_SKEW, db_id
 from service.models import FaultCode, Part, RepairCode, WorkOrder, WorkOrderPart
 from tenants.models import Agency, AgencyProductLine, ProductModel, ServiceType
 
@@ -66,10 +67,11 @@ def check_order_input(agency: Agency, data: dict, order: WorkOrder | None = None
 
 def _clean(data: dict) -> dict:
     out = dict(data)
-    for key in ("number", "customer_name", "customer_phone", "customer_address",
-                "fault_description", "resolution"):
-        out[key] = clean_text(out.get(key))
-    out["serial_number"] = normalize_serial(clean_text(out.get("serial_number")))
+    for key in ("number", "customer_name", "customer_phone", "customer_address"):
+        out[key] = clean(out.get(key))
+    for key in ("fault_description", "resolution"):
+        out[key] = clean(out.get(key), multiline=True)
+    out["serial_number"] = normalize_serial(clean(out.get("serial_number")))
     out["repair_code_ids"] = sorted(set(out.get("repair_code_ids") or []))
     out["is_first_time_fix"] = bool(out.get("is_first_time_fix", True))
     return out

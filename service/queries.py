@@ -45,6 +45,15 @@ def _arg(name: str, allowed) -> str | None:
     return value if value in {str(a) for a in allowed} else None
 
 
+def _choices(stmt, **filters):
+    """``name=(Enum, column)``: the rows whose column is the query string's value of `name`,
+    when it is one of the enum's (junk is ignored)."""
+    for name, (allowed, column) in filters.items():
+        if value := _arg(name, allowed):
+            stmt = stmt.where(column == value)
+    return stmt
+
+
 @dataclass(frozen=True)
 class AgencyFilter:
     """A list narrowed to one agency by its code (``?agency_code=GD-C01``; ``?agency=<id>``
@@ -128,10 +137,8 @@ def restrict_to_engineer(stmt):
 def order_filters(stmt):
     """Apply the list's filters from the query string; junk values are ignored."""
     args = request.args
-    if status := _arg("status", OrderStatus):
-        stmt = stmt.where(WorkOrder.status == status)
-    if kind := _arg("type", ServiceType):
-        stmt = stmt.where(WorkOrder.service_type == kind)
+    stmt = _choices(stmt, status=(OrderStatus, WorkOrder.status),
+                    type=(ServiceType, WorkOrder.service_type))
     if line := int_arg("line", None):
         stmt = stmt.where(WorkOrder.product_line_id == line)
     if engineer := int_arg("engineer", None):
@@ -267,12 +274,9 @@ def revisit_list_statement():
 def complaint_list_statement():
     stmt = select(Complaint).options(joinedload(Complaint.agency),
                                      joinedload(Complaint.work_order))
-    if status := _arg("status", ComplaintStatus):
-        stmt = stmt.where(Complaint.status == status)
-    if severity := _arg("severity", Severity):
-        stmt = stmt.where(Complaint.severity == severity)
-    if verdict := _arg("verdict", Verdict):
-        stmt = stmt.where(Complaint.verdict == verdict)
+    stmt = _choices(stmt, status=(ComplaintStatus, Complaint.status),
+                    severity=(Severity, Complaint.severity),
+                    verdict=(Verdict, Complaint.verdict))
     return _agency_filter(stmt, Complaint.agency_id)
 
 
@@ -335,8 +339,7 @@ def return_list_statement():
     stmt = select(PartReturn).options(joinedload(PartReturn.part),
                                       joinedload(PartReturn.work_order),
                                       joinedload(PartReturn.agency))
-    if status := _arg("status", ReturnStatus):
-        stmt = stmt.where(PartReturn.status == status)
+    stmt = _choices(stmt, status=(ReturnStatus, PartReturn.status))
     if request.args.get("overdue") == "1":
         stmt = overdue_filter(stmt, local_today())
     return _agency_filter(stmt, PartReturn.agency_id)

@@ -3,28 +3,30 @@
 Every derived field is computed here when an order is saved: warranty status, service date,
 the engineer's certification on that date, rework links, stock taken for parts used and the
 defective-part return obligations of a completed in-warranty order.
+
+The changes are transitions (portal.transitions) of :class:`WorkOrder`: ``work_order.created``
+(open), ``work_order.updated`` (still open), ``work_order.completed`` (new or open →
+completed) and ``work_order.cancelled``; :func:`create_work_order` and
+:func:`update_work_order` choose between them by the input's completion time.
 """
 from datetime import timedelta
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from certification.queries import valid_certificate_exists
-from portal.audit.services import changes, record, snapshot
+from portal.audit.services import changes, snapshot
 from portal.clock import local_day
 from portal.errors_domain import DomainError
 from portal.extensions import db
-from service import stock
-from service.common import (
-    actor_id,
-    clean_text,
-    flush_or_conflict,
-    is_in_warranty,
-    refuses_stale,
-    return_due_days,
-    rework_days,
-)
+from portal.numbering import next_number
+from portal.text import clean
+from portal.transitions import describe, note, transition
+from service import policy, stock
+from service.common import is_in_warranty, return_due_days, rework_days
 from service.models import (
+    ORDER_STATUS_LABELS,
     OrderStatus,
     Part,
     PartReturn,
@@ -43,6 +45,8 @@ from service.order_checks import (  # noqa: F401 - check_order_input is part of 
 )
 from tenants.models import Agency, ServiceType
 
+describe(WorkOrder, _l("work order"), lambda o: ORDER_STATUS_LABELS.get(o.status, o.status))
+
 # Fields copied from the input onto the order as they are.
 PLAIN_FIELDS = ("service_type", "customer_name", "customer_phone", "customer_address",
                 "serial_number", "purchase_date", "received_at", "responded_at", "arrived_at",
@@ -54,25 +58,23 @@ PLAIN_FIELDS = ("service_type", "customer_name", "customer_phone", "customer_add
 
 
 def next_order_number(agency_id: int, day) -> str:
-    prefix = f"WO{day:%Y%m%d}-"
-    taken = set(db.session.scalars(select(WorkOrder.number).where(
-        WorkOrder.agency_id == agency_id, WorkOrder.number.like(prefix + "%"))))
-    n = len(taken) + 1
-    while f"{prefix}{n:04d}" in taken:
-        n += 1
-    return f"{prefix}{n:04d}"
+    """``WO20261204-0001``: the agency's next free number of the local day."""
+    return next_number(WorkOrder.number, f"WO{day:%Y%m%d}-", width=4, agency_id=agency_id)
 
 
-def write_order(agency: Agency, checked: Checked, order: WorkOrder | None = None) -> dict:
+def write_order(agency: Agency, checked: Checked, order: WorkOrder | None = None, *,
+                acting_user=None) -> dict:
     """Write a checked order (new when `order` is None); returns what changed besides it.
 
-    No audit entry: callers write exactly one for the request.
+    No audit entry: the transition (or the import) that calls it writes one.
     """
     data = checked.data
     number = data["number"] or (order.number if order is not None else None) or \
         next_order_number(agency.id, local_day(data["received_at"]))
     if order is None:
-        order = WorkOrder(agency_id=agency.id, created_by_id=actor_id())
+        order = WorkOrder(agency_id=agency.id)
+    if order.id is None:
+        order.created_by_id = getattr(acting_user, "id", None)
     order.number = number
     for key in PLAIN_FIELDS:
         setattr(order, key, data.get(key))
@@ -84,7 +86,7 @@ def write_order(agency: Agency, checked: Checked, order: WorkOrder | None = None
                                           local_day(order.received_at))
     order.is_engineer_certified = _engineer_certified(order)
     db.session.add(order)
-    flush_or_conflict()
+    db.session.flush()
     _sync_repairs(order, checked.repair_codes)
     used = _sync_parts(order, checked.parts)
     origin = find_rework_origin(order)
@@ -93,7 +95,7 @@ def write_order(agency: Agency, checked: Checked, order: WorkOrder | None = None
     if order.status == OrderStatus.COMPLETED:
         effects["reworks"] = mark_later_reworks(order)
         effects["returns"] = _create_returns(order, used, checked.parts)
-    flush_or_conflict()
+    db.session.flush()
     return effects
 
 
@@ -226,48 +228,79 @@ def order_snapshot(order: WorkOrder, effects: dict | None = None) -> dict:
 # --- the services ---------------------------------------------------------------------------
 
 
-@refuses_stale
-def create_work_order(agency: Agency, data: dict) -> WorkOrder:
+def create_work_order(agency: Agency, data: dict, *, acting_user) -> WorkOrder:
     """Create an order (completed at once when `completed_at` is given).
 
     Raises DomainError for any rule the input breaks; nothing is written then.
     """
-    checked = check_order_input(agency, data)
-    effects = write_order(agency, checked)
+    made = _complete_new if data.get("completed_at") else _open_new
+    return made(agency, data, acting_user=acting_user)
+
+
+@transition("work_order.created", WorkOrder, label=_l("Work order created"),
+            permission=policy.EDIT_ORDER, creates=True, target=OrderStatus.OPEN)
+def _open_new(agency: Agency, data: dict, *, acting_user) -> WorkOrder:
+    return _write_new(agency, data, acting_user)
+
+
+@transition("work_order.completed", WorkOrder, label=_l("Work order completed"),
+            permission=policy.EDIT_ORDER, source={OrderStatus.OPEN},
+            target=OrderStatus.COMPLETED, wrong_state=_l("Only open orders can be changed."))
+def _complete(order: WorkOrder, agency: Agency, data: dict, *, acting_user) -> WorkOrder:
+    """An open order (or a new one, not yet saved) completed."""
+    if order.id is None:
+        return _write_new(agency, data, acting_user, order)
+    return _write_changes(agency, order, data)
+
+
+def _complete_new(agency: Agency, data: dict, *, acting_user) -> WorkOrder:
+    new = WorkOrder(agency_id=agency.id, status=OrderStatus.OPEN)
+    return _complete(new, agency, data, acting_user=acting_user)
+
+
+def _write_new(agency: Agency, data: dict, acting_user, new: WorkOrder | None = None
+               ) -> WorkOrder:
+    effects = write_order(agency, check_order_input(agency, data), new,
+                          acting_user=acting_user)
     order = effects["order"]
-    action = "work_order.completed" if order.status == OrderStatus.COMPLETED else \
-        "work_order.created"
-    record(action, order, after=order_snapshot(order, effects))
+    note(record=order, after=order_snapshot(order, effects))
     return order
 
 
-@refuses_stale
-def update_work_order(agency: Agency, order: WorkOrder, data: dict) -> None:
+def update_work_order(agency: Agency, order: WorkOrder, data: dict, *, acting_user) -> None:
     """Change an open order, completing it when `completed_at` is given.
 
     Raises DomainError when the order is no longer open or the input breaks a rule.
     """
-    if order.status != OrderStatus.OPEN:
-        raise DomainError(_("Only open orders can be changed."))
+    change = _complete if data.get("completed_at") else _update
+    change(order, agency, data, acting_user=acting_user)
+
+
+@transition("work_order.updated", WorkOrder, label=_l("Work order changed"),
+            permission=policy.EDIT_ORDER, source={OrderStatus.OPEN},
+            wrong_state=_l("Only open orders can be changed."))
+def _update(order: WorkOrder, agency: Agency, data: dict, *, acting_user) -> WorkOrder:
+    return _write_changes(agency, order, data)
+
+
+def _write_changes(agency: Agency, order: WorkOrder, data: dict) -> WorkOrder:
     before = order_snapshot(order, _effects_now(order))
-    checked = check_order_input(agency, data, order)
-    effects = write_order(agency, checked, order)
+    effects = write_order(agency, check_order_input(agency, data, order), order)
     old, new = changes(before, order_snapshot(order, effects))
-    action = "work_order.completed" if order.status == OrderStatus.COMPLETED else \
-        "work_order.updated"
-    record(action, order, before=old, after=new)
+    note(before=old, after=new)
+    return order
 
 
 def _effects_now(order: WorkOrder) -> dict:
     return {"parts": order_parts(order), "reworks": [], "returns": []}
 
 
-@refuses_stale
-def cancel_work_order(order: WorkOrder, reason: str) -> None:
+@transition("work_order.cancelled", WorkOrder, label=_l("Work order cancelled"),
+            permission=policy.CANCEL_ORDER, source={OrderStatus.OPEN},
+            target=OrderStatus.CANCELLED, wrong_state=_l("Only open orders can be cancelled."))
+def cancel_work_order(order: WorkOrder, reason: str, *, acting_user) -> None:
     """Cancel an open order; its parts go back to stock. Raises DomainError otherwise."""
-    if order.status != OrderStatus.OPEN:
-        raise DomainError(_("Only open orders can be cancelled."))
-    reason = clean_text(reason)
+    reason = clean(reason, multiline=True)
     if not 2 <= len(reason) <= 2000:
         raise DomainError(_("Give a reason (2 to 2000 characters)."), field="reason")
     returned = []
@@ -275,9 +308,8 @@ def cancel_work_order(order: WorkOrder, reason: str) -> None:
         stock.take(order.agency_id, row.part_id, -row.quantity)
         returned.append((row.part_id, row.quantity))
         db.session.delete(row)
-    order.status, order.cancel_reason = OrderStatus.CANCELLED, reason
+    order.cancel_reason = reason
     order.is_rework, order.rework_of_id = False, None
-    flush_or_conflict()
-    record("work_order.cancelled", order, before={"status": OrderStatus.OPEN.value},
-           after={"status": OrderStatus.CANCELLED.value, "parts_returned_to_stock": returned},
-           reason=reason)
+    note(before={"status": OrderStatus.OPEN.value},
+         after={"status": OrderStatus.CANCELLED.value, "parts_returned_to_stock": returned},
+         reason=reason)

@@ -88,3 +88,9 @@ RETURN_STATUS_LABELS = {ReturnStatus.DUE: _l("To be returned"), ReturnStatus.SHI
                         ReturnStatus.REJECTED: _l("Rejected")}
 
 OPEN_REQUEST_STATUSES = (RequestStatus.SUBMITTED, RequestStatus.APPROVED, RequestStatus.SHIPPED)
+
+# The label maps the pages of complaints and of parts hand their templates.
+QUALITY_LABELS = {"complaint_statuses": COMPLAINT_STATUS_LABELS, "severities": SEVERITY_LABELS,
+                  "verdicts": VERDICT_LABELS, "channels": CHANNEL_LABELS}
+SUPPLY_LABELS = {"request_statuses": REQUEST_STATUS_LABELS, "decisions": LINE_DECISION_LABELS,
+                 "reasons": LINE_REASON_LABELS, "return_statuses": RETURN_STATUS_LABELS}

@@ -11,25 +11,23 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from portal.auth.access import allow
+from portal import policy as portal_policy
+from portal.auth.access import allow, performs
 from portal.auth.roles import Role
 from portal.clock import from_local, to_local
-from portal.errors_domain import DomainError, attach_to_form
+from portal.commit import perform
 from portal.exports import csv_response, refuse_if_too_many
-from portal.extensions import db
 from portal.listing import paginate, sorted_by
 from portal.navigation import add_nav
 from portal.tenancy import get_or_404
-from service import imports, quality, queries, services, stock, tabular
+from service import imports, policy, quality, queries, services, stock, tabular
 from service.forms import CancelForm, ImportForm, RevisitForm, WorkOrderForm
 from service.models import ORDER_STATUS_LABELS, OrderStatus, WorkOrder
+from service.policy import AGENCY_EDITORS, EVERYONE, READERS  # noqa: F401 - the pages' groups
 from tenants.models import SERVICE_TYPE_LABELS, Agency
 
 bp = Blueprint("service", __name__, url_prefix="/service")
 
-EVERYONE = tuple(Role)
-READERS = tuple(r for r in Role if r != Role.ENGINEER)
-AGENCY_EDITORS = (Role.AGENCY_OWNER, Role.AGENCY_STAFF)
 EXPORT_LIMIT = 50_000
 
 add_nav("service.orders", _l("Work orders"), EVERYONE, order=30)
@@ -41,18 +39,6 @@ def locale() -> str:
 
 def my_agency() -> Agency:
     return get_or_404(Agency, current_user.agency_id)
-
-
-def run(form, action, *args, **kwargs):
-    """Run a service; commit on success, show its error on the form otherwise."""
-    try:
-        result = action(*args, **kwargs)
-    except DomainError as error:
-        db.session.rollback()
-        attach_to_form(form, error)
-        return None
-    db.session.commit()
-    return result if result is not None else True
 
 
 def local_input(moment: datetime | None) -> datetime | None:
@@ -136,6 +122,11 @@ def load_order(order_id) -> WorkOrder:
     return order
 
 
+def may(action: str, record=None) -> bool:
+    """Whether the signed-in user may do `action` (on `record`): the service's own rule."""
+    return portal_policy.can(current_user, action, record)
+
+
 def sees_customer() -> bool:
     """Whether the reader of an order's page sees the customer's name, phone and address.
 
@@ -147,11 +138,11 @@ def sees_customer() -> bool:
 
 def _order_page(order: WorkOrder, *, cancel_form=None, revisit_form=None, status=200):
     detail = queries.order_detail(order)
-    if revisit_form is None and current_user.role == Role.HQ_SERVICE:
+    if revisit_form is None and may(policy.RECORD_REVISIT, order):
         revisit = detail["revisit"]
         revisit_form = RevisitForm(formdata=None, score=revisit.score if revisit else 5,
                                    comment=revisit.comment if revisit else "")
-    if cancel_form is None and current_user.role in AGENCY_EDITORS:
+    if cancel_form is None and may(policy.CANCEL_ORDER, order):
         cancel_form = CancelForm(formdata=None)
     return render_template("service/order.html", order=order, cancel_form=cancel_form,
                            revisit_form=revisit_form, statuses=ORDER_STATUS_LABELS,
@@ -218,13 +209,13 @@ def _order_data(form: WorkOrderForm) -> dict:
 
 
 @bp.route("/orders/new", methods=["GET", "POST"])
-@allow(*AGENCY_EDITORS)
+@performs("work_order.created", "work_order.completed")
 def order_new():
     agency = my_agency()
     form = _order_form(WorkOrderForm(), agency)
     if form.validate_on_submit():
-        created = run(form, services.create_work_order, agency, _order_data(form))
-        if created:
+        ok, created = perform(services.create_work_order, agency, _order_data(form), form=form)
+        if ok:
             flash(_("Order %(number)s saved.", number=created.number), "success")
             return redirect(url_for("service.order", order_id=created.id))
     return render_template("service/order_form.html", form=form, order=None,
@@ -232,7 +223,7 @@ def order_new():
 
 
 @bp.route("/orders/<int:order_id>/edit", methods=["GET", "POST"])
-@allow(*AGENCY_EDITORS)
+@performs("work_order.updated", "work_order.completed")
 def order_edit(order_id):
     order = load_order(order_id)
     agency = my_agency()
@@ -249,8 +240,8 @@ def order_edit(order_id):
         form.repair_code_ids.data = [r.repair_code_id for r in order.repairs]
         form.parts.append_entry()
     _order_form(form, agency, order)
-    if form.validate_on_submit() and run(form, services.update_work_order, agency, order,
-                                         _order_data(form)):
+    if form.validate_on_submit() and perform(services.update_work_order, agency, order,
+                                             _order_data(form), form=form):
         flash(_("Order %(number)s saved.", number=order.number), "success")
         return redirect(url_for("service.order", order_id=order.id))
     return render_template("service/order_form.html", form=form, order=order,
@@ -258,12 +249,12 @@ def order_edit(order_id):
 
 
 @bp.route("/orders/<int:order_id>/cancel", methods=["POST"])
-@allow(*AGENCY_EDITORS)
+@performs("work_order.cancelled")
 def order_cancel(order_id):
     order = load_order(order_id)
     form = CancelForm()
-    if form.validate_on_submit() and run(form, services.cancel_work_order, order,
-                                         form.reason.data):
+    if form.validate_on_submit() and perform(services.cancel_work_order, order,
+                                             form.reason.data, form=form):
         flash(_("Order %(number)s cancelled; its parts are back in stock.",
                 number=order.number), "success")
         return redirect(url_for("service.order", order_id=order.id))
@@ -271,12 +262,13 @@ def order_cancel(order_id):
 
 
 @bp.route("/orders/<int:order_id>/revisit", methods=["POST"])
-@allow(Role.HQ_SERVICE)
+@performs("revisit.recorded", "revisit.corrected")
 def order_revisit(order_id):
     order = load_order(order_id)
     form = RevisitForm()
-    if form.validate_on_submit() and run(form, quality.record_revisit, order, form.score.data,
-                                         form.comment.data, aware(form.revisited_at.data)):
+    if form.validate_on_submit() and perform(quality.record_revisit, order, form.score.data,
+                                             form.comment.data, aware(form.revisited_at.data),
+                                             form=form):
         flash(_("Revisit saved."), "success")
         return redirect(url_for("service.order", order_id=order.id))
     return _order_page(order, revisit_form=form, status=422)
@@ -285,23 +277,24 @@ def order_revisit(order_id):
 # --- import ------------------------------------------------------------------------------------
 
 
-def import_page(form, columns, report, *, title, template_endpoint, back, **extra):
+def import_view(columns, importer, *args, title, template_endpoint, back, **extra):
+    """The page of an import: the upload form, and on POST the file read and imported (one
+    transition), its report flashed and listed row by row."""
+    form = ImportForm()
+    report = None
+    if form.validate_on_submit():
+        _ok, report = perform(_read_and_import, request.files.get(form.file.name), columns,
+                              importer, *args, good_only=bool(form.good_only.data), form=form)
+        if report:
+            flash_report(report)
     return render_template("service/import.html", form=form, columns=columns, report=report,
                            title=title, template_endpoint=template_endpoint, back=back,
                            extra=extra)
 
 
-def run_import(form, columns, importer, *args):
-    """Read the upload and import it; returns the report, or None with the error on the form."""
-    try:
-        rows = tabular.read_table(request.files.get(form.file.name), columns)
-        report = importer(*args, rows, good_only=bool(form.good_only.data))
-    except DomainError as error:
-        db.session.rollback()
-        attach_to_form(form, error)
-        return None
-    db.session.commit()
-    return report
+def _read_and_import(upload, columns, importer, *args, acting_user, **kwargs):
+    return importer(*args, tabular.read_table(upload, columns), acting_user=acting_user,
+                    **kwargs)
 
 
 def flash_report(report) -> None:
@@ -318,16 +311,10 @@ def flash_report(report) -> None:
 
 
 @bp.route("/orders/import", methods=["GET", "POST"])
-@allow(*AGENCY_EDITORS)
+@performs("work_order.imported")
 def orders_import():
-    agency = my_agency()
-    form = ImportForm()
-    report = None
-    if form.validate_on_submit():
-        report = run_import(form, imports.ORDER_COLUMNS, imports.import_work_orders, agency)
-        if report:
-            flash_report(report)
-    return import_page(form, imports.ORDER_COLUMNS, report, title=_("Import work orders"),
+    return import_view(imports.ORDER_COLUMNS, imports.import_work_orders, my_agency(),
+                       title=_("Import work orders"),
                        template_endpoint="service.orders_import_template",
                        back=url_for("service.orders"))
 

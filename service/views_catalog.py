@@ -2,21 +2,20 @@
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 from sqlalchemy import select
 
-from portal.auth.access import allow
-from portal.auth.roles import Role
+from portal import policy as portal_policy
+from portal.auth.access import allow, performs
+from portal.commit import perform
 from portal.extensions import db
 from portal.listing import paginate, sorted_by
 from portal.navigation import add_nav
-from service import catalog, imports, queries, tabular
-from service.forms import CodeForm, ImportForm, PartForm, RepairCodeForm
+from service import catalog, imports, policy, queries, tabular
+from service.forms import CodeForm, PartForm, RepairCodeForm
 from service.models import FaultCode, Part, RepairCode
-from service.views import EVERYONE, bp, flash_report, import_page, locale, run, run_import
+from service.policy import EVERYONE
+from service.views import bp, import_view, locale, may
 
-EDITORS = {"repair_code": (Role.HQ_ADMIN,), "fault_code": (Role.HQ_ADMIN,),
-           "part": (Role.HQ_ADMIN, Role.HQ_PARTS)}
 TITLES = {"repair_code": _l("Repair codes"), "fault_code": _l("Fault codes"),
           "part": _l("Parts catalog")}
 FORMS = {"repair_code": RepairCodeForm, "fault_code": CodeForm, "part": PartForm}
@@ -31,7 +30,7 @@ add_nav("service.parts_catalog", _l("Catalogs"), EVERYONE, order=38)
 
 
 def _may_edit(kind: str) -> bool:
-    return current_user.role in EDITORS[kind]
+    return may(policy.EDIT_CATALOG[kind])
 
 
 def _list(kind: str):
@@ -50,7 +49,7 @@ def _form(kind: str, obj):
     back = url_for(f"service.{_endpoint(kind)}")
     if form.validate_on_submit():
         data = {k: v for k, v in form.data.items() if k not in ("submit", "csrf_token")}
-        if run(form, catalog.save_catalog_entry, kind, obj, data):
+        if perform(catalog.save_catalog_entry, kind, obj, data, form=form):
             flash(_("Saved."), "success")
             return redirect(back)
     title = _("New entry") if obj is None else _("Edit %(code)s", code=getattr(
@@ -90,37 +89,37 @@ def parts_catalog():
 
 
 @bp.route("/catalog/repair-codes/new", methods=["GET", "POST"])
-@allow(Role.HQ_ADMIN)
+@performs("repair_code.created")
 def repair_code_new():
     return _form("repair_code", None)
 
 
 @bp.route("/catalog/repair-codes/<int:repair_code_id>/edit", methods=["GET", "POST"])
-@allow(Role.HQ_ADMIN)
+@performs("repair_code.updated")
 def repair_code_edit(repair_code_id):
     return _form("repair_code", _load(RepairCode, repair_code_id))
 
 
 @bp.route("/catalog/fault-codes/new", methods=["GET", "POST"])
-@allow(Role.HQ_ADMIN)
+@performs("fault_code.created")
 def fault_code_new():
     return _form("fault_code", None)
 
 
 @bp.route("/catalog/fault-codes/<int:fault_code_id>/edit", methods=["GET", "POST"])
-@allow(Role.HQ_ADMIN)
+@performs("fault_code.updated")
 def fault_code_edit(fault_code_id):
     return _form("fault_code", _load(FaultCode, fault_code_id))
 
 
 @bp.route("/catalog/parts/new", methods=["GET", "POST"])
-@allow(Role.HQ_ADMIN, Role.HQ_PARTS)
+@performs("part.created")
 def part_new():
     return _form("part", None)
 
 
 @bp.route("/catalog/parts/<int:part_id>/edit", methods=["GET", "POST"])
-@allow(Role.HQ_ADMIN, Role.HQ_PARTS)
+@performs("part.updated")
 def part_edit(part_id):
     return _form("part", _load(Part, part_id))
 
@@ -129,30 +128,23 @@ def _import_kind() -> str:
     kind = request.args.get("kind", "part")
     if kind not in imports.IMPORT_KINDS:
         abort(404)
-    if not _may_edit(kind):
+    if not may(policy.IMPORT_CATALOG[kind]):
         abort(403)
     return kind
 
 
 @bp.route("/catalog/import", methods=["GET", "POST"])
-@allow(Role.HQ_ADMIN, Role.HQ_PARTS)
+@performs("repair_code.imported", "fault_code.imported", "part.imported")
 def catalog_import():
     kind = _import_kind()
-    columns = imports.CATALOG_COLUMNS[kind]
-    form = ImportForm()
-    report = None
-    if form.validate_on_submit():
-        report = run_import(form, columns, imports.import_catalog, kind)
-        if report:
-            flash_report(report)
-    return import_page(form, columns, report,
+    return import_view(imports.CATALOG_COLUMNS[kind], imports.import_catalog, kind,
                        title=_("Import: %(catalog)s", catalog=TITLES[kind]),
                        template_endpoint="service.catalog_import_template",
                        back=url_for(f"service.{_endpoint(kind)}"), kind=kind)
 
 
 @bp.route("/catalog/import/template")
-@allow(Role.HQ_ADMIN, Role.HQ_PARTS)
+@allow(*portal_policy.roles(*policy.IMPORT_CATALOG.values()))
 def catalog_import_template():
     kind = _import_kind()
     fmt = "xlsx" if request.args.get("format") == "xlsx" else "csv"

@@ -2,40 +2,22 @@
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 
-from portal.auth.access import allow
-from portal.auth.roles import Role
+from portal import policy as portal_policy
+from portal.auth.access import allow, performs
+from portal.commit import perform
 from portal.listing import paginate, sorted_by
 from portal.navigation import add_nav
 from portal.tenancy import get_or_404
-from service import imports, quality, queries, tabular
-from service.forms import ComplaintForm, ImportForm, ResponseForm, VerdictForm
-from service.models import (
-    CHANNEL_LABELS,
-    COMPLAINT_STATUS_LABELS,
-    SEVERITY_LABELS,
-    VERDICT_LABELS,
-    Complaint,
-    ComplaintStatus,
-    Revisit,
-)
-from service.views import (
-    AGENCY_EDITORS,
-    READERS,
-    aware,
-    bp,
-    flash_report,
-    import_page,
-    run,
-    run_import,
-)
+from service import imports, policy, quality, queries, tabular
+from service.forms import ComplaintForm, ResponseForm, VerdictForm
+from service.models import Complaint, ComplaintStatus, Revisit
+from service.policy import READERS
+from service.states import QUALITY_LABELS as LABELS
+from service.views import aware, bp, import_view, may
 
 # One menu entry; complaints and revisits link to each other with tabs.
 add_nav("service.complaints", _l("Complaints & revisits"), READERS, order=34)
-
-LABELS = {"complaint_statuses": COMPLAINT_STATUS_LABELS, "severities": SEVERITY_LABELS,
-          "verdicts": VERDICT_LABELS, "channels": CHANNEL_LABELS}
 
 
 # --- revisits ----------------------------------------------------------------------------------
@@ -51,21 +33,16 @@ def revisits():
 
 
 @bp.route("/revisits/import", methods=["GET", "POST"])
-@allow(Role.HQ_SERVICE)
+@performs("revisit.imported")
 def revisits_import():
-    form = ImportForm()
-    report = None
-    if form.validate_on_submit():
-        report = run_import(form, imports.REVISIT_COLUMNS, imports.import_revisits)
-        if report:
-            flash_report(report)
-    return import_page(form, imports.REVISIT_COLUMNS, report, title=_("Import revisits"),
+    return import_view(imports.REVISIT_COLUMNS, imports.import_revisits,
+                       title=_("Import revisits"),
                        template_endpoint="service.revisits_import_template",
                        back=url_for("service.revisits"))
 
 
 @bp.route("/revisits/import/template")
-@allow(Role.HQ_SERVICE)
+@allow(*portal_policy.roles(policy.IMPORT_REVISITS))
 def revisits_import_template():
     fmt = "xlsx" if request.args.get("format") == "xlsx" else "csv"
     return tabular.template_response("revisits-template", imports.REVISIT_COLUMNS, fmt)
@@ -85,7 +62,7 @@ def complaints():
 
 
 @bp.route("/complaints/new", methods=["GET", "POST"])
-@allow(Role.HQ_SERVICE)
+@performs("complaint.recorded")
 def complaint_new():
     form = ComplaintForm()
     if form.validate_on_submit():
@@ -94,11 +71,11 @@ def complaint_new():
             form.agency_code.errors = [*form.agency_code.errors,
                                        _("No agency with this code.")]
         else:
-            created = run(form, quality.create_complaint, agency, {
+            ok, created = perform(quality.create_complaint, agency, {
                 "order_number": form.order_number.data, "channel": form.channel.data,
                 "severity": form.severity.data, "description": form.description.data,
-                "received_at": aware(form.received_at.data)})
-            if created:
+                "received_at": aware(form.received_at.data)}, form=form)
+            if ok:
                 flash(_("Complaint recorded; the agency sees it now."), "success")
                 return redirect(url_for("service.complaint", complaint_id=created.id))
     return render_template("portal/form_page.html", form=form, title=_("Record a complaint"),
@@ -107,9 +84,9 @@ def complaint_new():
 
 def _complaint_page(complaint: Complaint, *, response_form=None, verdict_form=None,
                     status=200):
-    if response_form is None and current_user.role in AGENCY_EDITORS:
+    if response_form is None and may(policy.RESPOND_COMPLAINT, complaint):
         response_form = ResponseForm(formdata=None)
-    if verdict_form is None and current_user.role == Role.HQ_SERVICE:
+    if verdict_form is None and may(policy.CLOSE_COMPLAINT, complaint):
         verdict_form = VerdictForm(formdata=None)
     return render_template("service/complaint.html", complaint=complaint,
                            response_form=response_form, verdict_form=verdict_form,
@@ -124,24 +101,24 @@ def complaint(complaint_id):
 
 
 @bp.route("/complaints/<int:complaint_id>/respond", methods=["POST"])
-@allow(*AGENCY_EDITORS)
+@performs("complaint.responded")
 def complaint_respond(complaint_id):
     item = get_or_404(Complaint, complaint_id)
     form = ResponseForm()
-    if form.validate_on_submit() and run(form, quality.respond_to_complaint, item,
-                                         form.response.data):
+    if form.validate_on_submit() and perform(quality.respond_to_complaint, item,
+                                             form.response.data, form=form):
         flash(_("Your response was sent to HQ."), "success")
         return redirect(url_for("service.complaint", complaint_id=item.id))
     return _complaint_page(item, response_form=form, status=422)
 
 
 @bp.route("/complaints/<int:complaint_id>/verdict", methods=["POST"])
-@allow(Role.HQ_SERVICE)
+@performs("complaint.closed")
 def complaint_verdict(complaint_id):
     item = get_or_404(Complaint, complaint_id)
     form = VerdictForm()
-    if form.validate_on_submit() and run(form, quality.give_verdict, item, form.verdict.data,
-                                         form.verdict_note.data):
+    if form.validate_on_submit() and perform(quality.give_verdict, item, form.verdict.data,
+                                             form.verdict_note.data, form=form):
         flash(_("Complaint closed."), "success")
         return redirect(url_for("service.complaint", complaint_id=item.id))
     return _complaint_page(item, verdict_form=form, status=422)

@@ -4,21 +4,16 @@ import re
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 
-from portal.auth.access import allow
-from portal.auth.roles import Role
+from portal.auth.access import allow, performs
 from portal.clock import local_today
+from portal.commit import perform
 from portal.listing import paginate, sorted_by
 from portal.navigation import add_nav
 from portal.tenancy import get_or_404
-from service import queries, supply
+from service import policy, queries, supply
 from service.forms import ActionForm, InspectForm, PartsRequestForm, ShipForm
 from service.models import (
-    LINE_DECISION_LABELS,
-    LINE_REASON_LABELS,
-    REQUEST_STATUS_LABELS,
-    RETURN_STATUS_LABELS,
     LineDecision,
     PartReturn,
     PartsRequest,
@@ -26,13 +21,12 @@ from service.models import (
     RequestStatus,
     ReturnStatus,
 )
-from service.views import AGENCY_EDITORS, READERS, bp, locale, my_agency, run
+from service.policy import READERS
+from service.states import SUPPLY_LABELS as LABELS
+from service.views import bp, locale, may, my_agency
 
 # One menu entry; the parts pages link to each other with tabs (templates/service/_parts_tabs).
 add_nav("service.parts_requests", _l("Parts"), READERS, order=31)
-
-LABELS = {"request_statuses": REQUEST_STATUS_LABELS, "decisions": LINE_DECISION_LABELS,
-          "reasons": LINE_REASON_LABELS, "return_statuses": RETURN_STATUS_LABELS}
 
 
 def _int(raw) -> int | None:
@@ -70,7 +64,7 @@ def _request_form(form: PartsRequestForm, agency):
 
 
 @bp.route("/parts-requests/new", methods=["GET", "POST"])
-@allow(*AGENCY_EDITORS)
+@performs("parts_request.submitted")
 def parts_request_new():
     agency = my_agency()
     form = _request_form(PartsRequestForm(), agency)
@@ -78,8 +72,9 @@ def parts_request_new():
         lines = [{"part_id": e.part_id.data, "quantity": e.quantity.data,
                   "reason": e.reason.data, "work_order_id": e.work_order_id.data or None}
                  for e in form.lines if e.part_id.data]
-        created = run(form, supply.create_parts_request, agency, lines, form.note.data)
-        if created:
+        ok, created = perform(supply.create_parts_request, agency, lines, form.note.data,
+                              form=form)
+        if ok:
             flash(_("Request %(number)s submitted to the HQ parts desk.",
                     number=created.number), "success")
             return redirect(url_for("service.parts_request", request_id=created.id))
@@ -89,16 +84,17 @@ def parts_request_new():
 
 def _request_page(item: PartsRequest, *, form=None, ship_form=None, status=200):
     lines = queries.request_lines(item)
-    role = current_user.role
     if form is None:
         form = ActionForm(formdata=None)
-    if ship_form is None and role == Role.HQ_PARTS:
+    if ship_form is None and may(policy.SHIP_REQUEST, item):
         ship_form = ShipForm(formdata=None)
     return render_template("service/parts_request.html", item=item, lines=lines, form=form,
-                           ship_form=ship_form, may_decide=role == Role.HQ_PARTS
+                           ship_form=ship_form,
+                           may_decide=may(policy.DECIDE_REQUEST, item)
                            and item.status == RequestStatus.SUBMITTED,
-                           may_ship=role == Role.HQ_PARTS and item.status == RequestStatus.APPROVED,
-                           may_receive=role in AGENCY_EDITORS
+                           may_ship=may(policy.SHIP_REQUEST, item)
+                           and item.status == RequestStatus.APPROVED,
+                           may_receive=may(policy.RECEIVE_REQUEST, item)
                            and item.status == RequestStatus.SHIPPED,
                            status_enum=RequestStatus, decision_enum=LineDecision,
                            **LABELS), status
@@ -111,7 +107,7 @@ def parts_request(request_id):
 
 
 @bp.route("/parts-requests/<int:request_id>/decide", methods=["POST"])
-@allow(Role.HQ_PARTS)
+@performs("parts_request.decided")
 def parts_request_decide(request_id):
     item = get_or_404(PartsRequest, request_id)
     form = ActionForm()
@@ -121,26 +117,27 @@ def parts_request_decide(request_id):
             "approved_quantity": _int(request.form.get(f"approved-{line.id}")),
             "reject_reason": request.form.get(f"reason-{line.id}"),
         } for line in queries.request_lines(item)}
-        if run(form, supply.decide_parts_request, item, decisions):
+        if perform(supply.decide_parts_request, item, decisions, form=form):
             flash(_("Decision saved."), "success")
             return redirect(url_for("service.parts_request", request_id=item.id))
     return _request_page(item, form=form, status=422)
 
 
 @bp.route("/parts-requests/<int:request_id>/ship", methods=["POST"])
-@allow(Role.HQ_PARTS)
+@performs("parts_request.shipped")
 def parts_request_ship(request_id):
     item = get_or_404(PartsRequest, request_id)
     form = ShipForm()
-    if form.validate_on_submit() and run(form, supply.ship_parts_request, item,
-                                         form.carrier.data, form.tracking_number.data):
+    if form.validate_on_submit() and perform(supply.ship_parts_request, item,
+                                             form.carrier.data, form.tracking_number.data,
+                                             form=form):
         flash(_("Request marked as shipped."), "success")
         return redirect(url_for("service.parts_request", request_id=item.id))
     return _request_page(item, ship_form=form, status=422)
 
 
 @bp.route("/parts-requests/<int:request_id>/receive", methods=["POST"])
-@allow(*AGENCY_EDITORS)
+@performs("parts_request.received")
 def parts_request_receive(request_id):
     item = get_or_404(PartsRequest, request_id)
     form = ActionForm()
@@ -149,7 +146,7 @@ def parts_request_receive(request_id):
             "received_quantity": _int(request.form.get(f"received-{line.id}")),
             "discrepancy_note": request.form.get(f"note-{line.id}"),
         } for line in queries.request_lines(item) if line.decision == LineDecision.APPROVED}
-        if run(form, supply.receive_parts_request, item, receipts):
+        if perform(supply.receive_parts_request, item, receipts, form=form):
             flash(_("Receipt confirmed; the parts are in your stock."), "success")
             return redirect(url_for("service.parts_request", request_id=item.id))
     return _request_page(item, form=form, status=422)
@@ -182,10 +179,10 @@ def returns():
 
 
 def _return_page(item: PartReturn, *, ship_form=None, inspect_form=None, status=200):
-    role = current_user.role
-    if ship_form is None and role in AGENCY_EDITORS and item.status == ReturnStatus.DUE:
+    if ship_form is None and may(policy.SHIP_RETURN, item) and item.status == ReturnStatus.DUE:
         ship_form = ShipForm(formdata=None)
-    if inspect_form is None and role == Role.HQ_PARTS and item.status == ReturnStatus.SHIPPED:
+    if (inspect_form is None and may(policy.INSPECT_RETURN, item)
+            and item.status == ReturnStatus.SHIPPED):
         inspect_form = InspectForm(formdata=None)
     return render_template("service/return.html", item=item, ship_form=ship_form,
                            inspect_form=inspect_form, today=local_today(), **LABELS), status
@@ -198,24 +195,25 @@ def part_return(return_id):
 
 
 @bp.route("/returns/<int:return_id>/ship", methods=["POST"])
-@allow(*AGENCY_EDITORS)
+@performs("part_return.shipped")
 def part_return_ship(return_id):
     item = get_or_404(PartReturn, return_id)
     form = ShipForm()
-    if form.validate_on_submit() and run(form, supply.ship_return, item, form.carrier.data,
-                                         form.tracking_number.data):
+    if form.validate_on_submit() and perform(supply.ship_return, item, form.carrier.data,
+                                             form.tracking_number.data, form=form):
         flash(_("Return marked as shipped."), "success")
         return redirect(url_for("service.part_return", return_id=item.id))
     return _return_page(item, ship_form=form, status=422)
 
 
 @bp.route("/returns/<int:return_id>/inspect", methods=["POST"])
-@allow(Role.HQ_PARTS)
+@performs("part_return.inspected")
 def part_return_inspect(return_id):
     item = get_or_404(PartReturn, return_id)
     form = InspectForm()
-    if form.validate_on_submit() and run(form, supply.inspect_return, item,
-                                         form.result.data == "accepted", form.reason.data):
+    if form.validate_on_submit() and perform(supply.inspect_return, item,
+                                             form.result.data == "accepted", form.reason.data,
+                                             form=form):
         flash(_("Inspection recorded."), "success")
         return redirect(url_for("service.part_return", return_id=item.id))
     return _return_page(item, inspect_form=form, status=422)

@@ -3,11 +3,11 @@
 
 def init_app(app) -> None:
     from settlement import cli, demo, models, views_admin, views_review, widgets  # noqa: F401 - models: the tables  # noqa: F401 - their routes
+    from settlement.kinds import KIND_LABELS
     from settlement.states import (
         APPEAL_LABELS,
         DECISION_LABELS,
         EVENT_LABELS,
-        KIND_LABELS,
         STATUS_BADGES,
         STATUS_LABELS,
         stage_label,

@@ -12,12 +12,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
+from portal import clock
 from portal.errors_domain import DomainError
 from portal.extensions import db
 from portal.models import money
 from portal.periods import Period
 from portal.tenancy import unscoped
-from service.models import (
+from service.api import (
     Complaint,
     ComplaintStatus,
     OrderStatus,
@@ -28,19 +29,19 @@ from service.models import (
     WorkOrderPart,
     WorkOrderRepair,
 )
-from settlement import rules
+from settlement import kinds, rules
 from settlement.config import RateBook, Settings
 from settlement.models import (
     KIND_ORDER,
     Attachment,
     Claim,
     Decision,
+    LineDecisionRecord,
     LineKind,
     Settlement,
     SettlementLine,
     Status,
 )
-from settlement.states import flush
 from tenants.models import Agency
 
 
@@ -50,12 +51,46 @@ def month_bounds(year: int, month: int) -> tuple[date, date]:
     return start, date(year + month // 12, month % 12 + 1, 1)
 
 
+def _claimed(subject, column: str):
+    """A live claim holds the row of `subject` (a model) through the claim's `column`."""
+    held = getattr(Claim, column)
+    return exists(select(Claim.id).where(Claim.agency_id == subject.agency_id,
+                                         held == subject.id, Claim.live(held)))
+
+
+def is_claimed(order: WorkOrder) -> bool:
+    """A live settlement holds the order."""
+    return bool(db.session.scalar(select(func.count(Claim.id)).where(
+        Claim.agency_id == order.agency_id, Claim.work_order_id == order.id,
+        Claim.live(Claim.work_order_id))))
+
+
+def release_claims(settlement: Settlement) -> None:
+    """Free everything the settlement holds (it is withdrawn)."""
+    now = clock.now()
+    for claim in db.session.scalars(select(Claim).where(
+            Claim.agency_id == settlement.agency_id, Claim.settlement_id == settlement.id,
+            Claim.live())):
+        claim.is_live, claim.released_at = False, now
+
+
+def drop_line(line: SettlementLine) -> None:
+    """Delete a line with its decisions and free what it claimed."""
+    claim = db.session.scalars(select(Claim).where(Claim.agency_id == line.agency_id,
+                                                   Claim.id == line.claim_id)).one()
+    for decision in db.session.scalars(select(LineDecisionRecord).where(
+            LineDecisionRecord.agency_id == line.agency_id,
+            LineDecisionRecord.line_id == line.id)):
+        db.session.delete(decision)
+    db.session.delete(line)
+    db.session.flush()
+    claim.is_live, claim.released_at = False, clock.now()
+
+
 def unclaimed_orders(agency_id: int, year: int, month: int) -> list[WorkOrder]:
     """The month's completed, in-warranty orders that no live settlement holds."""
     start, end = month_bounds(year, month)
-    claimed = exists(select(Claim.id).where(Claim.agency_id == WorkOrder.agency_id,
-                                            Claim.work_order_id == WorkOrder.id,
-                                            Claim.live(Claim.work_order_id)))
+    claimed = _claimed(WorkOrder, "work_order_id")
     return list(db.session.scalars(
         select(WorkOrder).where(WorkOrder.agency_id == agency_id,
                                 WorkOrder.status == OrderStatus.COMPLETED,
@@ -67,9 +102,7 @@ def unclaimed_orders(agency_id: int, year: int, month: int) -> list[WorkOrder]:
 
 def overdue_returns(agency_id: int, today: date) -> list[PartReturn]:
     """Defective parts not shipped back by their due date, not deducted yet."""
-    claimed = exists(select(Claim.id).where(Claim.agency_id == PartReturn.agency_id,
-                                            Claim.part_return_id == PartReturn.id,
-                                            Claim.live(Claim.part_return_id)))
+    claimed = _claimed(PartReturn, "part_return_id")
     found = db.session.scalars(
         select(PartReturn).where(PartReturn.agency_id == agency_id, PartReturn.due_on < today,
                                  ~claimed).order_by(PartReturn.due_on, PartReturn.id))
@@ -78,9 +111,7 @@ def overdue_returns(agency_id: int, today: date) -> list[PartReturn]:
 
 
 def substantiated_complaints(agency_id: int) -> list[Complaint]:
-    claimed = exists(select(Claim.id).where(Claim.agency_id == Complaint.agency_id,
-                                            Claim.complaint_id == Complaint.id,
-                                            Claim.live(Claim.complaint_id)))
+    claimed = _claimed(Complaint, "complaint_id")
     return list(db.session.scalars(
         select(Complaint).where(Complaint.agency_id == agency_id,
                                 Complaint.status == ComplaintStatus.CLOSED,
@@ -151,7 +182,7 @@ def _claimed_meanwhile() -> DomainError:
                          "Nothing was saved; reload the page and try again."))
 
 
-SUBJECTS = ("work_order_id", "part_return_id", "complaint_id", "grade_period")
+SUBJECTS = kinds.SUBJECTS
 
 
 def insert_lines(settlement: Settlement, items: list[tuple[str, object, dict]]) -> int:
@@ -245,6 +276,19 @@ def store_line_values(settlement: Settlement,
     for line, values in changed:
         for name, value in values.items():
             set_committed_value(line, name, value)
+
+
+def set_decision(settlement: Settlement, line: SettlementLine, decision: str, amount,
+                 reason_code, reason_text: str, actor, *, is_automatic=False) -> None:
+    """Decide one line (a reviewer, or the checks when `is_automatic`), keeping the record."""
+    db.session.add(LineDecisionRecord(
+        agency_id=line.agency_id, settlement_id=settlement.id, line_id=line.id,
+        decision=decision, amount_before=line.approved_amount, amount_after=amount,
+        reason_code=reason_code, reason_text=reason_text or None, is_automatic=is_automatic,
+        actor_id=actor.id if actor else None))
+    line.decision, line.approved_amount = decision, amount
+    line.reason_code, line.reason_text = reason_code, reason_text or None
+    line.decided_at, line.decided_by_id = clock.now(), actor.id if actor else None
 
 
 # --- deductions and bonuses --------------------------------------------------------------------
@@ -395,7 +439,7 @@ def agency_of(settlement: Settlement) -> Agency:
 
 def retotal(settlement: Settlement) -> None:
     """Store the totals as SQL sums of the lines (the same sums anyone can re-check)."""
-    flush()
+    db.session.flush()
     claimed, approved, count = totals_in_sql(settlement)
     settlement.claimed_total, settlement.approved_total = claimed, approved
     settlement.line_count = count

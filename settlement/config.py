@@ -9,15 +9,18 @@ from datetime import date
 from decimal import Decimal
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
-from sqlalchemy.orm.exc import StaleDataError
 
 from portal import clock
-from portal.audit.services import changes, record
+from portal.audit.services import changes
 from portal.errors_domain import DomainError
 from portal.extensions import db
-from settlement import rules
+from portal.text import clean
+from portal.transitions import note, transition
+from settlement import policy, rules
+from settlement.kinds import RATE_TERM_NAMES
 from settlement.models import (
     Disposition,
     ExceptionDisposition,
@@ -29,7 +32,7 @@ from settlement.models import (
     SettlementSettings,
     Status,
 )
-from tenants.models import ProductLine
+from tenants.models import ProductLine, ServiceType
 
 
 @dataclass(frozen=True)
@@ -92,24 +95,30 @@ def _check_settings(data: dict) -> None:
             raise DomainError(_("This value is too large."), field=name)
 
 
-def save_settings(data: dict, seen_version: int, actor) -> None:
-    """Change the settings; raises DomainError for bad values or a stale form."""
-    _check_settings(data)
+def settings_record() -> SettlementSettings:
+    """The settings row to change: the stored one, or the defaults (version 0) until HQ admin
+    first saves."""
     row = _settings_row()
-    if seen_version != (row.version if row else 0):
-        raise DomainError(_("Someone else changed the settings meanwhile. Reload the page "
-                            "and try again."))
-    before = {n: getattr(current_settings(), n) for n in SETTING_NAMES}
     if row is None:
-        row = SettlementSettings(id=1)
+        row = SettlementSettings(id=1, version=0, **{n: getattr(Settings(), n)
+                                                     for n in SETTING_NAMES})
+    return row
+
+
+@transition("settlement.settings_changed", SettlementSettings, label=_l("Settings changed"),
+            permission=policy.CHANGE_SETTINGS, versioned=True)
+def save_settings(row: SettlementSettings, data: dict, *, acting_user) -> None:
+    """Change the settings (`row` from :func:`settings_record`); raises DomainError for bad
+    values."""
+    _check_settings(data)
+    before = {n: getattr(current_settings(), n) for n in SETTING_NAMES}
+    if row not in db.session:
         db.session.add(row)
     for name in SETTING_NAMES:
         setattr(row, name, data[name])
-    row.updated_by_id = actor.id if actor else None
-    _flush()
+    row.updated_by_id = acting_user.id if acting_user else None
     old, new = changes(before, {n: data[n] for n in SETTING_NAMES})
-    record("settlement.settings_changed", row, before=old, after=new, actor=actor,
-           object_type="SettlementSettings")
+    note(before=old, after=new)
 
 
 # --- dispositions ----------------------------------------------------------------------------
@@ -122,8 +131,22 @@ def current_dispositions() -> dict[str, str]:
             for code in rules.EXCEPTION_CODES}
 
 
-def save_dispositions(wanted: dict[str, str], actor) -> None:
-    """Set the disposition of each exception code; raises DomainError for unknown values."""
+class Dispositions:
+    """What a change of dispositions is about: the whole table (audited as
+    ExceptionDisposition "all")."""
+
+    id = "all"
+
+
+Dispositions.__name__ = "ExceptionDisposition"
+ALL_DISPOSITIONS = Dispositions()
+
+
+@transition("settlement.dispositions_changed", ExceptionDisposition,
+            label=_l("Dispositions changed"), permission=policy.CHANGE_DISPOSITIONS)
+def save_dispositions(table: Dispositions, wanted: dict[str, str], *, acting_user) -> None:
+    """Set the disposition of each exception code (`table`: :data:`ALL_DISPOSITIONS`); raises
+    DomainError for unknown values."""
     valid = {d.value for d in Disposition}
     for code, disposition in wanted.items():
         if code not in rules.EXCEPTION_CODES or disposition not in valid:
@@ -133,12 +156,11 @@ def save_dispositions(wanted: dict[str, str], actor) -> None:
     rows = {r.code: r for r in db.session.scalars(select(ExceptionDisposition))}
     for code, disposition in wanted.items():
         row = rows.get(code) or ExceptionDisposition(code=code)
-        row.disposition, row.updated_by_id = disposition, actor.id if actor else None
+        row.disposition = disposition
+        row.updated_by_id = acting_user.id if acting_user else None
         db.session.add(row)
-    _flush()
     old, new = changes(before, {**before, **wanted})
-    record("settlement.dispositions_changed", None, before=old, after=new, actor=actor,
-           object_type="ExceptionDisposition", object_id="all")
+    note(before=old, after=new)
 
 
 # --- rate cards ------------------------------------------------------------------------------
@@ -211,13 +233,13 @@ def _check_rate_card(data: dict, card: RateCard | None) -> None:
         raise DomainError(_("Enter the fees of every product line and service type."),
                           field="fees")
     for row in rows:
-        for name in ("callout_fee", "free_km", "per_km", "max_km", "parts_handling_pct"):
+        for name in RATE_TERM_NAMES:
             _amount(row[name], "fees")
         if row["max_km"] < row["free_km"]:
             raise DomainError(_("The km cap cannot be below the free km."), field="fees")
         if row["parts_handling_pct"] > 100:
             raise DomainError(_("The parts handling fee is at most 100 percent."), field="fees")
-        if row["service_type"] not in ("phone", "onsite", "carry_in"):
+        if row["service_type"] not in set(ServiceType):
             raise DomainError(_("Unknown service type."), field="fees")
 
 
@@ -230,41 +252,48 @@ def _amount(value, field: str) -> None:
 def _card_snapshot(card: RateCard) -> dict:
     return {"effective_from": card.effective_from, "note": card.note,
             "tier_rates": {str(r.tier): str(r.hourly_rate) for r in card.tier_rates},
-            "fees": [[f.product_line_id, f.service_type, str(f.callout_fee), str(f.free_km),
-                      str(f.per_km), str(f.max_km), str(f.parts_handling_pct)]
+            "fees": [[f.product_line_id, f.service_type,
+                      *(str(getattr(f, name)) for name in RATE_TERM_NAMES)]
                      for f in card.fees]}
 
 
-def save_rate_card(card: RateCard | None, data: dict, actor, seen_version: int | None = None
-                   ) -> RateCard:
-    """Create a rate card version (card None) or change one no submitted line has used.
+def _fill_card(card: RateCard, data: dict) -> None:
+    card.effective_from, card.note = data["effective_from"], clean(data.get("note"),
+                                                                   multiline=True)
+    _set_children(card, data)
+
+
+@transition("settlement.rate_card_created", RateCard, label=_l("Rate card created"),
+            permission=policy.CREATE_RATE_CARD, creates=True, audit=_card_snapshot)
+def create_rate_card(data: dict, *, acting_user) -> RateCard:
+    """Create a rate card version.
 
     `data`: effective_from, note, tier_rates {tier: rate}, fees [{product_line_id,
-    service_type, callout_fee, free_km, per_km, max_km, parts_handling_pct}].
-    Raises DomainError for bad values, a taken date, a used version or a stale form.
+    service_type, and each of kinds.RATE_TERMS}].
+    Raises DomainError for bad values or a taken date.
     """
+    _check_rate_card(data, None)
+    card = RateCard(created_by_id=acting_user.id if acting_user else None)
+    db.session.add(card)
+    _fill_card(card, data)
+    return card
+
+
+@transition("settlement.rate_card_changed", RateCard, label=_l("Rate card changed"),
+            permission=policy.CHANGE_RATE_CARD, versioned=True)
+def change_rate_card(card: RateCard, data: dict, *, acting_user) -> RateCard:
+    """Change a rate card version no submitted line has used (`data` as for
+    :func:`create_rate_card`). Raises DomainError for bad values, a taken date or a used
+    version."""
     _check_rate_card(data, card)
-    before = None
-    if card is not None:
-        if seen_version is not None and seen_version != card.version:
-            raise DomainError(_("Someone else changed this rate card meanwhile. Reload the "
-                                "page and try again."))
-        if rate_card_is_used(card):
-            raise DomainError(_("Submitted settlements used this version: its rates are "
-                                "history. Create a new version with its own effective date."))
-        before = _card_snapshot(card)
-    else:
-        card = RateCard(created_by_id=actor.id if actor else None)
-        db.session.add(card)
-    card.effective_from, card.note = data["effective_from"], (data.get("note") or "").strip()
-    _set_children(card, data)
-    _flush()
-    after = _card_snapshot(card)
-    if before is None:
-        record("settlement.rate_card_created", card, after=after, actor=actor)
-    else:
-        old, new = changes(before, after)
-        record("settlement.rate_card_changed", card, before=old, after=new, actor=actor)
+    if rate_card_is_used(card):
+        raise DomainError(_("Submitted settlements used this version: its rates are "
+                            "history. Create a new version with its own effective date."))
+    before = _card_snapshot(card)
+    _fill_card(card, data)
+    db.session.flush()
+    old, new = changes(before, _card_snapshot(card))
+    note(before=old, after=new)
     return card
 
 
@@ -276,7 +305,7 @@ def _set_children(card: RateCard, data: dict) -> None:
         if fee is None:
             fee = RateCardFee(product_line_id=key[0], service_type=key[1])
             card.fees.append(fee)
-        for name in ("callout_fee", "free_km", "per_km", "max_km", "parts_handling_pct"):
+        for name in RATE_TERM_NAMES:
             setattr(fee, name, row[name])
     for fee in fees.values():
         card.fees.remove(fee)
@@ -289,11 +318,3 @@ def _set_children(card: RateCard, data: dict) -> None:
         rate.hourly_rate = amount
     # A change of children alone must still bump the version (stale forms are refused).
     card.updated_at = clock.now()
-
-
-def _flush() -> None:
-    try:
-        db.session.flush()
-    except StaleDataError:
-        raise DomainError(_("Someone else changed this meanwhile. Reload the page and try "
-                            "again.")) from None

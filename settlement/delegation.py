@@ -8,20 +8,22 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
 from portal import clock
-from portal.audit.services import record
 from portal.auth.models import User
 from portal.auth.roles import Role
 from portal.errors_domain import DomainError
 from portal.extensions import db
 from portal.tenancy import unscoped
+from portal.text import clean
+from portal.transitions import transition
+from settlement import policy
 from settlement.models import Delegation
+from settlement.policy import DELEGATES, DELEGATORS  # noqa: F401 - who hands over, who holds
 
-DELEGATORS = (Role.REGIONAL_MANAGER, Role.HQ_SETTLEMENT, Role.HQ_ADMIN)
-DELEGATES = (Role.HQ_SETTLEMENT, Role.HQ_ADMIN)
 MAX_DAYS = 92
 
 
@@ -110,15 +112,22 @@ def my_delegations(user: User) -> tuple[list[Delegation], list[Delegation]]:
     return given, held
 
 
-def create_delegation(delegator: User, delegate_id, starts_on, ends_on, note: str,
-                      today: date) -> Delegation:
-    """Hand `delegator`'s approval powers to an HQ colleague from `starts_on` to `ends_on`.
+def _delegation_audit(delegation: Delegation) -> dict:
+    return {"delegator_id": delegation.delegator_id, "delegate_id": delegation.delegate_id,
+            "starts_on": delegation.starts_on, "ends_on": delegation.ends_on}
 
-    Raises DomainError for a role that has no powers to hand over, an unsuitable colleague,
-    dates in the past or too far apart, or dates that overlap another delegation of theirs.
+
+@transition("settlement.delegation_created", Delegation, label=_l("Delegation created"),
+            permission=policy.DELEGATE, creates=True, audit=_delegation_audit)
+def create_delegation(delegator: User, delegate_id, starts_on, ends_on, note: str,
+                      today: date, *, acting_user) -> Delegation:
+    """Hand `delegator`'s (the acting user's) approval powers to an HQ colleague from
+    `starts_on` to `ends_on`.
+
+    Raises DomainError for a role that has no powers to hand over (the policy), an unsuitable
+    colleague, dates in the past or too far apart, or dates that overlap another delegation of
+    theirs.
     """
-    if delegator.role not in DELEGATORS:
-        raise DomainError(_("Your role has no approval powers to delegate."))
     with unscoped("the delegate is an HQ colleague outside the delegator's scope"):
         delegate = db.session.scalars(select(User).where(User.id == (delegate_id or 0))
                                       ).one_or_none()
@@ -140,22 +149,15 @@ def create_delegation(delegator: User, delegate_id, starts_on, ends_on, note: st
         raise DomainError(_("You already delegated for some of these days."),
                           field="starts_on")
     delegation = Delegation(delegator_id=delegator.id, delegate_id=delegate.id,
-                            starts_on=starts_on, ends_on=ends_on, note=(note or "").strip())
+                            starts_on=starts_on, ends_on=ends_on, note=clean(note))
     db.session.add(delegation)
-    db.session.flush()
-    record("settlement.delegation_created", delegation, actor=delegator,
-           after={"delegator_id": delegator.id, "delegate_id": delegate.id,
-                  "starts_on": starts_on, "ends_on": ends_on})
     return delegation
 
 
-def end_delegation(delegation: Delegation, actor: User) -> None:
+@transition("settlement.delegation_ended", Delegation, label=_l("Delegation ended"),
+            permission=policy.END_DELEGATION, source={None}, state_attr="ended_at",
+            wrong_state=_l("This delegation has already ended."),
+            audit=lambda d: {"ended_at": d.ended_at})
+def end_delegation(delegation: Delegation, *, acting_user) -> None:
     """End a delegation early (its delegator, or HQ admin). Raises DomainError otherwise."""
-    if actor.id != delegation.delegator_id and actor.role != Role.HQ_ADMIN:
-        raise DomainError(_("Only the colleague who delegated can end this delegation."))
-    if delegation.ended_at is not None:
-        raise DomainError(_("This delegation has already ended."))
     delegation.ended_at = clock.now()
-    db.session.flush()
-    record("settlement.delegation_ended", delegation, actor=actor,
-           before={"ended_at": None}, after={"ended_at": delegation.ended_at})

@@ -77,10 +77,10 @@ def _rate_cards(admin, today: date) -> None:
                                  Decimal("0.01")),
                              "free_km": Decimal(free), "per_km": Decimal(per_km),
                              "max_km": Decimal(cap), "parts_handling_pct": Decimal(pct)})
-        config.save_rate_card(None, {
+        config.create_rate_card({
             "effective_from": effective, "note": note, "fees": fees,
             "tier_rates": {t: (Decimal(r) * bump).quantize(Decimal("0.01"))
-                           for t, r in TIER_RATES.items()}}, admin)
+                           for t, r in TIER_RATES.items()}}, acting_user=admin)
 
 
 def _months_back(today: date, n: int) -> tuple[int, int]:
@@ -103,7 +103,8 @@ def _agency_story(agency, people: _People, today: date, *, full: bool) -> None:
         day = min(_claim_day(year, month), today)
         try:
             with db.session.begin_nested():
-                settlement = services.open_settlement(agency, year, month, owner, today=day)
+                settlement = services.open_settlement(agency, year, month, acting_user=owner,
+                                                      today=day)
                 _evidence(settlement, owner, day)
                 if target != "draft":
                     _walk(settlement, target, owner, people, day)
@@ -116,54 +117,61 @@ def _evidence(settlement: Settlement, owner, day: date) -> None:
     lines = load_lines(settlement)
     period = settlement.period
     evidence.add_attachment(settlement, None, f"服务费发票-{period}.pdf", demo_pdf(period),
-                            owner, today=day)
+                            acting_user=owner, today=day)
     for n, line in enumerate([ln for ln in lines if ln.claimed_amount > 300][:2], start=1):
-        evidence.add_attachment(settlement, line, f"现场照片-{n}.png", demo_png(n), owner,
-                                today=day)
+        evidence.add_attachment(settlement, line, f"现场照片-{n}.png", demo_png(n),
+                                acting_user=owner, today=day)
 
 
 def _walk(settlement: Settlement, target: str, owner, people: _People, day: date) -> None:
     if target == "withdrawn":  # the agency took it back; its orders wait for a new claim
-        services.withdraw_settlement(settlement, settlement.version, owner)
+        services.withdraw_settlement(settlement, acting_user=owner,
+                                     seen_version=settlement.version)
         return
-    services.submit_settlement(settlement, settlement.version, owner, today=day)
+    services.submit_settlement(settlement, acting_user=owner, seen_version=settlement.version,
+                               today=day)
     if settlement.awaits_regional_review:
         if target == "regional":
             return
         manager = people.managers.get(settlement.agency.region_id)
-        review.regional_review(settlement, settlement.version, manager, True,
-                               "已核对工单与现场照片,同意提交总部审核。", today=day)
+        review.regional_review(settlement, True, "已核对工单与现场照片,同意提交总部审核。",
+                               acting_user=manager, seen_version=settlement.version, today=day)
     if target == "returned":
-        review.return_settlement(settlement, settlement.version, people.reviewer,
-                                 "请补充第 1 行的零件发票后重新提交。")
+        review.return_settlement(settlement, "请补充第 1 行的零件发票后重新提交。",
+                                 acting_user=people.reviewer, seen_version=settlement.version)
         return
     _decide_lines(settlement, people.reviewer, adjust=target != "paid")
     if target == "review":
         return
     if target == "paid_appeal":
         _appeal(settlement, people)
-    review.approve_settlement(settlement, settlement.version, people.approver, today=day)
+    review.approve_settlement(settlement, acting_user=people.approver,
+                              seen_version=settlement.version, today=day)
     if settlement.status != Status.APPROVED:
-        review.approve_settlement(settlement, settlement.version, people.admin, today=day)
+        review.approve_settlement(settlement, acting_user=people.admin,
+                                  seen_version=settlement.version, today=day)
     if target in ("paid", "paid_appeal"):
-        review.mark_paid(settlement, settlement.version, people.reviewer,
-                         f"CMB-{settlement.number}", None)
+        review.mark_paid(settlement, f"CMB-{settlement.number}", None,
+                         acting_user=people.reviewer, seen_version=settlement.version)
 
 
 def _decide_lines(settlement: Settlement, reviewer, *, adjust: bool) -> None:
     pending = [ln for ln in load_lines(settlement) if ln.decision == Decision.PENDING]
     for n, line in enumerate(pending):
         if adjust and n == 0 and line.claimed_amount > 0:
-            review.decide_line(settlement, line, settlement.version, "adjusted", reviewer,
-                               amount=str((line.claimed_amount * Decimal("0.8")).quantize(
-                                   Decimal("0.01"))), reason_code="rate_mismatch",
+            amount = (line.claimed_amount * Decimal("0.8")).quantize(Decimal("0.01"))
+            review.decide_line(settlement, line, "adjusted", acting_user=reviewer,
+                               seen_version=settlement.version, amount=str(amount),
+                               reason_code="rate_mismatch",
                                reason_text="远程费按实际导航里程核减。")
         elif adjust and n == 1:
-            review.decide_line(settlement, line, settlement.version, "denied", reviewer,
+            review.decide_line(settlement, line, "denied", acting_user=reviewer,
+                               seen_version=settlement.version,
                                reason_code="insufficient_evidence",
                                reason_text="缺少更换零件的照片,无法核实。")
         else:
-            review.decide_line(settlement, line, settlement.version, "approved", reviewer)
+            review.decide_line(settlement, line, "approved", acting_user=reviewer,
+                               seen_version=settlement.version)
 
 
 def _appeal(settlement: Settlement, people: _People) -> None:
@@ -171,10 +179,11 @@ def _appeal(settlement: Settlement, people: _People) -> None:
     owner = people.owners.get(settlement.agency_id)
     if line is None or owner is None:
         return
-    appeal = review.lodge_appeal(settlement, line, settlement.version,
-                                 "已补拍更换零件照片并上传,请复核。", owner)
-    review.resolve_appeal(settlement, appeal, settlement.version, True,
-                          str(line.claimed_amount), "照片已核实,恢复全额支付。", people.approver)
+    appeal = review.lodge_appeal(settlement, line, "已补拍更换零件照片并上传,请复核。",
+                                 acting_user=owner, seen_version=settlement.version)
+    review.resolve_appeal(settlement, appeal, True, str(line.claimed_amount),
+                          "照片已核实,恢复全额支付。", acting_user=people.approver,
+                          seen_version=settlement.version)
 
 
 def _backdate(settlement: Settlement, day: date) -> None:

@@ -9,15 +9,15 @@ from pathlib import Path
 
 from flask import current_app
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
-from portal.audit.services import record
 from portal.clock import local_today
 from portal.errors_domain import DomainError
 from portal.extensions import db
-from settlement import building, config
-from settlement.models import Attachment, Settlement, SettlementLine, Status
-from settlement.states import flush, require_status, stale_safe
+from portal.transitions import note, transition
+from settlement import building, config, policy
+from settlement.models import EDITABLE, Attachment, Settlement, SettlementLine
 
 # (signature, content type, extension): the content decides, never the file name.
 SIGNATURES = (
@@ -64,9 +64,10 @@ def _write(path: Path, data: bytes) -> None:
     os.replace(temporary, path)
 
 
-@stale_safe
+@transition("settlement.evidence_added", Attachment, label=_l("Evidence added"),
+            permission=policy.ADD_EVIDENCE, source=EDITABLE)
 def add_attachment(settlement: Settlement, line: SettlementLine | None, filename: str,
-                   data: bytes, actor, today: date | None = None) -> Attachment:
+                   data: bytes, *, acting_user, today: date | None = None) -> Attachment:
     """Store one evidence file for the claim or one of its lines.
 
     Raises DomainError when the claim is not editable, for an empty or too large file, a
@@ -74,7 +75,6 @@ def add_attachment(settlement: Settlement, line: SettlementLine | None, filename
     many files. The file is written last,
     after every check; the caller removes it if the commit fails.
     """
-    require_status(settlement, Status.DRAFT, Status.RETURNED)
     if line is not None and line.settlement_id != settlement.id:
         raise DomainError(_("This line belongs to another settlement."), field="line_id")
     if not data:
@@ -103,31 +103,30 @@ def add_attachment(settlement: Settlement, line: SettlementLine | None, filename
         line_id=line.id if line else None, original_name=display_name(filename, extension),
         stored_name=secrets.token_hex(16) + extension, content_type=content_type,
         size_bytes=len(data), sha256=digest,
-        uploaded_by_id=actor.id if actor else None)
+        uploaded_by_id=acting_user.id if acting_user else None)
     db.session.add(attachment)
-    flush()
+    db.session.flush()
     _recheck(settlement, today)
-    record("settlement.evidence_added", attachment, actor=actor,
-           after={"settlement_id": settlement.id, "line_id": attachment.line_id,
-                  "content_type": content_type, "size_bytes": len(data),
-                  "sha256": attachment.sha256})
+    note(record=attachment, after={"settlement_id": settlement.id, "line_id": attachment.line_id,
+                                   "content_type": content_type, "size_bytes": len(data),
+                                   "sha256": attachment.sha256})
     _write(file_path(attachment), data)
     return attachment
 
 
-@stale_safe
-def delete_attachment(settlement: Settlement, attachment: Attachment, actor,
+@transition("settlement.evidence_deleted", Attachment, label=_l("Evidence deleted"),
+            permission=policy.DELETE_EVIDENCE, source=EDITABLE)
+def delete_attachment(settlement: Settlement, attachment: Attachment, *, acting_user,
                       today: date | None = None) -> Path:
     """Delete evidence of an editable claim; returns the file to remove after the commit."""
-    require_status(settlement, Status.DRAFT, Status.RETURNED)
     if attachment.settlement_id != settlement.id:
         raise DomainError(_("This file belongs to another settlement."))
     path = file_path(attachment)
-    before = {"settlement_id": settlement.id, "line_id": attachment.line_id,
-              "sha256": attachment.sha256}
-    record("settlement.evidence_deleted", attachment, before=before, actor=actor)
+    note(record=attachment, before={"settlement_id": settlement.id,
+                                    "line_id": attachment.line_id,
+                                    "sha256": attachment.sha256})
     db.session.delete(attachment)
-    flush()
+    db.session.flush()
     _recheck(settlement, today)
     return path
 

@@ -23,6 +23,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 
 from portal.forms import PortalForm
 from settlement import rules
+from settlement.kinds import RATE_TERMS
 
 DECISIONS = [("approved", _l("Approve as claimed")), ("adjusted", _l("Adjust the amount")),
              ("denied", _l("Deny"))]
@@ -108,12 +109,12 @@ class FeeRowForm(PortalForm):
 
     product_line_id = HiddenField()
     service_type = HiddenField()
-    callout_fee = DecimalField(_l("Call-out fee"), places=2, validators=AMOUNT)
-    free_km = DecimalField(_l("Free km"), places=2, validators=AMOUNT)
-    per_km = DecimalField(_l("Per km"), places=2, validators=AMOUNT)
-    max_km = DecimalField(_l("Km cap"), places=2, validators=AMOUNT)
-    parts_handling_pct = DecimalField(_l("Parts handling rate (percent)"), places=2,
-                                      validators=[InputRequired(), NumberRange(min=0, max=100)])
+
+
+for _term in RATE_TERMS:  # one field per term of a rate card
+    setattr(FeeRowForm, _term.name, DecimalField(
+        _term.field_label, places=2, validators=[InputRequired(),
+                                                 NumberRange(min=0, max=_term.high)]))
 
 
 class RateCardForm(VersionedForm):

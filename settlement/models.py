@@ -23,8 +23,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
-from portal.models import ExactDecimal, Hours, Money, UTCDateTime, utcnow
+from portal.models import ExactDecimal, Hours, Money, UTCDateTime, Versioned, utcnow
 from portal.tenancy import AgencyOwned, owner_fk
+from settlement import kinds
+from settlement.kinds import KIND_ORDER, LineKind  # noqa: F401 - declared in settlement.kinds
+from tenants.models import ServiceType
 
 
 class Percent(ExactDecimal):
@@ -43,11 +46,10 @@ class Status(StrEnum):
     WITHDRAWN = "withdrawn"
 
 
-class LineKind(StrEnum):
-    ORDER = "order"
-    PART_RETURN = "part_return"  # overdue defective-part return: minus the part's value
-    COMPLAINT = "complaint"      # substantiated complaint: minus the configured amount
-    GRADE = "grade"              # quarterly grade: ± a share of the quarter's labor fees
+# The agency may still change the claim's lines and evidence.
+EDITABLE = frozenset({Status.DRAFT, Status.RETURNED})
+# A line's decision may be appealed (before payment).
+APPEALABLE = frozenset({Status.SUBMITTED, Status.APPROVED, Status.RETURNED})
 
 
 class Decision(StrEnum):
@@ -76,7 +78,7 @@ def _in(column: str, values) -> str:
 # --- HQ: rate cards and configuration ---------------------------------------------------------
 
 
-class RateCard(db.Model):
+class RateCard(Versioned, db.Model):
     """One version of the rates, in force from `effective_from` until the next version."""
 
     __tablename__ = "settlement_rate_cards"
@@ -87,9 +89,6 @@ class RateCard(db.Model):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id",
                                                                  ondelete="SET NULL"))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
-    version: Mapped[int] = mapped_column(default=1)
-
-    __mapper_args__ = {"version_id_col": version}
 
     fees = relationship("RateCardFee", order_by="[RateCardFee.product_line_id, "
                         "RateCardFee.service_type]", cascade="all, delete-orphan")
@@ -103,7 +102,7 @@ class RateCardFee(db.Model):
     __tablename__ = "settlement_rate_card_fees"
     __table_args__ = (
         UniqueConstraint("rate_card_id", "product_line_id", "service_type"),
-        CheckConstraint(_in("service_type", ("phone", "onsite", "carry_in")),
+        CheckConstraint(_in("service_type", ServiceType),
                         name="service_type_known"),
         CheckConstraint("callout_fee >= 0 AND per_km >= 0 AND free_km >= 0",
                         name="amounts_nonnegative"),
@@ -141,7 +140,7 @@ class RateCardTierRate(db.Model):
     hourly_rate: Mapped[Decimal] = mapped_column(Money)
 
 
-class SettlementSettings(db.Model):
+class SettlementSettings(Versioned, db.Model):
     """The one row of settlement configuration HQ admin edits (defaults until first saved)."""
 
     __tablename__ = "settlement_settings"
@@ -169,9 +168,6 @@ class SettlementSettings(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id",
                                                                  ondelete="SET NULL"))
-    version: Mapped[int] = mapped_column(default=1)
-
-    __mapper_args__ = {"version_id_col": version}
 
 
 class ExceptionDisposition(db.Model):
@@ -215,7 +211,7 @@ class Delegation(db.Model):
 # --- agency: settlements -----------------------------------------------------------------------
 
 
-class Settlement(AgencyOwned, db.Model):
+class Settlement(AgencyOwned, Versioned, db.Model):
     """结算单: an agency's claim for one month, with its stored, re-checkable totals."""
 
     __tablename__ = "settlements"
@@ -269,9 +265,6 @@ class Settlement(AgencyOwned, db.Model):
     payment_reference: Mapped[str | None] = mapped_column(String(64))
     # Set by every transition, so that each one moves the version (stale pages are refused).
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    version: Mapped[int] = mapped_column(default=1)
-
-    __mapper_args__ = {"version_id_col": version}
 
     agency = relationship("Agency", viewonly=True)
     lines = relationship("SettlementLine", viewonly=True,
@@ -284,7 +277,7 @@ class Settlement(AgencyOwned, db.Model):
     @property
     def is_editable(self) -> bool:
         """The agency may still change its lines and evidence."""
-        return self.status in (Status.DRAFT, Status.RETURNED)
+        return self.status in EDITABLE
 
     @property
     def awaits_regional_review(self) -> bool:
@@ -292,46 +285,56 @@ class Settlement(AgencyOwned, db.Model):
                 and self.regional_reviewed_at is None)
 
     @property
+    def in_hq_review(self) -> bool:
+        """Submitted and past the regional review (if any): HQ decides it now."""
+        return self.status == Status.SUBMITTED and not self.awaits_regional_review
+
+    @property
     def awaits_second_approval(self) -> bool:
         return self.status == Status.SUBMITTED and self.first_approved_at is not None
 
 
-def _live_index(name: str, column: str | None = None) -> Index:
+def _subject_keys() -> list:
+    """The composite owner keys of the agency-owned subjects a claim or a line names."""
+    return [owner_fk(k.claim_column, k.subject_table, ondelete="RESTRICT")
+            for k in kinds.LINE_KINDS if k.subject_table]
+
+
+def _live_index(name: str, column: str) -> Index:
     """The unique index of live claims on one kind of subject. Its condition is written as
     SQLAlchemy writes ``Claim.is_live`` on each database ("is_live = 1" on SQLite), so that
     the look-ups through :meth:`Claim.live` can use it (migration stlscale1)."""
-    column = column or f"{name}_id"
     return Index(f"uq_settlement_claims_live_{name}", "agency_id", column, unique=True,
                  sqlite_where=text(f"is_live = 1 AND {column} IS NOT NULL"),
                  postgresql_where=text(f"is_live AND {column} IS NOT NULL"))
 
 
-class Claim(AgencyOwned, db.Model):
+class ClaimSubjects:
+    """What a claim (and its line) holds: one subject column per line kind
+    (settlement.kinds.LINE_KINDS names them); exactly one is set."""
+
+    work_order_id: Mapped[int | None] = mapped_column(Integer)
+    part_return_id: Mapped[int | None] = mapped_column(Integer)
+    complaint_id: Mapped[int | None] = mapped_column(Integer)
+    grade_period: Mapped[str | None] = mapped_column(String(8))  # Period.label: "2026Q3"
+
+
+class Claim(AgencyOwned, ClaimSubjects, db.Model):
     """One thing paid or deducted: live while its settlement holds it, at most once."""
 
     __tablename__ = "settlement_claims"
     __owned_table_args__ = (
         owner_fk("settlement_id", "settlements", ondelete="RESTRICT"),
-        owner_fk("work_order_id", "work_orders", ondelete="RESTRICT"),
-        owner_fk("part_return_id", "part_returns", ondelete="RESTRICT"),
-        owner_fk("complaint_id", "complaints", ondelete="RESTRICT"),
+        *_subject_keys(),
         Index("ix_settlement_claims_agency_id_settlement_id", "agency_id", "settlement_id"),
         # The rule that matters most: one live claim per subject, held by the database.
-        *(_live_index(subject) for subject in ("work_order", "part_return", "complaint")),
-        _live_index("grade", "grade_period"),
-        CheckConstraint(
-            "(CASE WHEN work_order_id IS NULL THEN 0 ELSE 1 END) + "
-            "(CASE WHEN part_return_id IS NULL THEN 0 ELSE 1 END) + "
-            "(CASE WHEN complaint_id IS NULL THEN 0 ELSE 1 END) + "
-            "(CASE WHEN grade_period IS NULL THEN 0 ELSE 1 END) = 1", name="one_subject"),
+        *(_live_index(k.claim_column.removesuffix("_id") if k.subject_table else k.value,
+                      k.claim_column) for k in kinds.LINE_KINDS),
+        CheckConstraint(kinds.one_subject_check(), name="one_subject"),
         CheckConstraint("is_live = (released_at IS NULL)", name="released_iff_not_live"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     settlement_id: Mapped[int]
-    work_order_id: Mapped[int | None] = mapped_column(Integer)
-    part_return_id: Mapped[int | None] = mapped_column(Integer)
-    complaint_id: Mapped[int | None] = mapped_column(Integer)
-    grade_period: Mapped[str | None] = mapped_column(String(8))  # Period.label: "2026Q3"
     is_live: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     released_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -346,20 +349,14 @@ class Claim(AgencyOwned, db.Model):
         return and_(cls.is_live, subject.is_not(None))
 
 
-KIND_ORDER = {LineKind.ORDER: 0, LineKind.PART_RETURN: 1, LineKind.COMPLAINT: 2,
-              LineKind.GRADE: 3}
-
-
-class SettlementLine(AgencyOwned, db.Model):
+class SettlementLine(AgencyOwned, ClaimSubjects, Versioned, db.Model):
     """One claimed order (with every step of its computation), deduction or bonus."""
 
     __tablename__ = "settlement_lines"
     __owned_table_args__ = (
         owner_fk("settlement_id", "settlements", ondelete="RESTRICT"),
         owner_fk("claim_id", "settlement_claims", ondelete="RESTRICT"),
-        owner_fk("work_order_id", "work_orders", ondelete="RESTRICT"),
-        owner_fk("part_return_id", "part_returns", ondelete="RESTRICT"),
-        owner_fk("complaint_id", "complaints", ondelete="RESTRICT"),
+        *_subject_keys(),
         UniqueConstraint("agency_id", "claim_id"),
         Index("ix_settlement_lines_agency_id_settlement_id", "agency_id", "settlement_id",
               "kind_order"),
@@ -367,33 +364,19 @@ class SettlementLine(AgencyOwned, db.Model):
         CheckConstraint(_in("kind", LineKind), name="kind_known"),
         CheckConstraint(_in("decision", Decision), name="decision_known"),
         CheckConstraint(_in("disposition", Disposition), name="disposition_known"),
-        CheckConstraint("(kind = 'order') = (work_order_id IS NOT NULL)", name="order_iff_kind"),
-        CheckConstraint("(kind = 'part_return') = (part_return_id IS NOT NULL)",
-                        name="return_iff_kind"),
-        CheckConstraint("(kind = 'complaint') = (complaint_id IS NOT NULL)",
-                        name="complaint_iff_kind"),
-        CheckConstraint("(kind = 'grade') = (grade IS NOT NULL)", name="grade_iff_kind"),
-        CheckConstraint("kind <> 'order' OR claimed_amount = callout_fee + labor_fee + "
-                        "distance_fee + parts_handling_fee", name="order_sum"),
-        CheckConstraint("kind NOT IN ('part_return', 'complaint') OR claimed_amount <= 0",
-                        name="deductions_negative"),
+        *(CheckConstraint(sql, name=name) for name, sql in kinds.kind_checks()),
+        *(CheckConstraint(sql, name=name) for name, sql in kinds.fee_checks()),
         CheckConstraint("(decision = 'pending') = (approved_amount IS NULL)",
                         name="decided_has_amount"),
         CheckConstraint("decision NOT IN ('adjusted', 'denied') OR reason_code IS NOT NULL",
                         name="adjustment_has_reason"),
         CheckConstraint("decision <> 'denied' OR approved_amount = 0", name="denied_is_zero"),
-        CheckConstraint("callout_fee >= 0 AND labor_fee >= 0 AND distance_fee >= 0 "
-                        "AND parts_handling_fee >= 0 AND labor_hours >= 0 AND paid_km >= 0",
-                        name="components_nonnegative"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     settlement_id: Mapped[int]
     claim_id: Mapped[int]
     kind: Mapped[str] = mapped_column(String(16))
     kind_order: Mapped[int] = mapped_column(default=0)
-    work_order_id: Mapped[int | None] = mapped_column(Integer)
-    part_return_id: Mapped[int | None] = mapped_column(Integer)
-    complaint_id: Mapped[int | None] = mapped_column(Integer)
     # The order's computation, kept as it was worked out (a later rate change alters nothing).
     rate_card_id: Mapped[int | None] = mapped_column(
         ForeignKey("settlement_rate_cards.id", ondelete="RESTRICT"))
@@ -417,7 +400,6 @@ class SettlementLine(AgencyOwned, db.Model):
     basis_amount: Mapped[Decimal | None] = mapped_column(Money)
     rate_pct: Mapped[Decimal | None] = mapped_column(Percent)
     grade: Mapped[str | None] = mapped_column(String(1))
-    grade_period: Mapped[str | None] = mapped_column(String(8))  # Period.label: "2026Q3"
     rules_applied: Mapped[str] = mapped_column(String(200), default="")
     # The day the line first went to HQ: the claim window is judged on it, so that a claim
     # returned and submitted again later never turns lines that were on time into late ones.
@@ -432,9 +414,6 @@ class SettlementLine(AgencyOwned, db.Model):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id",
                                                                  ondelete="SET NULL"))
-    version: Mapped[int] = mapped_column(default=1)
-
-    __mapper_args__ = {"version_id_col": version}
 
     work_order = relationship("WorkOrder", viewonly=True)
     part_return = relationship("PartReturn", viewonly=True)
@@ -448,6 +427,11 @@ class SettlementLine(AgencyOwned, db.Model):
     @property
     def rules(self) -> list[str]:
         return [r for r in self.rules_applied.split(",") if r]
+
+    @property
+    def is_removable(self) -> bool:
+        """The agency may take the line off its claim (an order; deductions are HQ's)."""
+        return kinds.spec(self.kind).removable
 
     @property
     def is_adjustable(self) -> bool:
@@ -500,7 +484,7 @@ class SettlementEvent(AgencyOwned, db.Model):
     actor = relationship("User", foreign_keys=[actor_id])
 
 
-class Appeal(AgencyOwned, db.Model):
+class Appeal(AgencyOwned, Versioned, db.Model):
     """The agency's one appeal against an adjusted or denied line, decided by HQ."""
 
     __tablename__ = "settlement_appeals"
@@ -526,9 +510,6 @@ class Appeal(AgencyOwned, db.Model):
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id",
                                                                   ondelete="SET NULL"))
-    version: Mapped[int] = mapped_column(default=1)
-
-    __mapper_args__ = {"version_id_col": version}
 
 
 class Attachment(AgencyOwned, db.Model):

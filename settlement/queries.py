@@ -12,8 +12,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from portal.extensions import db
 from portal.listing import int_arg, paginate
-from service.models import PartReturn, WorkOrder, WorkOrderRepair
-from service.queries import agency_filter
+from service.api import PartReturn, WorkOrder, WorkOrderRepair, agency_filter
 from settlement import rules
 from settlement.models import (
     Appeal,

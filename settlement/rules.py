@@ -7,7 +7,7 @@ can run thousands of cases quickly.
 The quarterly evaluation supplies grades by answering the signal
 :data:`settlement.api.grade_wanted`; without an answer no grade line is made.
 """
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -16,6 +16,8 @@ from flask_babel import lazy_gettext as _l
 
 from portal.models import money
 from portal.periods import Period
+from settlement.kinds import total_of_fees
+from tenants.models import ServiceType
 
 ZERO = Decimal("0.00")
 HUNDRED = Decimal(100)
@@ -149,7 +151,7 @@ class Computation:
 
     @property
     def total(self) -> Decimal:
-        return self.callout_fee + self.labor_fee + self.distance_fee + self.parts_handling_fee
+        return total_of_fees(self)
 
 
 def percent_of(amount: Decimal, pct: Decimal) -> Decimal:
@@ -167,7 +169,7 @@ def labor_share(facts: OrderFacts, uncertified_share_pct: Decimal) -> tuple[Deci
 
 def paid_distance(facts: OrderFacts, terms: Terms) -> tuple[Decimal, list]:
     """km paid: the distance up to the cap, less the free km (on-site repairs only)."""
-    if facts.service_type != "onsite" or facts.distance_km is None:
+    if facts.service_type != ServiceType.ONSITE or facts.distance_km is None:
         return ZERO, [RULE_NOT_ONSITE]
     rules = []
     counted = facts.distance_km

@@ -1,54 +1,37 @@
 """The agency's side of a settlement: open a month's claim, keep it current, submit, withdraw.
 
-Each service checks the rules, flushes, writes exactly one audit entry with the amounts before
-and after, and never commits (the view or command does).
+Each service is a transition (portal.transitions): the decorator checks who acts, the page's
+version and the state, flushes, writes the one audit entry with the amounts before and after;
+the body keeps the rule. Nothing here commits (the request or the command does).
 """
 from datetime import date
 
 from flask_babel import format_date
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from portal import clock
-from portal.audit.services import record
 from portal.errors_domain import DomainError
 from portal.extensions import db
-from service.models import OrderStatus, WorkOrder
-from settlement import building, config, rules
+from portal.numbering import next_number
+from portal.transitions import note, transition
+from service.api import OrderStatus, WorkOrder
+from settlement import building, config, policy, rules
 from settlement.delegation import region_has_manager
 from settlement.models import (
+    EDITABLE,
     Appeal,
     Attachment,
-    Claim,
     Decision,
-    LineDecisionRecord,
     LineKind,
     Settlement,
     SettlementLine,
     Status,
 )
-from settlement.states import (
-    add_event,
-    amounts,
-    check_version,
-    flush,
-    require_status,
-    stale_safe,
-)
+from settlement.states import add_event, amounts
 from tenants.models import Agency
-
-EDITABLE = (Status.DRAFT, Status.RETURNED)
-
-
-def _next_number(agency_id: int, year: int, month: int) -> str:
-    prefix = f"ST{year}{month:02d}-"
-    taken = set(db.session.scalars(select(Settlement.number).where(
-        Settlement.agency_id == agency_id, Settlement.number.like(prefix + "%"))))
-    n = len(taken) + 1
-    while f"{prefix}{n:02d}" in taken:
-        n += 1
-    return f"{prefix}{n:02d}"
 
 
 def _check_period(year, month, today: date) -> None:
@@ -64,9 +47,10 @@ def _check_period(year, month, today: date) -> None:
                             day=format_date(following, "long")), field="period")
 
 
-@stale_safe
-def open_settlement(agency: Agency, year: int, month: int, actor, today: date | None = None
-                    ) -> Settlement:
+@transition("settlement.opened", Settlement, label=_l("Opened"), permission=policy.OPEN,
+            creates=True, audit=amounts)
+def open_settlement(agency: Agency, year: int, month: int, *, acting_user,
+                    today: date | None = None) -> Settlement:
     """Open a draft claim for the month: its completed, in-warranty orders no live settlement
     holds, with this agency's pending deductions and bonuses.
 
@@ -83,11 +67,13 @@ def open_settlement(agency: Agency, year: int, month: int, actor, today: date | 
                             period=f"{year}-{month:02d}"), field="period")
     orders = building.unclaimed_orders(agency.id, year, month)
     settlement = Settlement(agency_id=agency.id, year=year, month=month,
-                            number=_next_number(agency.id, year, month), status=Status.DRAFT,
-                            created_by_id=actor.id if actor else None, computed_on=today)
+                            number=next_number(Settlement.number, f"ST{year}{month:02d}-",
+                                               agency_id=agency.id),
+                            status=Status.DRAFT, computed_on=today,
+                            created_by_id=acting_user.id if acting_user else None)
     db.session.add(settlement)
     try:
-        flush()
+        db.session.flush()
     except IntegrityError:  # the same claim opened a moment ago by a second click
         raise DomainError(_("A claim for %(period)s was just opened: reload the page.",
                             period=settlement.period), field="period") from None
@@ -101,20 +87,15 @@ def open_settlement(agency: Agency, year: int, month: int, actor, today: date | 
     lines = building.load_lines(settlement)
     building.run_checks(settlement, lines, settings, config.current_dispositions(), today)
     building.retotal(settlement)
-    add_event(settlement, "opened", actor, to_status=Status.DRAFT)
-    flush()
-    record("settlement.opened", settlement, after=amounts(settlement), actor=actor)
+    add_event(settlement, "opened", acting_user, to_status=Status.DRAFT)
     return settlement
 
 
-@stale_safe
-def refresh_settlement(settlement: Settlement, seen_version, actor,
-                       today: date | None = None) -> None:
+@transition("settlement.recalculated", Settlement, label=_l("Recalculated"),
+            permission=policy.RECALCULATE, source={Status.DRAFT}, versioned=True, audit=amounts)
+def refresh_settlement(settlement: Settlement, *, acting_user, today: date | None = None) -> None:
     """Recalculate a draft with today's rates and rules, adding orders completed since."""
     today = today or clock.local_today()
-    check_version(settlement, seen_version)
-    require_status(settlement, Status.DRAFT)
-    before = amounts(settlement)
     agency = building.agency_of(settlement)
     settings = config.current_settings()
     lines = building.load_lines(settlement)
@@ -124,10 +105,7 @@ def refresh_settlement(settlement: Settlement, seen_version, actor,
     building.add_deduction_lines(settlement, settings, today)
     _recheck(settlement, settings, today)
     settlement.computed_on = today
-    add_event(settlement, "refreshed", actor)
-    flush()
-    record("settlement.recalculated", settlement, before=before, after=amounts(settlement),
-           actor=actor)
+    add_event(settlement, "refreshed", acting_user)
 
 
 def _recheck(settlement: Settlement, settings, today: date) -> None:
@@ -136,16 +114,15 @@ def _recheck(settlement: Settlement, settings, today: date) -> None:
     building.retotal(settlement)
 
 
-@stale_safe
-def add_order(settlement: Settlement, number: str, seen_version, actor,
+@transition("settlement.order_added", SettlementLine, label=_l("Order added"),
+            permission=policy.ADD_ORDER, source=EDITABLE, versioned=True, audit=amounts)
+def add_order(settlement: Settlement, number: str, *, acting_user,
               today: date | None = None) -> SettlementLine:
     """Add one of the agency's completed orders by its number (a late or earlier one).
 
     Raises DomainError for an unknown, open or later order, or one already claimed.
     """
     today = today or clock.local_today()
-    check_version(settlement, seen_version)
-    require_status(settlement, *EDITABLE)
     number = (number or "").strip()
     order = db.session.scalars(select(WorkOrder).where(
         WorkOrder.agency_id == settlement.agency_id, WorkOrder.number == number)
@@ -158,28 +135,22 @@ def add_order(settlement: Settlement, number: str, seen_version, actor,
     if (order.service_date.year, order.service_date.month) > (settlement.year,
                                                                settlement.month):
         raise DomainError(_("This order belongs to a later month's claim."), field="number")
-    claimed = db.session.scalar(select(func.count(Claim.id)).where(
-        Claim.agency_id == settlement.agency_id, Claim.work_order_id == order.id,
-        Claim.live(Claim.work_order_id)))
-    if claimed:
+    if building.is_claimed(order):
         raise DomainError(_("Order %(number)s is already in a settlement.", number=number),
                           field="number")
-    before = amounts(settlement)
     agency = building.agency_of(settlement)
     settings = config.current_settings()
     building.add_order_lines(settlement, [order], agency.tier, settings)
     _recheck(settlement, settings, today)
     line = building.order_line(settlement, order.id)
-    add_event(settlement, "order_added", actor, comment=order.number)
-    flush()
-    record("settlement.order_added", settlement, before=before,
-           after={**amounts(settlement), "work_order_id": order.id,
-                  "line_amount": line.claimed_amount}, actor=actor)
+    add_event(settlement, "order_added", acting_user, comment=order.number)
+    note(after={"work_order_id": order.id, "line_amount": line.claimed_amount})
     return line
 
 
-@stale_safe
-def remove_line(settlement: Settlement, line: SettlementLine, seen_version, actor,
+@transition("settlement.line_removed", SettlementLine, label=_l("Line removed"),
+            permission=policy.REMOVE_LINE, source=EDITABLE, versioned=True, audit=amounts)
+def remove_line(settlement: Settlement, line: SettlementLine, *, acting_user,
                 today: date | None = None) -> None:
     """Take an order off a draft or returned claim; its order can be claimed again later.
 
@@ -187,59 +158,33 @@ def remove_line(settlement: Settlement, line: SettlementLine, seen_version, acto
     evidence (delete it first) or with an appeal.
     """
     today = today or clock.local_today()
-    check_version(settlement, seen_version)
-    require_status(settlement, *EDITABLE)
-    if line.settlement_id != settlement.id or line.kind != LineKind.ORDER:
+    if line.settlement_id != settlement.id or not line.is_removable:
         raise DomainError(_("Only work order lines can be removed."))
     for model, message in ((Attachment, _("Delete this line's evidence first.")),
                            (Appeal, _("A line with an appeal cannot be removed."))):
         if db.session.scalar(select(func.count(model.id)).where(
                 model.agency_id == line.agency_id, model.line_id == line.id)):
             raise DomainError(message)
-    before = amounts(settlement)
-    claim = db.session.scalars(select(Claim).where(Claim.agency_id == line.agency_id,
-                                                   Claim.id == line.claim_id)).one()
-    for decision in db.session.scalars(select(LineDecisionRecord).where(
-            LineDecisionRecord.agency_id == line.agency_id,
-            LineDecisionRecord.line_id == line.id)):
-        db.session.delete(decision)
-    removed = {"work_order_id": line.work_order_id, "line_amount": line.claimed_amount}
-    db.session.delete(line)
-    flush()
-    claim.is_live, claim.released_at = False, clock.now()
+    note(before={"work_order_id": line.work_order_id, "line_amount": line.claimed_amount})
+    building.drop_line(line)
     _recheck(settlement, config.current_settings(), today)
-    add_event(settlement, "line_removed", actor, comment=str(line.work_order_id))
-    flush()
-    record("settlement.line_removed", settlement, before={**before, **removed},
-           after=amounts(settlement), actor=actor)
+    add_event(settlement, "line_removed", acting_user, comment=str(line.work_order_id))
 
 
-def release_claims(settlement: Settlement) -> None:
-    now = clock.now()
-    for claim in db.session.scalars(select(Claim).where(
-            Claim.agency_id == settlement.agency_id, Claim.settlement_id == settlement.id,
-            Claim.live())):
-        claim.is_live, claim.released_at = False, now
-
-
-@stale_safe
-def withdraw_settlement(settlement: Settlement, seen_version, actor) -> None:
+@transition("settlement.withdrawn", Settlement, label=_l("Withdrawn"),
+            permission=policy.WITHDRAW, source=EDITABLE, target=Status.WITHDRAWN,
+            versioned=True, audit=amounts)
+def withdraw_settlement(settlement: Settlement, *, acting_user) -> None:
     """Withdraw a draft or returned claim: its orders and deductions are free again."""
-    check_version(settlement, seen_version)
-    require_status(settlement, *EDITABLE)
-    before = amounts(settlement)
-    previous = settlement.status
-    release_claims(settlement)
-    settlement.status = Status.WITHDRAWN
-    add_event(settlement, "withdrawn", actor, from_status=previous, to_status=Status.WITHDRAWN)
-    flush()
-    record("settlement.withdrawn", settlement, before=before, after=amounts(settlement),
-           actor=actor)
+    building.release_claims(settlement)
+    add_event(settlement, "withdrawn", acting_user, from_status=settlement.status,
+              to_status=Status.WITHDRAWN)
 
 
-@stale_safe
-def submit_settlement(settlement: Settlement, seen_version, actor,
-                      today: date | None = None) -> None:
+@transition("settlement.submitted", Settlement, label=_l("Submitted"),
+            permission=policy.SUBMIT, source=EDITABLE, target=Status.SUBMITTED, versioned=True,
+            audit=amounts)
+def submit_settlement(settlement: Settlement, *, acting_user, today: date | None = None) -> None:
     """Submit a draft or returned claim: the checks run again (the claim window on the day
     each line first went to HQ), lines whose exceptions say deny are denied with their reason,
     and review starts (the regional manager first where the agency's region has one).
@@ -248,14 +193,10 @@ def submit_settlement(settlement: Settlement, seen_version, actor,
     that rule), another state or a stale page (a second click).
     """
     today = today or clock.local_today()
-    check_version(settlement, seen_version)
-    require_status(settlement, *EDITABLE)
     _check_period(settlement.year, settlement.month, today)
     lines = building.load_lines(settlement)
     if not lines:
         raise DomainError(_("A settlement needs at least one line."))
-    before = amounts(settlement)
-    previous = settlement.status
     # A later submission keeps the first day.
     building.store_line_values(settlement, [(line, {"first_submitted_on": today})
                                             for line in lines if line.first_submitted_on is None])
@@ -264,43 +205,31 @@ def submit_settlement(settlement: Settlement, seen_version, actor,
     auto_decide(settlement, lines, dispositions)
     building.retotal(settlement)
     agency = building.agency_of(settlement)
-    settlement.status, settlement.computed_on = Status.SUBMITTED, today
-    settlement.submitted_at, settlement.submitted_by_id = clock.now(), actor.id if actor else None
+    settlement.computed_on = today
+    settlement.submitted_at = clock.now()
+    settlement.submitted_by_id = acting_user.id if acting_user else None
     settlement.submission_count += 1
     settlement.needs_regional_review = region_has_manager(agency.region_id)
     settlement.regional_reviewed_at = settlement.regional_reviewed_by_id = None
     settlement.first_approved_at = settlement.first_approved_by_id = None
     settlement.second_approved_at = settlement.second_approved_by_id = None
-    add_event(settlement, "submitted", actor, from_status=previous, to_status=Status.SUBMITTED)
-    flush()
-    record("settlement.submitted", settlement, before=before, after=amounts(settlement),
-           actor=actor)
+    add_event(settlement, "submitted", acting_user, from_status=settlement.status,
+              to_status=Status.SUBMITTED)
 
 
 def auto_decide(settlement: Settlement, lines: list[SettlementLine],
                 dispositions: dict[str, str]) -> None:
     """Deny what the dispositions deny; undo an automatic denial whose reason went away
     (evidence added, say). A reviewer's own decisions are never touched."""
-    now = clock.now()
     for line in lines:
         if line.kind != LineKind.ORDER:
             continue
         code = rules.denying_code(line.codes, dispositions)
         automatic = line.decided_by_id is None and line.decided_at is not None
         if code and line.decision == Decision.PENDING:
-            _decide(settlement, line, Decision.DENIED, rules.ZERO,
-                    rules.AUTO_DENY_REASONS[code], code, now)
+            building.set_decision(settlement, line, Decision.DENIED, rules.ZERO,
+                                  rules.AUTO_DENY_REASONS[code], code, None, is_automatic=True)
         elif not code and automatic and line.decision == Decision.DENIED:
             line.decision, line.approved_amount = Decision.PENDING, None
             line.reason_code = line.reason_text = None
             line.decided_at = None
-
-
-def _decide(settlement, line, decision, amount, reason_code, reason_text, now) -> None:
-    db.session.add(LineDecisionRecord(
-        agency_id=line.agency_id, settlement_id=settlement.id, line_id=line.id,
-        decision=decision, amount_before=line.approved_amount, amount_after=amount,
-        reason_code=reason_code, reason_text=reason_text, is_automatic=True))
-    line.decision, line.approved_amount = decision, amount
-    line.reason_code, line.reason_text, line.decided_at = reason_code, reason_text, now
-    line.decided_by_id = None

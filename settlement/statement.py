@@ -12,10 +12,9 @@ from flask_babel import gettext as _
 from portal import clock
 from portal.exports import cell
 from portal.i18n import format_money
-from portal.periods import Period
-from settlement import rules
-from settlement.models import Decision, LineKind
-from settlement.states import DECISION_LABELS, KIND_LABELS, stage_label
+from settlement import kinds, rules
+from settlement.models import Decision
+from settlement.states import DECISION_LABELS, stage_label
 from tenants.models import SERVICE_TYPE_LABELS
 
 
@@ -28,34 +27,16 @@ def local_stamp(moment: datetime) -> str:
 
 
 def line_subject(line, locale: str) -> str:
-    if line.kind == LineKind.ORDER and line.work_order is not None:
-        order = line.work_order
-        return f"{order.number} · {order.product_line.name(locale)} · {order.serial_number}"
-    if line.kind == LineKind.PART_RETURN and line.part_return is not None:
-        ret = line.part_return
-        return _("%(part)s × %(quantity)s, due %(due)s", part=ret.part.part_number,
-                 quantity=ret.quantity, due=ret.due_on.isoformat())
-    if line.kind == LineKind.COMPLAINT and line.complaint is not None:
-        return _("Complaint #%(id)s", id=line.complaint.id)
-    if line.kind == LineKind.GRADE:
-        period = Period.parse(line.grade_period)
-        return _("%(period)s grade %(grade)s", period=period.label if period else line.grade_period,
-                 grade=line.grade)
-    return "—"
+    """What the line is about, as its kind (settlement.kinds) prints it."""
+    return kinds.spec(line.kind).subject(line, locale) or "—"
 
 
 def explanation(line, repairs) -> list[str]:
     """How the line's amount was worked out, step by step, in the reader's language."""
+    explain = kinds.spec(line.kind).explanation
+    if explain is not None:
+        return explain(line)
     m = format_money
-    if line.kind == LineKind.PART_RETURN:
-        return [_("Part value %(value)s deducted: not returned by its due date.",
-                  value=m(line.basis_amount))]
-    if line.kind == LineKind.COMPLAINT:
-        return [_("%(amount)s deducted per substantiated complaint.",
-                  amount=m(line.basis_amount))]
-    if line.kind == LineKind.GRADE:
-        return [_("%(pct)s %% of the quarter's labor fees %(labor)s.", pct=line.rate_pct,
-                  labor=m(line.basis_amount))]
     if line.rate_card_id is None:
         return [str(rules.RULE_LABELS[rules.RULE_NO_RATE])]
     codes = ", ".join(f"{r.repair_code.code} {r.standard_hours} h" for r in repairs) or "—"
@@ -92,7 +73,7 @@ def build(settlement, data: dict, locale: str, *, is_hq: bool) -> dict:
             elif line.reason_text:
                 reason += " · " + line.reason_text
         lines.append({
-            "n": n, "id": line.id, "kind": str(KIND_LABELS[line.kind]),
+            "n": n, "id": line.id, "kind": str(kinds.KIND_LABELS[line.kind]),
             "subject": line_subject(line, locale),
             "service_date": line.work_order.service_date if line.work_order else None,
             "service_type": str(SERVICE_TYPE_LABELS[line.service_type])
@@ -100,11 +81,10 @@ def build(settlement, data: dict, locale: str, *, is_hq: bool) -> dict:
             "rate_card": line.rate_card.effective_from if line.rate_card else None,
             "steps": explanation(line, data["repairs"].get(line.work_order_id, [])),
             "codes": [str(rules.EXCEPTION_LABELS[c]) for c in codes],
-            "callout_fee": line.callout_fee, "labor_hours": line.labor_hours,
-            "hourly_rate": line.hourly_rate, "labor_share_pct": line.labor_share_pct,
-            "labor_fee": line.labor_fee, "distance_km": line.distance_km,
-            "paid_km": line.paid_km, "distance_fee": line.distance_fee,
-            "parts_value": line.parts_value, "parts_handling_fee": line.parts_handling_fee,
+            **{name: getattr(line, name) for name in kinds.FEE_NAMES},
+            "labor_hours": line.labor_hours, "hourly_rate": line.hourly_rate,
+            "labor_share_pct": line.labor_share_pct, "distance_km": line.distance_km,
+            "paid_km": line.paid_km, "parts_value": line.parts_value,
             "claimed": line.claimed_amount, "approved": line.approved_amount,
             "decision": str(DECISION_LABELS[line.decision]), "reason": reason,
             "is_changed": line.decision in (Decision.ADJUSTED, Decision.DENIED),
@@ -131,11 +111,17 @@ COLUMNS = ("n", "kind", "subject", "service_date", "service_type", "rate_card", 
 
 
 def header() -> list[str]:
-    return [_("No."), _("Kind"), _("Subject"), _("Service date"), _("Service type"),
-            _("Rate card from"), _("Call-out fee"), _("Labor hours"), _("Hourly rate"),
-            _("Labor share (percent)"), _("Labor fee"), _("Distance (km)"), _("Paid km"),
-            _("Distance allowance"), _("Parts value"), _("Parts handling fee"),
-            _("Claimed"), _("Decision"), _("Approved"), _("Reason"), _("Exception codes")]
+    """The headings of COLUMNS (a fee's is its label in settlement.kinds.FEES)."""
+    fees = {fee.name: fee.label for fee in kinds.FEES}
+    names = {"n": _("No."), "kind": _("Kind"), "subject": _("Subject"),
+             "service_date": _("Service date"), "service_type": _("Service type"),
+             "rate_card": _("Rate card from"), "labor_hours": _("Labor hours"),
+             "hourly_rate": _("Hourly rate"), "labor_share_pct": _("Labor share (percent)"),
+             "distance_km": _("Distance (km)"), "paid_km": _("Paid km"),
+             "parts_value": _("Parts value"), "claimed": _("Claimed"),
+             "decision": _("Decision"), "approved": _("Approved"), "reason": _("Reason"),
+             "codes": _("Exception codes")}
+    return [str(fees.get(key) or names[key]) for key in COLUMNS]
 
 
 def rows(statement: dict) -> list[list]:

@@ -18,7 +18,7 @@ from portal.auth.roles import Role
 from portal.clock import local_day
 from portal.extensions import db
 from portal.models import Hours, Money, money
-from service.models import Complaint, PartReturn, WorkOrder, WorkOrderPart, WorkOrderRepair
+from service.api import Complaint, PartReturn, WorkOrder, WorkOrderPart, WorkOrderRepair
 from settlement import config, rules
 from settlement.building import month_bounds
 from settlement.demo import FEES, LINE_FACTOR, TIER_RATES

@@ -2,7 +2,7 @@
 
 HQ's review actions are in views_review.py, the configuration pages in views_admin.py; all
 add their routes to this blueprint. Views are thin: load through the tenant guard, check the
-form, call one service, commit once, redirect.
+form, perform one transition (portal.commit.perform commits or rolls back), redirect.
 """
 from datetime import date
 
@@ -11,62 +11,29 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy.orm.exc import StaleDataError
 
-from portal.auth.access import allow
-from portal.auth.roles import AGENCY_ROLES, Role
+from portal.auth.access import allow, performs
+from portal.auth.roles import AGENCY_ROLES
 from portal.clock import last_ended_month
-from portal.errors_domain import DomainError, attach_to_form
-from portal.extensions import db
+from portal.commit import perform
 from portal.listing import int_arg, paginate
 from portal.navigation import add_nav
 from portal.tenancy import get_or_404
-from service.queries import agency_filter
-from settlement import queries, services
+from service.api import agency_filter
+from settlement import queries, review, services
 from settlement.forms import ActionForm, AddOrderForm, AppealForm, OpenForm
 from settlement.models import Settlement, SettlementLine, Status
 from settlement.page import page_of_line, settlement_page
+from settlement.policy import READERS
 from tenants.models import Agency
 
 bp = Blueprint("settlement", __name__, url_prefix="/settlements")
-
-READERS = tuple(r for r in Role if r != Role.ENGINEER)
-OWNER = (Role.AGENCY_OWNER,)
 
 add_nav("settlement.settlements", _l("Settlements"), READERS, order=40)
 
 
 def locale() -> str:
     return str(get_locale())
-
-
-def actor():
-    return current_user._get_current_object()
-
-
-def run(action, *args, form=None, **kwargs):
-    """Run one service; commit on success. On a DomainError roll back and show it on the form
-    (or as a message); returns (ok, result)."""
-    try:
-        result = action(*args, **kwargs)
-    except StaleDataError:  # a row changed by a concurrent request under the service's feet
-        db.session.rollback()
-        error = DomainError(_("Someone else changed this settlement meanwhile. Nothing was "
-                              "changed; reload the page and try again."))
-        if form is not None:
-            attach_to_form(form, error)
-        else:
-            flash(error.message, "danger")
-        return False, None
-    except DomainError as error:
-        db.session.rollback()
-        if form is not None:
-            attach_to_form(form, error)
-        else:
-            flash(error.message, "danger")
-        return False, None
-    db.session.commit()
-    return True, result
 
 
 def back_to(settlement_id: int, anchor: str = ""):
@@ -105,7 +72,7 @@ def settlements():
 
 
 @bp.route("/new", methods=["GET", "POST"])
-@allow(*OWNER)
+@performs("settlement.opened")
 def open_claim():
     agency = get_or_404(Agency, current_user.agency_id)
     form = OpenForm()
@@ -115,8 +82,8 @@ def open_claim():
         form.period.data = date(year, month, 1)  # the latest month that can be claimed
     if form.validate_on_submit():
         period = form.period.data
-        ok, settlement = run(services.open_settlement, agency, period.year, period.month,
-                             actor(), form=form)
+        ok, settlement = perform(services.open_settlement, agency, period.year, period.month,
+                                 form=form)
         if ok:
             flash(_("Claim %(number)s opened with %(count)s lines. Check each line, add "
                     "evidence, then submit.", number=settlement.number,
@@ -140,76 +107,78 @@ def refused(settlement, form):
     return settlement_page(settlement, failed={"action": form}, status=400)
 
 
-def _action(settlement_id, service, message):
-    """A button that sends only the page's version: refresh, submit, withdraw."""
-    settlement = get_or_404(Settlement, settlement_id)
+def on_form(settlement: Settlement, form, key: str, service, *args, message, at_line=None,
+           **kwargs):
+    """A form of the settlement's page (`key` among the page's forms): perform `service` with
+    the page's version, then back to the page, at the line `at_line` (an id, or a function of
+    the result) when given; an invalid or refused form shows the page again with it."""
+    if form.validate_on_submit():
+        ok, result = perform(service, settlement, *args, form=form,
+                             seen_version=form.version.data, **kwargs)
+        if ok:
+            flash(message(result) if callable(message) else message, "success")
+            if at_line is None:
+                return back_to(settlement.id)
+            return back_to_line(settlement, at_line(result) if callable(at_line) else at_line)
+    return settlement_page(settlement, failed={key: form}, status=400)
+
+
+def on_button(settlement: Settlement, service, *args, message):
+    """A button on the settlement's page that sends the page's version: perform `service`,
+    then back to the page with `message` (or `message(result)`); a refusal shows the page
+    again with the reason on top."""
     form = ActionForm()
-    ok, _result = run(service, settlement, form.version.data, actor(), form=form)
+    ok, result = perform(service, settlement, *args, form=form, seen_version=form.version.data)
     if not ok:
         return refused(settlement, form)
-    flash(message, "success")
+    flash(message(result) if callable(message) else message, "success")
     return back_to(settlement.id)
 
 
 @bp.route("/<int:settlement_id>/refresh", methods=["POST"])
-@allow(*OWNER)
+@performs("settlement.recalculated")
 def refresh(settlement_id):
-    return _action(settlement_id, services.refresh_settlement,
-                   _("Recalculated with today's rates and checks."))
+    return on_button(get_or_404(Settlement, settlement_id), services.refresh_settlement,
+               message=_("Recalculated with today's rates and checks."))
 
 
 @bp.route("/<int:settlement_id>/submit", methods=["POST"])
-@allow(*OWNER)
+@performs("settlement.submitted")
 def submit(settlement_id):
-    return _action(settlement_id, services.submit_settlement,
-                   _("Submitted. HQ will review it; you will see every decision here."))
+    return on_button(get_or_404(Settlement, settlement_id), services.submit_settlement,
+               message=_("Submitted. HQ will review it; you will see every decision here."))
 
 
 @bp.route("/<int:settlement_id>/withdraw", methods=["POST"])
-@allow(*OWNER)
+@performs("settlement.withdrawn")
 def withdraw(settlement_id):
-    return _action(settlement_id, services.withdraw_settlement,
-                   _("Withdrawn. Its orders can be claimed again."))
+    return on_button(get_or_404(Settlement, settlement_id), services.withdraw_settlement,
+               message=_("Withdrawn. Its orders can be claimed again."))
 
 
 @bp.route("/<int:settlement_id>/orders", methods=["POST"])
-@allow(*OWNER)
+@performs("settlement.order_added")
 def add_order(settlement_id):
-    settlement = get_or_404(Settlement, settlement_id)
     form = AddOrderForm()
-    if form.validate_on_submit():
-        ok, line = run(services.add_order, settlement, form.number.data, form.version.data,
-                       actor(), form=form)
-        if ok:
-            flash(_("Order %(number)s added.", number=form.number.data.strip()), "success")
-            return back_to_line(settlement, line.id)
-    return settlement_page(settlement, failed={"add_order": form}, status=400)
+    return on_form(get_or_404(Settlement, settlement_id), form, "add_order", services.add_order,
+                  form.number.data, at_line=lambda line: line.id,
+                  message=lambda _line: _("Order %(number)s added.",
+                                          number=form.number.data.strip()))
 
 
 @bp.route("/lines/<int:line_id>/remove", methods=["POST"])
-@allow(*OWNER)
+@performs("settlement.line_removed")
 def remove_line(line_id):
     settlement, line = load_line(line_id)
-    form = ActionForm()
-    ok, _result = run(services.remove_line, settlement, line, form.version.data, actor(),
-                      form=form)
-    if not ok:
-        return refused(settlement, form)
-    flash(_("Line removed; its order can be claimed again."), "success")
-    return back_to(settlement.id)
+    return on_button(settlement, services.remove_line, line,
+               message=_("Line removed; its order can be claimed again."))
 
 
 @bp.route("/lines/<int:line_id>/appeal", methods=["POST"])
-@allow(*OWNER)
+@performs("settlement.appealed")
 def appeal(line_id):
-    from settlement import review
-
     settlement, line = load_line(line_id)
     form = AppealForm()
-    if form.validate_on_submit():
-        ok, _result = run(review.lodge_appeal, settlement, line, form.version.data,
-                          form.reason.data, actor(), form=form)
-        if ok:
-            flash(_("Appeal lodged. HQ decides it before payment."), "success")
-            return back_to_line(settlement, line.id)
-    return settlement_page(settlement, failed={f"appeal-{line.id}": form}, status=400)
+    return on_form(settlement, form, f"appeal-{line.id}", review.lodge_appeal, line,
+                  form.reason.data, at_line=line.id,
+                  message=_("Appeal lodged. HQ decides it before payment."))

@@ -4,6 +4,7 @@ from flask.cli import with_appcontext
 
 from portal.auth.passwords import hash_password
 from portal.auth.roles import Role
+from portal.commit import committed
 from portal.errors_domain import DomainError
 from portal.extensions import db
 from portal.tenancy import unscoped
@@ -39,11 +40,11 @@ def create_user(email, name, role, agency_code, region_code, password):
             if region_id is None:
                 raise click.ClickException(f"no region {region_code}")
         try:
-            user = services.create_account(actor=None, email=email, name=name, role=Role(role),
-                                           agency_id=agency_id, region_id=region_id,
-                                           password_hash=hash_password(password))
+            with committed():
+                user = services.create_account(email, name=name, role=Role(role),
+                                               agency_id=agency_id, region_id=region_id,
+                                               password_hash=hash_password(password),
+                                               acting_user=None)
         except DomainError as error:
-            db.session.rollback()
             raise click.ClickException(error.message) from error
-        db.session.commit()
     click.echo(f"created {user.email} ({user.role})")

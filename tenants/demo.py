@@ -115,7 +115,7 @@ def load(ctx: dict) -> None:
                 "bank_account": f"6222{rng.randint(10**11, 10**12 - 1)}",
                 "required_l2_engineers": 1,
                 "email_domains": f"{code.lower()}.demo",  # owner@sh-c01.demo and so on
-            }, [lines[c].id for c in line_codes])
+            }, [lines[c].id for c in line_codes], acting_user=None)
             _walk_lifecycle(agency, _statuses(index))
             agencies[code] = agency
             index += 1
@@ -137,7 +137,7 @@ def _walk_lifecycle(agency, target: str) -> None:
                AgencyStatus.SUSPENDED: "连续两个季度考评为D,暂停派单整改",
                AgencyStatus.TERMINATED: "试运营期考核不合格,取消授权"}
     for status in path:
-        services.change_agency_status(agency, status, reasons[status])
+        services.change_agency_status(agency, status, reasons[status], acting_user=None)
 
 
 def _accounts(ctx: dict) -> None:
@@ -145,7 +145,7 @@ def _accounts(ctx: dict) -> None:
     users = {}
     for role, email, name, agency_code, region_code in ACCOUNTS:
         users[email] = services.create_account(
-            actor=None, email=email, name=name, role=role, password_hash=password_hash,
+            email, acting_user=None, name=name, role=role, password_hash=password_hash,
             agency_id=ctx["agencies"][agency_code].id if agency_code else None,
             region_id=ctx["regions"][region_code].id if region_code else None)
     ctx.update(users=users, password_hash=password_hash)

@@ -11,49 +11,42 @@ from portal.models import UTCDateTime, utcnow
 from portal.tenancy import AgencyOwned, Scope, TenantScoped, owner_criteria
 
 
-class Region(db.Model):
+class Named:
+    """A code and a name in Chinese and English (regions, provinces, product lines)."""
+
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(64))
+    name_en: Mapped[str] = mapped_column(String(64))
+
+    def name(self, locale: str) -> str:
+        return self.name_zh if locale.startswith("zh") else self.name_en
+
+
+class Region(Named, db.Model):
     """大区: a sales and service region; regional managers are scoped to one."""
 
     __tablename__ = "regions"
     id: Mapped[int] = mapped_column(primary_key=True)
-    code: Mapped[str] = mapped_column(String(16), unique=True)
-    name_zh: Mapped[str] = mapped_column(String(64))
-    name_en: Mapped[str] = mapped_column(String(64))
 
     provinces = relationship("Province", back_populates="region", order_by="Province.code")
 
-    def name(self, locale: str) -> str:
-        return self.name_zh if locale.startswith("zh") else self.name_en
 
-
-class Province(db.Model):
+class Province(Named, db.Model):
     __tablename__ = "provinces"
     id: Mapped[int] = mapped_column(primary_key=True)
     region_id: Mapped[int] = mapped_column(ForeignKey("regions.id", ondelete="RESTRICT"),
                                            index=True)
-    code: Mapped[str] = mapped_column(String(16), unique=True)
-    name_zh: Mapped[str] = mapped_column(String(64))
-    name_en: Mapped[str] = mapped_column(String(64))
 
     region = relationship("Region", back_populates="provinces")
 
-    def name(self, locale: str) -> str:
-        return self.name_zh if locale.startswith("zh") else self.name_en
 
-
-class ProductLine(db.Model):
+class ProductLine(Named, db.Model):
     __tablename__ = "product_lines"
     id: Mapped[int] = mapped_column(primary_key=True)
-    code: Mapped[str] = mapped_column(String(16), unique=True)
-    name_zh: Mapped[str] = mapped_column(String(64))
-    name_en: Mapped[str] = mapped_column(String(64))
     is_active: Mapped[bool] = mapped_column(default=True)
 
     models = relationship("ProductModel", back_populates="product_line",
                           order_by="ProductModel.code")
-
-    def name(self, locale: str) -> str:
-        return self.name_zh if locale.startswith("zh") else self.name_en
 
 
 class ProductModel(db.Model):
@@ -117,6 +110,11 @@ TRANSITIONS = {
 }
 
 
+def _listed(text: str) -> list[str]:
+    """The items of a comma-separated column."""
+    return [item for item in text.split(",") if item]
+
+
 class Agency(TenantScoped, db.Model):
     """An authorized service agency: the tenant. Its users see only its rows."""
 
@@ -177,11 +175,11 @@ class Agency(TenantScoped, db.Model):
 
     @property
     def service_type_list(self) -> list[str]:
-        return [s for s in self.service_types.split(",") if s]
+        return _listed(self.service_types)
 
     @property
     def email_domain_list(self) -> list[str]:
-        return [d for d in self.email_domains.split(",") if d]
+        return _listed(self.email_domains)
 
     def __repr__(self) -> str:
         return f"<Agency {self.code}>"

@@ -6,7 +6,15 @@ from sqlalchemy.orm import joinedload, selectinload
 from portal.auth.models import User
 from portal.extensions import db
 from portal.listing import int_arg
-from tenants.models import Agency, AgencyStatusChange, ProductLine, Region
+from portal.text import query_text
+from tenants.models import (
+    Agency,
+    AgencyStatus,
+    AgencyStatusChange,
+    AgencyType,
+    ProductLine,
+    Region,
+)
 
 
 def agency_filters(stmt):
@@ -14,17 +22,19 @@ def agency_filters(stmt):
     args = request.args
     if region := int_arg("region", None):
         stmt = stmt.where(Agency.region_id == region)
-    if (status := args.get("status")) in {"applicant", "probation", "active", "suspended",
-                                           "terminated"}:
+    if (status := args.get("status")) in set(AgencyStatus):
         stmt = stmt.where(Agency.status == status)
-    if (kind := args.get("type")) in {"center", "station"}:
+    if (kind := args.get("type")) in set(AgencyType):
         stmt = stmt.where(Agency.agency_type == kind)
     if tier := int_arg("tier", None, high=5):
         stmt = stmt.where(Agency.tier == tier)
-    if q := args.get("q", "").strip()[:100]:
-        like = f"%{q}%"
-        stmt = stmt.where(or_(Agency.code.ilike(like), Agency.legal_name.ilike(like),
-                              Agency.city.ilike(like)))
+    return _matching(stmt, Agency.code, Agency.legal_name, Agency.city)
+
+
+def _matching(stmt, *columns):
+    """The rows with the search box's text (``?q=``) in one of `columns`."""
+    if q := query_text():
+        stmt = stmt.where(or_(*(column.ilike(f"%{q}%") for column in columns)))
     return stmt
 
 
@@ -74,6 +84,4 @@ def user_list_statement():
         stmt = stmt.where(User.role == role)
     if agency := int_arg("agency", None):
         stmt = stmt.where(User.agency_id == agency)
-    if q := args.get("q", "").strip()[:100]:
-        stmt = stmt.where(or_(User.email.ilike(f"%{q}%"), User.name.ilike(f"%{q}%")))
-    return stmt
+    return _matching(stmt, User.email, User.name)

@@ -1,26 +1,25 @@
-"""The rules of the network: agencies and their lifecycle, reference data and accounts."""
+"""The rules of the network: agencies and their lifecycle, reference data and accounts.
+
+Every change is a transition (portal.transitions) named as its audit action; who may do it is
+in tenants.policy."""
 import re
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, literal, select
 
-from portal.audit.services import changes, record, snapshot
+from portal.audit.services import changes, snapshot
 from portal.auth.models import User
-from portal.auth.roles import AGENCY_ASSIGNABLE, AGENCY_ROLES, Role
+from portal.auth.roles import AGENCY_ROLES, Role
 from portal.errors_domain import DomainError
 from portal.extensions import db
-from tenants.models import (
-    STATUS_LABELS,
-    TRANSITIONS,
-    Agency,
-    AgencyProductLine,
-    AgencyStatus,
-    AgencyStatusChange,
-    ProductLine,
-    ProductModel,
-    Province,
-    Region,
-)
+from portal.text import clean
+from portal.transitions import describe, note, transition
+from tenants import models as m
+from tenants import policy
+from tenants.models import Agency, AgencyStatus
+
+describe(Agency, _l("agency"), lambda a: m.STATUS_LABELS[AgencyStatus(a.status)])
 
 AGENCY_FIELDS = ("code", "legal_name", "agency_type", "region_id", "province_id", "city",
                  "address", "contact_name", "contact_phone", "tier", "service_types",
@@ -36,25 +35,33 @@ def _unique(model, column, value, *, exclude_id=None, message) -> None:
     if exclude_id is not None:
         stmt = stmt.where(model.id != exclude_id)
     if db.session.scalar(stmt):
-        raise DomainError(message, field=column.key)
+        raise DomainError(str(message), field=column.key)
+
+
+def _changed(before: dict, after: dict, **extra) -> None:
+    """The audit entry of an edit: only the fields that differ."""
+    old, new = changes(before, after)
+    note(before=old, after={**new, **extra})
 
 
 def _check_province(region_id: int, province_id: int | None) -> None:
     if province_id is None:
         return
-    province = db.session.scalars(select(Province).where(Province.id == province_id)).first()
+    province = db.session.scalars(select(m.Province)
+                                  .where(m.Province.id == province_id)).first()
     if province is None or province.region_id != region_id:
         raise DomainError(_("The province does not belong to the region."), field="province_id")
 
 
 def _set_product_lines(agency: Agency, product_line_ids: list[int]) -> None:
     known = set(db.session.scalars(
-        select(ProductLine.id).where(ProductLine.id.in_(product_line_ids or [0]))))
+        select(m.ProductLine.id).where(m.ProductLine.id.in_(product_line_ids or [0]))))
     if set(product_line_ids) - known:
         raise DomainError(_("Unknown product line."), field="product_line_ids")
-    db.session.execute(delete(AgencyProductLine).where(AgencyProductLine.agency_id == agency.id))
+    db.session.execute(delete(m.AgencyProductLine)
+                       .where(m.AgencyProductLine.agency_id == agency.id))
     for pl_id in sorted(known):
-        db.session.add(AgencyProductLine(agency_id=agency.id, product_line_id=pl_id))
+        db.session.add(m.AgencyProductLine(agency_id=agency.id, product_line_id=pl_id))
 
 
 def clean_email_domains(text: str | None) -> str:
@@ -62,7 +69,7 @@ def clean_email_domains(text: str | None) -> str:
 
     Raises DomainError for something that is not a domain name, or too many of them."""
     domains: list[str] = []
-    for item in re.split(r"[\s,;，；、]+", (text or "").strip().lower()):
+    for item in re.split(r"[\s,;，；、]+", clean(text).lower()):
         item = item.removeprefix("@")
         if not item:
             continue
@@ -90,38 +97,41 @@ def _check_domains_free(domains: str, exclude_id: int | None = None) -> None:
 
 
 def _clean_agency_data(data: dict, exclude_id: int | None = None) -> dict:
+    """Check a profile as typed (code, province, e-mail domains) and return it as stored."""
+    _unique(Agency, Agency.code, data["code"], exclude_id=exclude_id,
+            message=_("This agency code is already used."))
+    _check_province(data["region_id"], data.get("province_id"))
     if "email_domains" in data:
         data = {**data, "email_domains": clean_email_domains(data["email_domains"])}
         _check_domains_free(data["email_domains"], exclude_id)
     return data
 
 
-def create_agency(data: dict, product_line_ids: list[int]) -> Agency:
+@transition("agency.created", Agency, label=_l("Agency registered"),
+            permission=policy.AGENCY_CREATE, creates=True)
+def create_agency(data: dict, product_line_ids: list[int], *, acting_user) -> Agency:
     """Create an agency as an applicant. Raises DomainError for a taken code, a bad region, or
     an e-mail domain that is not one or belongs to another agency."""
-    _unique(Agency, Agency.code, data["code"], message=_("This agency code is already used."))
-    _check_province(data["region_id"], data.get("province_id"))
     data = _clean_agency_data(data)
     agency = Agency(**{k: data[k] for k in AGENCY_FIELDS if k in data},
                     status=AgencyStatus.APPLICANT)
     db.session.add(agency)
     db.session.flush()
     _set_product_lines(agency, product_line_ids)
-    db.session.add(AgencyStatusChange(agency_id=agency.id, from_status=None,
-                                      to_status=AgencyStatus.APPLICANT,
-                                      reason=_("Agency registered")))
-    record("agency.created", agency, after={**snapshot(agency),
-                                            "product_line_ids": sorted(product_line_ids)})
+    db.session.add(m.AgencyStatusChange(agency_id=agency.id, from_status=None,
+                                        to_status=AgencyStatus.APPLICANT,
+                                        reason=_("Agency registered")))
     db.session.flush()
+    note(after={**snapshot(agency), "product_line_ids": sorted(product_line_ids)})
     return agency
 
 
-def update_agency(agency: Agency, data: dict, product_line_ids: list[int]) -> None:
+@transition("agency.updated", Agency, label=_l("Agency profile changed"),
+            permission=policy.AGENCY_EDIT)
+def update_agency(agency: Agency, data: dict, product_line_ids: list[int], *,
+                  acting_user) -> None:
     """Change an agency's profile (not its status). Raises DomainError for a taken code or
     e-mail domain."""
-    _unique(Agency, Agency.code, data["code"], exclude_id=agency.id,
-            message=_("This agency code is already used."))
-    _check_province(data["region_id"], data.get("province_id"))
     data = _clean_agency_data(data, exclude_id=agency.id)
     before = {**snapshot(agency), "product_line_ids": [p.id for p in agency.product_lines]}
     for key in AGENCY_FIELDS:
@@ -130,14 +140,14 @@ def update_agency(agency: Agency, data: dict, product_line_ids: list[int]) -> No
     _set_product_lines(agency, product_line_ids)
     db.session.flush()
     db.session.expire(agency, ["product_lines"])
-    after = {**snapshot(agency), "product_line_ids": sorted(product_line_ids)}
-    old, new = changes(before, after)
-    record("agency.updated", agency, before=old, after=new)
-    db.session.flush()
+    _changed(before, {**snapshot(agency), "product_line_ids": sorted(product_line_ids)})
 
 
-def change_agency_status(agency: Agency, to_status: str, reason: str, actor_id=None) -> None:
-    """Move an agency along its lifecycle; raises DomainError for a move it does not allow.
+@transition("agency.status_changed", Agency, label=_l("Agency status changed"),
+            permission=policy.AGENCY_CHANGE_STATUS, audit=lambda a: {"status": a.status})
+def change_agency_status(agency: Agency, to_status: str, reason: str, *, acting_user) -> None:
+    """Move an agency along its lifecycle (tenants.models.TRANSITIONS); raises DomainError for
+    a move it does not allow.
 
     A terminated agency's users can no longer sign in (User.is_active follows the agency).
     """
@@ -146,58 +156,68 @@ def change_agency_status(agency: Agency, to_status: str, reason: str, actor_id=N
         target = AgencyStatus(to_status)
     except ValueError:
         raise DomainError(_("Unknown status."), field="to_status") from None
-    if target not in TRANSITIONS[current]:
+    if target not in m.TRANSITIONS[current]:
         raise DomainError(_("An agency cannot go from %(old)s to %(new)s.",
-                            old=STATUS_LABELS[current], new=STATUS_LABELS[target]),
+                            old=m.STATUS_LABELS[current], new=m.STATUS_LABELS[target]),
                           field="to_status")
-    reason = (reason or "").strip()
+    reason = clean(reason, multiline=True)
     if not reason:
         raise DomainError(_("Give a reason."), field="reason")
     agency.status = target
-    db.session.add(AgencyStatusChange(agency_id=agency.id, from_status=current,
-                                      to_status=target, reason=reason, actor_id=actor_id))
-    record("agency.status_changed", agency, before={"status": current.value},
-           after={"status": target.value}, reason=reason)
-    db.session.flush()
+    db.session.add(m.AgencyStatusChange(agency_id=agency.id, from_status=current,
+                                        to_status=target, reason=reason,
+                                        actor_id=getattr(acting_user, "id", None)))
+    note(reason=reason)
 
 
 # --- reference data --------------------------------------------------------------------------
 
 
-def save_reference(obj, data: dict, *, unique_message: str) -> None:
-    """Create or update a region, province, product line or model from form data."""
-    model = type(obj)
-    _unique(model, model.code, data["code"], exclude_id=obj.id, message=unique_message)
-    before = snapshot(obj) if obj.id else None
-    for key, value in data.items():
-        setattr(obj, key, value)
-    db.session.add(obj)
-    db.session.flush()
+def _reference(model, noun, created, updated, taken):
+    """The two transitions of a kind of reference data: "<kind>.created" and "<kind>.updated"
+    (region, province, product.line, product.model); a code is used once."""
     kind = model.__tablename__.rstrip("s").replace("_", ".")
-    if before is None:
-        record(f"{kind}.created", obj, after=snapshot(obj))
-    else:
-        old, new = changes(before, snapshot(obj))
-        record(f"{kind}.updated", obj, before=old, after=new)
-    db.session.flush()
+    describe(model, noun)
+
+    @transition(f"{kind}.created", model, label=created, permission=policy.REFERENCE_EDIT,
+                creates=True, audit=snapshot)
+    def create(data: dict, *, acting_user):
+        _unique(model, model.code, data["code"], message=taken)
+        obj = model(**data)
+        db.session.add(obj)
+        return obj
+
+    @transition(f"{kind}.updated", model, label=updated, permission=policy.REFERENCE_EDIT)
+    def update(obj, data: dict, *, acting_user) -> None:
+        _unique(model, model.code, data["code"], exclude_id=obj.id, message=taken)
+        before = snapshot(obj)
+        for key, value in data.items():
+            setattr(obj, key, value)
+        db.session.flush()
+        _changed(before, snapshot(obj))
+
+    return create, update
 
 
-REFERENCE_MODELS = (Region, Province, ProductLine, ProductModel)
+# Each kind: its (create, update) services.
+REFERENCE = {model: _reference(model, *texts) for model, *texts in (
+    (m.Region, _l("region"), _l("Region created"), _l("Region changed"),
+     _l("This region code is already used.")),
+    (m.Province, _l("province"), _l("Province created"), _l("Province changed"),
+     _l("This province code is already used.")),
+    (m.ProductLine, _l("product line"), _l("Product line created"), _l("Product line changed"),
+     _l("This product line code is already used.")),
+    (m.ProductModel, _l("model"), _l("Model created"), _l("Model changed"),
+     _l("This model code is already used.")),
+)}
 
 
 # --- accounts ----------------------------------------------------------------------------
 
 
-def _assignable_roles(actor: User) -> tuple[Role, ...]:
-    if actor.role == Role.HQ_ADMIN:
-        return tuple(Role)
-    if actor.role == Role.AGENCY_OWNER:
-        return AGENCY_ASSIGNABLE
-    return ()
-
-
-def assignable_roles(actor: User) -> tuple[Role, ...]:
-    return _assignable_roles(actor)
+def _check_role(acting_user, role: Role) -> None:
+    if acting_user is not None and role not in policy.assignable_roles(acting_user):
+        raise DomainError(_("You may not give this role."), field="role")
 
 
 def _check_role_placement(role: Role, agency_id, region_id) -> None:
@@ -209,25 +229,29 @@ def _check_role_placement(role: Role, agency_id, region_id) -> None:
         raise DomainError(_("A regional manager needs a region."), field="region_id")
 
 
-def account_email_domains(actor: User) -> list[str] | None:
-    """The domains the actor's new addresses must be in; None when any address will do (HQ).
+def account_email_domains(user) -> list[str] | None:
+    """The domains `user`'s new addresses must be in; None when any address will do (HQ).
 
     An empty list: the agency has none yet, and its owner cannot create accounts."""
-    if actor.role != Role.AGENCY_OWNER:
+    if user is None or policy.places_anywhere(user) or not user.agency_id:
         return None
     domains = db.session.scalar(select(Agency.email_domains)
-                                .where(Agency.id == actor.agency_id))
+                                .where(Agency.id == user.agency_id))
     return [d for d in (domains or "").split(",") if d]
 
 
-def _check_owner_email(actor: User, email: str, exclude_id: int | None = None) -> None:
-    """An address an agency owner gives: in the agency's domains, and free.
+def _check_email(acting_user, email: str, exclude_id: int | None = None) -> None:
+    """An address HQ gives is free in the whole network; one an agency owner gives is also in
+    the agency's domains.
 
     Whether an address is taken by another agency or by HQ is none of the owner's business:
     such a clash (possible only when HQ gave a domain to two tenants) gets the same answer as
     any address that cannot be used, and says nothing about the account.
     """
-    domains = account_email_domains(actor) or []
+    domains = account_email_domains(acting_user)
+    if domains is None:
+        _email_free(email, exclude_id=exclude_id)
+        return
     if not domains:
         raise DomainError(_("HQ has not set the e-mail domains of your agency yet. Until it "
                             "does, ask HQ to create accounts."), field="email")
@@ -236,7 +260,7 @@ def _check_owner_email(actor: User, email: str, exclude_id: int | None = None) -
         raise DomainError(_("Use an address in your agency's domains: %(domains)s.",
                             domains=", ".join(domains)), field="email")
     own = select(func.count()).select_from(User).where(
-        User.agency_id == actor.agency_id, func.lower(User.email) == address)
+        User.agency_id == acting_user.agency_id, func.lower(User.email) == address)
     if exclude_id is not None:
         own = own.where(User.id != exclude_id)
     if db.session.scalar(own):
@@ -248,39 +272,6 @@ def _check_owner_email(actor: User, email: str, exclude_id: int | None = None) -
         raise DomainError(_("This address cannot be used. Ask HQ."), field="email") from None
 
 
-def create_account(*, actor: User | None, email: str, name: str, role: Role,
-                   password_hash: str, agency_id: int | None = None,
-                   region_id: int | None = None) -> User:
-    """Create an account. Raises DomainError for a taken email or a role the actor may not give.
-
-    An agency owner creates staff and engineers of their own agency only (the tenant guard
-    stamps and checks the agency), with addresses in the agency's e-mail domains; only HQ
-    admin creates HQ accounts and agency owners.
-    """
-    if actor is not None and role not in _assignable_roles(actor):
-        raise DomainError(_("You may not give this role."), field="role")
-    is_owner = actor is not None and actor.role == Role.AGENCY_OWNER
-    if is_owner:
-        agency_id = actor.agency_id
-    if role != Role.REGIONAL_MANAGER:
-        region_id = None
-    _check_role_placement(role, agency_id, region_id)
-    if agency_id and not db.session.scalar(select(func.count(Agency.id))
-                                           .where(Agency.id == agency_id)):
-        raise DomainError(_("Unknown agency."), field="agency_id")
-    if is_owner:
-        _check_owner_email(actor, email)
-    else:
-        _email_free(email)
-    user = User(email=email.strip().lower(), name=name.strip(), role=role.value,
-                agency_id=agency_id, region_id=region_id, password_hash=password_hash)
-    db.session.add(user)
-    db.session.flush()
-    record("user.created", user, after=snapshot(user), actor=actor)
-    db.session.flush()
-    return user
-
-
 def _email_free(email: str, exclude_id=None) -> None:
     from portal.tenancy import unscoped
 
@@ -290,19 +281,43 @@ def _email_free(email: str, exclude_id=None) -> None:
                 message=_("An account with this email already exists."))
 
 
-def update_account(actor: User, user: User, *, email: str, name: str, role: Role,
-                   region_id: int | None, password_hash: str | None) -> None:
-    """Edit an account; raises DomainError for a role the actor may not give or manage."""
-    _check_may_manage(actor, user)
-    if role not in _assignable_roles(actor):
-        raise DomainError(_("You may not give this role."), field="role")
+@transition("user.created", User, label=_l("Account created"), permission=policy.USER_CREATE,
+            creates=True, audit=snapshot)
+def create_account(email: str, *, name: str, role: Role, password_hash: str,
+                   agency_id: int | None = None, region_id: int | None = None,
+                   acting_user) -> User:
+    """Create an account. Raises DomainError for a taken email or a role the actor may not give.
+
+    An agency owner creates staff and engineers of their own agency only (the tenant guard
+    stamps and checks the agency), with addresses in the agency's e-mail domains; only HQ
+    admin creates HQ accounts and agency owners. `acting_user` None: a command or the demo.
+    """
+    _check_role(acting_user, role)
+    if acting_user is not None and not policy.places_anywhere(acting_user):
+        agency_id = acting_user.agency_id
+    if role != Role.REGIONAL_MANAGER:
+        region_id = None
+    _check_role_placement(role, agency_id, region_id)
+    if agency_id and not db.session.scalar(select(func.count(Agency.id))
+                                           .where(Agency.id == agency_id)):
+        raise DomainError(_("Unknown agency."), field="agency_id")
+    _check_email(acting_user, email)
+    user = User(email=email.strip().lower(), name=name.strip(), role=role.value,
+                agency_id=agency_id, region_id=region_id, password_hash=password_hash)
+    db.session.add(user)
+    return user
+
+
+@transition("user.updated", User, label=_l("Account changed"), permission=policy.USER_MANAGE)
+def update_account(user: User, *, email: str, name: str, role: Role, region_id: int | None,
+                   password_hash: str | None, acting_user) -> None:
+    """Edit an account; raises DomainError for a role the actor may not give."""
+    _check_role(acting_user, role)
     if role != Role.REGIONAL_MANAGER:
         region_id = None
     _check_role_placement(role, user.agency_id, region_id)
-    if actor.role != Role.AGENCY_OWNER:
-        _email_free(email, exclude_id=user.id)
-    elif email.strip().lower() != user.email.lower():
-        _check_owner_email(actor, email, exclude_id=user.id)
+    if policy.places_anywhere(acting_user) or email.strip().lower() != user.email.lower():
+        _check_email(acting_user, email, exclude_id=user.id)
     before = snapshot(user)
     user.email, user.name, user.role, user.region_id = (email.strip().lower(), name.strip(),
                                                         role.value, region_id)
@@ -310,29 +325,27 @@ def update_account(actor: User, user: User, *, email: str, name: str, role: Role
         user.password_hash = password_hash
         user.rotate_session_token()
     db.session.flush()
-    old, new = changes(before, snapshot(user))
-    record("user.updated", user, before=old, after={**new, "password_reset": bool(password_hash)})
-    db.session.flush()
+    _changed(before, snapshot(user), password_reset=bool(password_hash))
 
 
-def set_account_active(actor: User, user: User, active: bool) -> None:
-    """Deactivate (ending every session) or reactivate an account."""
-    _check_may_manage(actor, user)
-    if user.id == actor.id:
-        raise DomainError(_("You cannot deactivate your own account."))
-    if user.is_active_account == active:
-        return
-    user.is_active_account = active
+def _is_active(user: User) -> dict:
+    return {"is_active": user.is_active_account}
+
+
+@transition("user.activated", User, label=_l("Account activated"),
+            permission=policy.USER_MANAGE, state_attr="is_active_account", source={False},
+            target=True, audit=_is_active, wrong_state=_l("This account is already active."))
+def activate_account(user: User, *, acting_user) -> None:
+    """Let a deactivated account sign in again."""
     user.rotate_session_token()
-    record("user.activated" if active else "user.deactivated", user,
-           before={"is_active": not active}, after={"is_active": active})
-    db.session.flush()
 
 
-def _check_may_manage(actor: User, user: User) -> None:
-    if actor.role == Role.HQ_ADMIN:
-        return
-    if (actor.role == Role.AGENCY_OWNER and user.agency_id == actor.agency_id
-            and user.role in AGENCY_ASSIGNABLE):
-        return
-    raise DomainError(_("You may not manage this account."))
+@transition("user.deactivated", User, label=_l("Account deactivated"),
+            permission=policy.USER_MANAGE, state_attr="is_active_account", source={True},
+            target=False, audit=_is_active,
+            wrong_state=_l("This account is already deactivated."))
+def deactivate_account(user: User, *, acting_user) -> None:
+    """Stop an account from signing in, ending every session; never one's own."""
+    if user.id == getattr(acting_user, "id", None):
+        raise DomainError(_("You cannot deactivate your own account."))
+    user.rotate_session_token()

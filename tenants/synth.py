@@ -18,54 +18,45 @@ from tenants.models import (
     Region,
 )
 
-# (code, 中文, English, [(province code, 中文, English, capital, weight of agencies)])
-REGIONS = [
-    ("E", "华东大区", "East", [
-        ("SH", "上海", "Shanghai", "上海", 4),
-        ("JS", "江苏", "Jiangsu", "南京", 8),
-        ("ZJ", "浙江", "Zhejiang", "杭州", 6),
-        ("AH", "安徽", "Anhui", "合肥", 5),
-        ("FJ", "福建", "Fujian", "福州", 4),
-        ("JX", "江西", "Jiangxi", "南昌", 4),
-        ("SD", "山东", "Shandong", "济南", 9),
-    ]),
-    ("S", "华南大区", "South", [
-        ("GD", "广东", "Guangdong", "广州", 10),
-        ("GX", "广西", "Guangxi", "南宁", 4),
-        ("HI", "海南", "Hainan", "海口", 1),
-    ]),
-    ("N", "华北大区", "North", [
-        ("BJ", "北京", "Beijing", "北京", 3),
-        ("TJ", "天津", "Tianjin", "天津", 2),
-        ("HE", "河北", "Hebei", "石家庄", 6),
-        ("SX", "山西", "Shanxi", "太原", 3),
-        ("NM", "内蒙古", "Inner Mongolia", "呼和浩特", 2),
-    ]),
-    ("C", "华中大区", "Central", [
-        ("HA", "河南", "Henan", "郑州", 8),
-        ("HB", "湖北", "Hubei", "武汉", 5),
-        ("HN", "湖南", "Hunan", "长沙", 5),
-    ]),
-    ("SW", "西南大区", "Southwest", [
-        ("CQ", "重庆", "Chongqing", "重庆", 3),
-        ("SC", "四川", "Sichuan", "成都", 7),
-        ("GZ", "贵州", "Guizhou", "贵阳", 3),
-        ("YN", "云南", "Yunnan", "昆明", 4),
-        ("XZ", "西藏", "Tibet", "拉萨", 1),
-    ]),
-    ("NW", "西北大区", "Northwest", [
-        ("SN", "陕西", "Shaanxi", "西安", 3),
-        ("GS", "甘肃", "Gansu", "兰州", 2),
-        ("QH", "青海", "Qinghai", "西宁", 1),
-        ("NX", "宁夏", "Ningxia", "银川", 1),
-        ("XJ", "新疆", "Xinjiang", "乌鲁木齐", 2),
-    ]),
-    ("NE", "东北大区", "Northeast", [
-        ("LN", "辽宁", "Liaoning", "沈阳", 4),
-        ("JL", "吉林", "Jilin", "长春", 2),
-        ("HL", "黑龙江", "Heilongjiang", "哈尔滨", 3),
-    ]),
-]
+# Each region (code 中文 English) and below it its provinces (code 中文 English capital
+# weight of agencies).
+_NETWORK = """
+E 华东大区 East
+    SH 上海 Shanghai 上海 4 | JS 江苏 Jiangsu 南京 8 | ZJ 浙江 Zhejiang 杭州 6
+    AH 安徽 Anhui 合肥 5 | FJ 福建 Fujian 福州 4 | JX 江西 Jiangxi 南昌 4 | SD 山东 Shandong 济南 9
+S 华南大区 South
+    GD 广东 Guangdong 广州 10 | GX 广西 Guangxi 南宁 4 | HI 海南 Hainan 海口 1
+N 华北大区 North
+    BJ 北京 Beijing 北京 3 | TJ 天津 Tianjin 天津 2 | HE 河北 Hebei 石家庄 6 | SX 山西 Shanxi 太原 3
+    NM 内蒙古 Inner Mongolia 呼和浩特 2
+C 华中大区 Central
+    HA 河南 Henan 郑州 8 | HB 湖北 Hubei 武汉 5 | HN 湖南 Hunan 长沙 5
+SW 西南大区 Southwest
+    CQ 重庆 Chongqing 重庆 3 | SC 四川 Sichuan 成都 7 | GZ 贵州 Guizhou 贵阳 3
+    YN 云南 Yunnan 昆明 4 | XZ 西藏 Tibet 拉萨 1
+NW 西北大区 Northwest
+    SN 陕西 Shaanxi 西安 3 | GS 甘肃 Gansu 兰州 2 | QH 青海 Qinghai 西宁 1 | NX 宁夏 Ningxia 银川 1
+    XJ 新疆 Xinjiang 乌鲁木齐 2
+NE 东北大区 Northeast
+    LN 辽宁 Liaoning 沈阳 4 | JL 吉林 Jilin 长春 2 | HL 黑龙江 Heilongjiang 哈尔滨 3
+"""
+
+
+def _parse_network(text: str) -> list[tuple]:
+    """[(code, 中文, English, [(province code, 中文, English, capital, weight)])]"""
+    regions: list[tuple] = []
+    for line in filter(str.strip, text.splitlines()):
+        if not line.startswith(" "):
+            regions.append((*line.split(maxsplit=2), []))
+            continue
+        for item in line.split("|"):
+            code, zh, rest = item.split(maxsplit=2)
+            en, capital, weight = rest.rsplit(maxsplit=2)
+            regions[-1][3].append((code, zh, en, capital, int(weight)))
+    return regions
+
+
+REGIONS = _parse_network(_NETWORK)
 
 HQ_ACCOUNTS = [(Role.HQ_ADMIN, "admin", "总部管理员"), (Role.HQ_CERTIFIER, "certifier", "培训认证"),
                (Role.HQ_SETTLEMENT, "settlement", "结算审核"),

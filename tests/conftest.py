@@ -5,8 +5,8 @@ gets its own database, migrated as the owner, and the application connects as th
 ``portal_app`` so that row-level security binds it.
 """
 import os
-import weakref
 import re
+import weakref
 from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from pathlib import Path

@@ -18,6 +18,7 @@ import pytest
 from flask import g
 from sqlalchemy import create_engine, func, select, text
 
+from portal import transitions
 from portal.audit.models import AuditEntry
 from portal.auth.roles import Role
 from portal.clock import last_ended_month, local_today
@@ -137,7 +138,8 @@ def claim(site):
         for day in (3, 4):
             f.order(agency, line, day=last.replace(day=day), repairs=[code],
                     service_type="carry_in")
-        settlement = services.open_settlement(agency, last.year, last.month, people["owner"])
+        settlement = services.open_settlement(agency, last.year, last.month,
+                                              acting_user=people["owner"])
         db.session.commit()
         return {"id": settlement.id, "agency": agency.id, "line": line.id,
                 "people": {k: u.id for k, u in people.items()}}
@@ -156,7 +158,6 @@ def _settlement(app, settlement_id):
 
 def test_settlement_submit_adjust_and_approve_races_change_money_once(site, claim, monkeypatch,
                                                                         capsys):
-    from settlement import review, services
 
     app, sid, people = site.app, claim["id"], claim["people"]
     clients = {k: session_client(app, v) for k, v in people.items()}
@@ -164,15 +165,15 @@ def test_settlement_submit_adjust_and_approve_races_change_money_once(site, clai
 
     # 1. two owners submit the same draft at once
     s, _lines = _settlement(app, sid)
-    responses = _race(monkeypatch, services, "check_version",
+    responses = _race(monkeypatch, transitions, "check_version",
                       lambda: clients["owner"].post(f"/settlements/{sid}/submit",
                                                     data={"version": s.version}),
                       lambda: clients["owner2"].post(f"/settlements/{sid}/submit",
                                                      data={"version": s.version}))
     cases += 2
     _won, lost = _one_winner(responses)
-    assert lost.status_code == 400 and b"Someone else changed this settlement" in lost.data, \
-        _alerts(lost)
+    assert lost.status_code == 400, _alerts(lost)
+    assert b"Someone else changed this record meanwhile" in lost.data, _alerts(lost)
     s, lines = _settlement(app, sid)
     assert s.status == "submitted" and s.submission_count == 1
     assert _audits(app, "settlement.submitted", sid) == 1
@@ -187,11 +188,11 @@ def test_settlement_submit_adjust_and_approve_races_change_money_once(site, clai
             "version": s.version, "decision": "adjusted", "amount": amount,
             "reason_code": "rate_mismatch", "reason_text": f"adjusted by {who}"})
 
-    responses = _race(monkeypatch, review, "check_version",
+    responses = _race(monkeypatch, transitions, "check_version",
                       adjust("reviewer", amounts[0]), adjust("reviewer2", amounts[1]))
     cases += 2
     _won, lost = _one_winner(responses)
-    assert b"Someone else changed this settlement" in lost.data, _alerts(lost)
+    assert b"Someone else changed this record meanwhile" in lost.data, _alerts(lost)
     s, lines = _settlement(app, sid)
     assert str(lines[0].approved_amount) in amounts
     assert _audits(app, "settlement.line_decided", sid) == 1
@@ -205,14 +206,14 @@ def test_settlement_submit_adjust_and_approve_races_change_money_once(site, clai
     assert s.approved_total == sum(ln.approved_amount for ln in lines)
 
     # 3. two reviewers who changed no line approve the same version at once
-    responses = _race(monkeypatch, review, "check_version",
+    responses = _race(monkeypatch, transitions, "check_version",
                       lambda: clients[other].post(f"/settlements/{sid}/approve",
                                                   data={"version": s.version}),
                       lambda: clients["reviewer3"].post(f"/settlements/{sid}/approve",
                                                         data={"version": s.version}))
     cases += 2
     _won, lost = _one_winner(responses)
-    assert b"Someone else changed this settlement" in lost.data, _alerts(lost)
+    assert b"Someone else changed this record meanwhile" in lost.data, _alerts(lost)
     approved, lines = _settlement(app, sid)
     assert approved.status == "approved"
     assert approved.approved_total == s.approved_total == sum(ln.approved_amount
@@ -238,7 +239,7 @@ def test_two_shipments_of_one_parts_request_ship_once(site, monkeypatch):
         desks = [make_user(Role.HQ_PARTS).id, make_user(Role.HQ_PARTS).id]
         db.session.commit()
     first, second = (session_client(app, d) for d in desks)
-    responses = _race(monkeypatch, supply, "_expect",
+    responses = _race(monkeypatch, supply, "_shipment",
                       lambda: first.post(f"/service/parts-requests/{request_id}/ship",
                                          data={"carrier": "顺丰", "tracking_number": "SF-ONE"}),
                       lambda: second.post(f"/service/parts-requests/{request_id}/ship",
@@ -324,7 +325,8 @@ def test_a_connection_killed_mid_request_shows_the_503_page_and_writes_nothing(s
 
         owner = db.session.scalars(select(User).where(
             User.id == claim["people"]["owner"])).one()
-        draft = services.open_settlement(agency, earlier.year, earlier.month, owner)
+        draft = services.open_settlement(agency, earlier.year, earlier.month,
+                                         acting_user=owner)
         db.session.commit()
         sid, version = draft.id, draft.version
     audits_before = _audits(app, "settlement.submitted", sid)

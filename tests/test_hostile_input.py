@@ -264,23 +264,22 @@ def draft_claim(app, _transaction, world):
     from flask import g
 
     from portal.clock import local_today
-    from settlement import rules, services
+    from settlement import services
+    from tests.conftest import answering_grades
     from tests.settlement import factories as f
 
-    installed = rules._grade_source
-    rules.register_grade_source(None)
-    with app.test_request_context(), unscoped("a draft claim of agency A"):
+    with app.test_request_context(), unscoped("a draft claim of agency A"), \
+            answering_grades(None):
         g._audit_actor = None
         f.rate_card([world.line], effective=date(2000, 1, 1))
         last = local_today().replace(day=1) - timedelta(days=1)
         f.order(world.a, world.line, day=last.replace(day=5),
                 repairs=[f.repair_code(world.line)], service_type="carry_in")
-        settlement = services.open_settlement(world.a, last.year, last.month,
-                                              world.user(Role.AGENCY_OWNER))
+        settlement = services.open_settlement(
+            world.a, last.year, last.month, acting_user=world.user(Role.AGENCY_OWNER))
         db.session.commit()
         settlement_id = settlement.id
     yield settlement_id
-    rules.register_grade_source(installed)
 
 
 UPLOAD_ROLES = [Role.AGENCY_OWNER, Role.AGENCY_STAFF, Role.HQ_SERVICE, Role.HQ_PARTS,

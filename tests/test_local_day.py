@@ -123,7 +123,8 @@ def test_an_order_is_certified_when_the_local_service_day_is_within_the_validity
     with _agency(hq):
         order = services.create_work_order(hq.a, sf.completed_data(
             hq.line, engineer, received_at=_recent(moment, 20),
-            responded_at=_recent(moment, 15), completed_at=_recent(moment, 5)))
+            responded_at=_recent(moment, 15), completed_at=_recent(moment, 5)),
+            acting_user=sf.staff(hq.a))
     assert order.service_date == moment.today
     assert order.is_engineer_certified is not moment.after_midnight
 
@@ -140,9 +141,11 @@ def test_scores_are_recorded_from_the_local_exam_day_and_the_certificate_starts_
     seat = cf.make_seat(today, cf.make_engineer(hq.a, lines=[hq.line]))
     tomorrow = cf.make_session(program, exam_date=moment.today + timedelta(days=1))
     early = cf.make_seat(tomorrow, cf.make_engineer(hq.a, lines=[hq.line]))
+    certifier = make_user(Role.HQ_CERTIFIER)
     with pytest.raises(DomainError, match="record the scores from that day on"):
-        exams.record_scores(tomorrow, [exams.ScoreRow(early.id, 80, 80)])
-    exams.record_scores(today, [exams.ScoreRow(seat.id, 80, 80)])
+        exams.record_scores(tomorrow, [exams.ScoreRow(early.id, 80, 80)],
+                            acting_user=certifier)
+    exams.record_scores(today, [exams.ScoreRow(seat.id, 80, 80)], acting_user=certifier)
     cert = db.session.scalars(select(Certificate).where(Certificate.seat_id == seat.id)).one()
     assert cert.valid_from == moment.today
     assert cert.valid_to == validity_end(moment.today, program.validity_months)
@@ -155,19 +158,22 @@ def test_an_engineer_who_left_today_serves_today_and_no_later(moment, hq):
     from tests.service import factories as sf
 
     engineer = sf.make_engineer(hq.a, hq.line)
+    owner = make_user(Role.AGENCY_OWNER, agency=hq.a)
     with _agency(hq):
-        certification.engineer_leaves(engineer, None)
+        certification.engineer_leaves(engineer, None, acting_user=owner)
         assert engineer.left_on == moment.today
         order = services.create_work_order(hq.a, sf.completed_data(
             hq.line, engineer, received_at=_recent(moment, 20),
-            responded_at=_recent(moment, 15), completed_at=_recent(moment, 5)))
+            responded_at=_recent(moment, 15), completed_at=_recent(moment, 5)),
+            acting_user=sf.staff(hq.a))
         assert order.engineer_id == engineer.id
         moment.go(moment.instant + timedelta(days=1))
         with pytest.raises(DomainError, match="left your agency") as refused:
             services.create_work_order(hq.a, sf.completed_data(
                 hq.line, engineer, received_at=_recent(moment, 20) + timedelta(days=1),
                 responded_at=_recent(moment, 15) + timedelta(days=1),
-                completed_at=_recent(moment, 5) + timedelta(days=1)))
+                completed_at=_recent(moment, 5) + timedelta(days=1)),
+                acting_user=sf.staff(hq.a))
         assert refused.value.field == "engineer_id"
 
 
@@ -195,12 +201,14 @@ def test_the_appeal_deadline_is_seven_days_after_publication_shown_in_local_time
     assert deadline == moment.instant + timedelta(days=7)
     moment.go(deadline + timedelta(seconds=1))
     with _agency(hq), pytest.raises(DomainError, match="7 days") as late:
-        services.lodge_appeal(result, "The revisits of two orders are another agency's.", None)
+        services.lodge_appeal(result, "The revisits of two orders are another agency's.", None,
+                              acting_user=None)
     shown = clock.local_day(deadline)
     assert f"{shown.month}/{shown.day}/{shown:%y}" in late.value.message
     moment.go(deadline)
     with _agency(hq):
-        services.lodge_appeal(result, "The revisits of two orders are another agency's.", None)
+        services.lodge_appeal(result, "The revisits of two orders are another agency's.", None,
+                              acting_user=None)
     assert result.status == "appealed"
 
 
@@ -229,7 +237,8 @@ class Claims:
         from settlement import services
 
         with _agency(self.world):
-            settlement = services.open_settlement(self.world.a, year, month, self.owner)
+            settlement = services.open_settlement(self.world.a, year, month,
+                                                    acting_user=self.owner)
             assert settlement.lines is not None  # loaded in the agency's scope
             return settlement
 
@@ -239,7 +248,8 @@ class Claims:
         self.order(day)
         settlement = self.open(day.year, day.month)
         with _agency(self.world):
-            services.submit_settlement(settlement, settlement.version, self.owner)
+            services.submit_settlement(settlement, acting_user=self.owner,
+                                       seen_version=settlement.version)
         return settlement
 
     def approved(self, day: date):
@@ -247,10 +257,13 @@ class Claims:
 
         settlement = self.submitted(day)
         with scoped(region_scope(self.world.region1.id)):
-            review.regional_review(settlement, settlement.version, self.manager, True, "")
+            review.regional_review(settlement, True, "", acting_user=self.manager,
+                                   seen_version=settlement.version)
         with scoped(ALL):
-            review.approve_clean_lines(settlement, settlement.version, self.reviewer)
-            assert review.approve_settlement(settlement, settlement.version, self.reviewer)
+            review.approve_clean_lines(settlement, acting_user=self.reviewer,
+                                       seen_version=settlement.version)
+            assert review.approve_settlement(settlement, acting_user=self.reviewer,
+                                             seen_version=settlement.version)
         return settlement
 
 
@@ -284,7 +297,8 @@ def test_work_completed_after_local_midnight_belongs_to_the_new_month(moment, hq
     with _agency(hq):
         order = services.create_work_order(hq.a, sf.completed_data(
             hq.line, engineer, received_at=_recent(moment, 20),
-            responded_at=_recent(moment, 15), completed_at=_recent(moment, 5)))
+            responded_at=_recent(moment, 15), completed_at=_recent(moment, 5)),
+            acting_user=sf.staff(hq.a))
     assert order.service_date == moment.today
     before = moment.today.replace(day=1) - timedelta(days=1)
     in_month = {o.id for o in building.unclaimed_orders(hq.a.id, moment.today.year,
@@ -318,9 +332,10 @@ def test_the_payment_date_is_the_local_day(moment, claims):
         for paid_on, message in ((moment.today + timedelta(days=1), "future"),
                                  (moment.today - timedelta(days=1), "before the approval")):
             with pytest.raises(DomainError, match=message):
-                review.mark_paid(settlement, settlement.version, claims.reviewer, "CMB-1",
-                                 paid_on)
-        review.mark_paid(settlement, settlement.version, claims.reviewer, "CMB-1", None)
+                review.mark_paid(settlement, "CMB-1", paid_on, acting_user=claims.reviewer,
+                                 seen_version=settlement.version)
+        review.mark_paid(settlement, "CMB-1", None, acting_user=claims.reviewer,
+                         seen_version=settlement.version)
     assert settlement.status == Status.PAID and settlement.paid_on == moment.today
 
 
@@ -333,14 +348,17 @@ def test_a_delegation_ends_with_its_last_local_day(moment, claims):
     with scoped(region_scope(claims.world.region1.id)):
         delegation.create_delegation(claims.manager, stand_in.id, today - timedelta(days=7),
                                      today - timedelta(days=1), "Ended yesterday",
-                                     today - timedelta(days=7))
+                                     today - timedelta(days=7), acting_user=claims.manager)
     with scoped(ALL), pytest.raises(DomainError, match="region's manager"):
-        review.regional_review(settlement, settlement.version, stand_in, True, "")
+        review.regional_review(settlement, True, "", acting_user=stand_in,
+                               seen_version=settlement.version)
     with scoped(region_scope(claims.world.region1.id)):
         delegation.create_delegation(claims.manager, stand_in.id, today,
-                                     today + timedelta(days=7), "From today", today)
+                                     today + timedelta(days=7), "From today", today,
+                                     acting_user=claims.manager)
     with scoped(ALL):
-        review.regional_review(settlement, settlement.version, stand_in, True, "")
+        review.regional_review(settlement, True, "", acting_user=stand_in,
+                               seen_version=settlement.version)
     assert settlement.regional_reviewed_by_id == stand_in.id
 
 

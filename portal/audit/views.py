@@ -3,6 +3,7 @@ from flask import Blueprint, render_template, request
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
+from portal import transitions
 from portal.audit.models import AuditEntry
 from portal.auth.access import allow
 from portal.auth.roles import Role
@@ -46,7 +47,14 @@ def index():
     stmt, sort = sorted_by(_filtered(), {"at": AuditEntry.id, "action": AuditEntry.action},
                            "-at")
     page = paginate(stmt)
-    return render_template("portal/audit_index.html", page=page, sort=sort)
+    return render_template("portal/audit_index.html", page=page, sort=sort,
+                           action_label=action_label)
+
+
+def action_label(action: str) -> str:
+    """What a transition's audit action means, in the reader's language ("" if unknown)."""
+    found = transitions.registry().get(action)
+    return str(found.label) if found else ""
 
 
 @bp.route("/export.csv")

@@ -1,14 +1,18 @@
 """Signing in and out, and changing passwords."""
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
-from portal.audit.services import record
+from portal.auth import policy
 from portal.auth.models import User
 from portal.auth.passwords import hash_password, verify_password
 from portal.errors_domain import DomainError
 from portal.extensions import db
 from portal.models import utcnow
 from portal.tenancy import unscoped
+from portal.transitions import describe, note, transition
+
+describe(User, _l("account"))
 
 _dummy = {}
 
@@ -38,23 +42,29 @@ def authenticate(email: str, password: str) -> User:
         if not user.is_active:
             raise DomainError(_("This account cannot sign in: it was deactivated or its agency "
                                 "is no longer authorized. Please contact HQ."))
-        if needs_rehash:
-            user.password_hash = hash_password(password)
-        user.last_sign_in_at = utcnow()
-        record("auth.sign_in", user, actor=user, agency_id=user.agency_id,
-               after={"rehashed": needs_rehash})
-        db.session.flush()
+        signed_in(user, acting_user=user, rehash=password if needs_rehash else None)
     return user
 
 
-def sign_out(user: User) -> None:
+@transition("auth.sign_in", User, label=_l("Signed in"), permission=policy.SIGN_IN)
+def signed_in(user: User, *, acting_user, rehash: str | None = None) -> None:
+    """Note a sign-in (and upgrade a weaker password hash in passing)."""
+    if rehash is not None:
+        user.password_hash = hash_password(rehash)
+    user.last_sign_in_at = utcnow()
+    note(after={"rehashed": rehash is not None}, agency_id=user.agency_id)
+
+
+@transition("auth.sign_out", User, label=_l("Signed out"), permission=policy.SIGN_OUT)
+def sign_out(user: User, *, acting_user) -> None:
     """End every session and remember-me cookie of `user`."""
     user.rotate_session_token()
-    record("auth.sign_out", user, agency_id=user.agency_id)
-    db.session.flush()
+    note(agency_id=user.agency_id)
 
 
-def change_password(user: User, current: str, new: str) -> None:
+@transition("auth.password_changed", User, label=_l("Password changed"),
+            permission=policy.CHANGE_PASSWORD)
+def change_password(user: User, current: str, new: str, *, acting_user) -> None:
     """Set a new password; raises DomainError when the current one is wrong or the new weak."""
     if not verify_password(user.password_hash, current)[0]:
         raise DomainError(_("The current password is wrong."), field="current")
@@ -65,11 +75,18 @@ def change_password(user: User, current: str, new: str) -> None:
                           field="new")
     user.password_hash = hash_password(new)
     user.rotate_session_token()
-    record("auth.password_changed", user, agency_id=user.agency_id)
-    db.session.flush()
+    note(agency_id=user.agency_id)
 
 
 def set_password(user: User, new: str) -> None:
     """Set a password without the old one (admin reset, CLI): ends the user's sessions."""
     user.password_hash = hash_password(new)
     user.rotate_session_token()
+
+
+@transition("user.locale_changed", User, label=_l("Language changed"),
+            permission=policy.CHANGE_LOCALE)
+def change_locale(user: User, locale: str, *, acting_user) -> None:
+    """Make `locale` the user's language."""
+    note(before={"locale": user.locale}, after={"locale": locale}, agency_id=user.agency_id)
+    user.locale = locale

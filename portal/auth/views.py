@@ -15,12 +15,11 @@ from flask_babel import ngettext
 from flask_login import current_user, login_user, logout_user
 
 from portal.auth import services
-from portal.auth.access import allow, public
+from portal.auth.access import performs, public
 from portal.auth.forms import ChangePasswordForm, SignInForm
-from portal.auth.roles import Role
 from portal.auth.sessions import apply_user_scope
-from portal.errors_domain import DomainError, attach_to_form
-from portal.extensions import db, limiter
+from portal.commit import perform
+from portal.extensions import limiter
 from portal.redirects import safe_next
 from portal.throttle import (
     account_address_key,
@@ -38,7 +37,7 @@ def _limit(name: str):
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
-@public
+@public(transitions=("auth.sign_in",))
 @limiter.limit(_limit("SIGN_IN_LIMITS_PER_ADDRESS"), methods=["POST"],
                key_func=address_key, deduct_when=failed_sign_in)
 @limiter.limit(_limit("SIGN_IN_LIMITS_PER_ACCOUNT_ADDRESS"), methods=["POST"],
@@ -57,13 +56,7 @@ def sign_in():
             response = make_response(render_template("portal/sign_in.html", form=form), 429)
             response.headers["Retry-After"] = str(wait)
             return response
-        try:
-            user = services.authenticate(form.email.data, form.password.data)
-        except DomainError as error:
-            db.session.commit()  # nothing but a possible rehash; keep the transaction short
-            note_failed_sign_in(form.email.data)
-            attach_to_form(form, error)
-        else:
+        def start_session(user):
             # Sign in and take the user's scope before the commit: afterwards the row is
             # expired, and an anonymous request may not read it back (row-level security).
             session.clear()
@@ -71,16 +64,18 @@ def sign_in():
             apply_user_scope()
             if user.locale:
                 session["locale"] = user.locale
-            db.session.commit()
+
+        if perform(services.authenticate, form.email.data, form.password.data, form=form,
+                   then=start_session):
             return redirect(safe_next(request.args.get("next")))
+        note_failed_sign_in(form.email.data)
     return render_template("portal/sign_in.html", form=form)
 
 
 @bp.route("/sign-out", methods=["POST"])
-@allow(*Role, self_service=True)
+@performs("auth.sign_out", self_service=True)
 def sign_out():
-    services.sign_out(current_user._get_current_object())
-    db.session.commit()
+    perform(services.sign_out, current_user._get_current_object())
     logout_user()
     session.clear()
     flash(_("You have signed out."), "info")
@@ -88,18 +83,13 @@ def sign_out():
 
 
 @bp.route("/password", methods=["GET", "POST"])
-@allow(*Role, self_service=True)
+@performs("auth.password_changed", self_service=True)
 def change_password():
     form = ChangePasswordForm()
     if form.validate_on_submit():
         user = current_user._get_current_object()
-        try:
-            services.change_password(user, form.current.data, form.new.data)
-        except DomainError as error:
-            db.session.rollback()
-            attach_to_form(form, error)
-        else:
-            db.session.commit()
+        if perform(services.change_password, user, form.current.data, form.new.data,
+                   form=form):
             # The session id changed with the token: sign the user in again on this device only.
             login_user(user)
             flash(_("Your password was changed. Other devices have been signed out."), "success")

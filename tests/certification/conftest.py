@@ -7,6 +7,8 @@ from flask import g
 from sqlalchemy import func, select
 
 from portal.audit.models import AuditEntry
+from portal.auth.models import User
+from portal.auth.roles import Role
 from portal.extensions import db
 from portal.tenancy import unscoped
 from tests.certification import factories as f
@@ -39,6 +41,23 @@ def cast(hq):
                 l3=f.get_program(world.line, 3),
                 engineer=f.make_engineer(world.a, lines=[world.line]),
                 other=f.make_engineer(world.a2, lines=[world.line]))
+
+
+def _first(role: Role) -> User:
+    """The standard world's first user of `role` (an agency role: agency A's)."""
+    with unscoped("tests act as a user of the standard world"):
+        return db.session.scalars(select(User).where(User.role == role)
+                                  .order_by(User.id)).first()
+
+
+def owner() -> User:
+    """Who registers engineers and nominates them (``acting_user=owner()``)."""
+    return _first(Role.AGENCY_OWNER)
+
+
+def certifier() -> User:
+    """Who runs programs, sessions and certificates (``acting_user=certifier()``)."""
+    return _first(Role.HQ_CERTIFIER)
 
 
 def audits(action: str) -> int:

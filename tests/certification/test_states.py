@@ -5,14 +5,9 @@ from types import SimpleNamespace
 import pytest
 
 from certification.services import id_number_is_valid
-from certification.states import (
-    CertificateState,
-    add_months,
-    is_valid_on,
-    mask_name,
-    state_of,
-    validity_end,
-)
+from certification.states import CertificateState, is_valid_on, state_of, validity_end
+from portal.clock import add_months
+from portal.masking import mask_name
 
 
 def cert(valid_from=date(2026, 1, 1), valid_to=date(2027, 12, 31), revoked_on=None):

@@ -13,7 +13,7 @@ from portal.auth.roles import Role
 from portal.extensions import db
 from portal.tenancy import unscoped
 from tests.certification import factories as f
-from tests.certification.conftest import build, count, local_day
+from tests.certification.conftest import build, count, local_day, owner
 from tests.factories import sign_in
 
 
@@ -25,7 +25,7 @@ def _waiting(app, world, n, agencies=None):
         for i in range(n):
             agency = (agencies or (world.a, world.a2, world.b))[i % len(agencies or (1, 2, 3))]
             engineer = f.make_engineer(agency, lines=[world.line])
-            ids.append(services.nominate_engineer(engineer, l1).id)
+            ids.append(services.nominate_engineer(engineer, l1, acting_user=owner()).id)
         return l1.id, ids
     return build(app, make)
 

@@ -23,6 +23,7 @@ from evaluation.models import (
     Result,
 )
 from portal import clock
+from portal.auth.models import User
 from portal.extensions import db
 from portal.periods import Period
 from service.models import Complaint, Part, PartReturn, Revisit, WorkOrder, WorkOrderPart
@@ -266,3 +267,8 @@ def light_ranking() -> RankingReport:
     return found
 
 
+
+
+def person(role) -> User:
+    """A user of `role` in the standard world: who performs a service in a service test."""
+    return db.session.scalars(select(User).where(User.role == role).order_by(User.id)).first()

@@ -82,14 +82,16 @@ def test_publication_stores_the_proposals(final_d):
 def test_accepting_waits_for_a_final_result(hq, final_d):
     result, proposals = final_d
     with pytest.raises(DomainError, match="once the result is final"):
-        services.decide_proposal(proposals["probation"], True, "")
+        services.decide_proposal(proposals["probation"], True, "",
+                                 acting_user=f.person(Role.HQ_ADMIN))
 
 
 def test_accepting_a_status_change_runs_the_agency_lifecycle(hq, final_d):
     result, proposals = final_d
-    services.acknowledge_result(result)
+    services.acknowledge_result(result, acting_user=None)
     before = db.session.query(AuditEntry).count()
-    services.decide_proposal(proposals["probation"], True, "As proposed.")
+    services.decide_proposal(proposals["probation"], True, "As proposed.",
+                             acting_user=f.person(Role.HQ_ADMIN))
     db.session.flush()
     assert db.session.query(AuditEntry).count() == before + 1  # the lifecycle's own entry
     assert _agency(hq.a.id).status == "probation"
@@ -98,13 +100,14 @@ def test_accepting_a_status_change_runs_the_agency_lifecycle(hq, final_d):
         AgencyStatusChange.agency_id == hq.a.id).order_by(AgencyStatusChange.id.desc())).first()
     assert "2026Q2" in change.reason and "grade D" in change.reason
     with pytest.raises(DomainError, match="already decided"):
-        services.decide_proposal(proposals["probation"], True, "")
+        services.decide_proposal(proposals["probation"], True, "",
+                                 acting_user=f.person(Role.HQ_ADMIN))
 
 
 def test_accepting_a_tier_change_is_audited_with_the_evaluation(hq, final_d):
     result, proposals = final_d
-    services.acknowledge_result(result)
-    services.decide_proposal(proposals["demote"], True, "")
+    services.acknowledge_result(result, acting_user=None)
+    services.decide_proposal(proposals["demote"], True, "", acting_user=f.person(Role.HQ_ADMIN))
     db.session.flush()
     assert _agency(hq.a.id).tier == 2
     entry = db.session.scalars(select(AuditEntry).where(
@@ -114,15 +117,16 @@ def test_accepting_a_tier_change_is_audited_with_the_evaluation(hq, final_d):
 
 def test_a_stale_tier_proposal_is_refused(hq, final_d):
     result, proposals = final_d
-    services.acknowledge_result(result)
+    services.acknowledge_result(result, acting_user=None)
     _agency(hq.a.id).tier = 4
     with pytest.raises(DomainError, match="tier changed"):
-        services.decide_proposal(proposals["demote"], True, "")
+        services.decide_proposal(proposals["demote"], True, "", acting_user=f.person(Role.HQ_ADMIN))
 
 
 def test_rejecting_needs_no_final_result(hq, final_d):
     _result, proposals = final_d
-    services.decide_proposal(proposals["demote"], False, "Give them a quarter.")
+    services.decide_proposal(proposals["demote"], False, "Give them a quarter.",
+                             acting_user=f.person(Role.HQ_ADMIN))
     assert proposals["demote"].status == "rejected" and _agency(hq.a.id).tier == 3
 
 
@@ -218,5 +222,5 @@ def test_a_result_unanswered_for_seven_days_stands_final_for_its_proposals(hq, f
     quarter.appeal_deadline_at -= timedelta(days=8)
     db.session.flush()
     assert result.status == "published"  # nobody answered, nobody finalized the quarter yet
-    services.decide_proposal(proposals["demote"], True, "")
+    services.decide_proposal(proposals["demote"], True, "", acting_user=f.person(Role.HQ_ADMIN))
     assert _agency(hq.a.id).tier == 2

@@ -37,11 +37,13 @@ def test_the_demo_evaluates_four_quarters_and_leaves_the_last_for_the_operator(a
         owners = {"owner@sh-c01.demo": world.user(Role.AGENCY_OWNER),
                   "owner@a2.demo": make_user(Role.AGENCY_OWNER, agency=world.a2),
                   "owner@gd-c01.demo": make_user(Role.AGENCY_OWNER, agency=world.b)}
+        users = {"service@hq.demo": world.user(Role.HQ_SERVICE),
+                 "admin@hq.demo": world.user(Role.HQ_ADMIN),
+                 "east.manager@hq.demo": world.user(Role.REGIONAL_MANAGER), **owners}
+        # The demo's people act in this session (the policy reads their role and agency).
+        users = {email: db.session.merge(user) for email, user in users.items()}
         demo.load({"rng": random.Random(7), "agencies": {"SH-C01": world.a, "GD-C01": world.b},
-                   "users": {"service@hq.demo": world.user(Role.HQ_SERVICE),
-                             "admin@hq.demo": world.user(Role.HQ_ADMIN),
-                             "east.manager@hq.demo": world.user(Role.REGIONAL_MANAGER),
-                             **owners}})
+                   "users": users})
         db.session.commit()
         found = _by_period(db.session.scalars(select(Quarter)))
         assert [found[p].status for p in quarters] == ["final", "final", "published", "draft"]

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from evaluation import publication, services
 from evaluation.models import Proposal, Quarter, RankingReport, Report, Result
 from portal.audit.models import AuditEntry
+from portal.auth.roles import Role
 from portal.errors_domain import DomainError
 from portal.extensions import db
 from portal.tenancy import region_scope, scoped
@@ -52,14 +53,15 @@ def test_inspection_rescores_the_draft(example):
     quarter = f.computed()
     result = f.result_of(quarter, example.a)
     assert result.score == Decimal("61.85")  # without the inspection KPI
-    _one_entry(services.enter_inspection, result, 88, "ok")
+    _one_entry(services.enter_inspection, result, 88, "ok", acting_user=f.person(Role.HQ_SERVICE))
     assert result.score == Decimal("64.61")  # the worked example
-    _one_entry(services.enter_inspection, result, 40, "corrected")  # re-entry corrects
+    _one_entry(services.enter_inspection, result, 40, "corrected",
+               acting_user=f.person(Role.HQ_SERVICE))  # re-entry corrects
     assert f.values_of(result)["inspection"].points == Decimal("40.00")
     with pytest.raises(DomainError):
-        services.enter_inspection(result, 101, "")
+        services.enter_inspection(result, 101, "", acting_user=f.person(Role.HQ_SERVICE))
     with pytest.raises(DomainError):
-        services.enter_inspection(result, "88", "")
+        services.enter_inspection(result, "88", "", acting_user=f.person(Role.HQ_SERVICE))
 
 
 def test_regional_manager_scope_refuses_another_regions_agency(example):
@@ -67,9 +69,10 @@ def test_regional_manager_scope_refuses_another_regions_agency(example):
 
     quarter = f.computed()
     foreign = f.result_of(quarter, example.b)
+    manager = f.person(Role.REGIONAL_MANAGER)
     with scoped(region_scope(example.region1.id)):
         with pytest.raises(TenancyViolation):
-            services.enter_inspection(foreign, 70, "")
+            services.enter_inspection(foreign, 70, "", acting_user=manager)
             db.session.flush()
     db.session.rollback()
 
@@ -77,7 +80,8 @@ def test_regional_manager_scope_refuses_another_regions_agency(example):
 def test_no_inspection_after_publication(example):
     quarter = f.published()
     with pytest.raises(DomainError, match="before the quarter is published"):
-        services.enter_inspection(f.result_of(quarter, example.a), 80, "")
+        services.enter_inspection(f.result_of(quarter, example.a), 80, "",
+                                  acting_user=f.person(Role.HQ_SERVICE))
 
 
 # --- publication ----------------------------------------------------------------------------------
@@ -139,12 +143,12 @@ def test_a_render_failure_leaves_the_quarter_unpublished_and_retryable(example, 
 def test_acknowledgement_makes_the_result_final(example):
     quarter = f.published()
     result = f.result_of(quarter, example.a)
-    _one_entry(services.acknowledge_result, result)
+    _one_entry(services.acknowledge_result, result, acting_user=None)
     assert result.status == "final" and result.final_reason == "acknowledged"
     with pytest.raises(DomainError):
-        services.acknowledge_result(result)
+        services.acknowledge_result(result, acting_user=None)
     with pytest.raises(DomainError):
-        services.lodge_appeal(result, "I changed my mind about it.", None)
+        services.lodge_appeal(result, "I changed my mind about it.", None, acting_user=None)
 
 
 def test_the_appeal_deadline_is_seven_days_to_the_second(example, monkeypatch):
@@ -153,12 +157,12 @@ def test_the_appeal_deadline_is_seven_days_to_the_second(example, monkeypatch):
     deadline = quarter.appeal_deadline_at
     monkeypatch.setattr(services, "utcnow", lambda: deadline + timedelta(seconds=1))
     with pytest.raises(DomainError, match="7 days"):
-        services.lodge_appeal(result, "Too late, but here is my reason.", None)
+        services.lodge_appeal(result, "Too late, but here is my reason.", None, acting_user=None)
     with pytest.raises(DomainError, match="7 days"):
-        services.acknowledge_result(result)
+        services.acknowledge_result(result, acting_user=None)
     monkeypatch.setattr(services, "utcnow", lambda: deadline)
     appeal = _one_entry(services.lodge_appeal, result, "Just in time: two revisits are "
-                        "another agency's.", "satisfaction")
+                        "another agency's.", "satisfaction", acting_user=None)
     assert result.status == "appealed" and appeal.status == "open"
 
 
@@ -169,7 +173,7 @@ def test_bad_appeals_are_refused_and_write_nothing(example, reason, code):
     result = f.result_of(quarter, example.a)
     before = _entries()
     with pytest.raises(DomainError):
-        services.lodge_appeal(result, reason, code)
+        services.lodge_appeal(result, reason, code, acting_user=None)
     db.session.flush()
     assert _entries() == before and result.status == "published"
     assert db.session.scalar(select(func.count(f.Appeal.id))) == 0
@@ -179,16 +183,19 @@ def test_rejected_appeal_keeps_the_result_with_the_reason(example):
     quarter = f.published()
     result = f.result_of(quarter, example.a)
     appeal = services.lodge_appeal(result, "The late orders were rescheduled by customers.",
-                                   "timeliness")
+                                   "timeliness", acting_user=None)
     with pytest.raises(DomainError):
-        services.resolve_appeal(appeal, upheld=False, note="no")
+        services.resolve_appeal(appeal, upheld=False, note="no",
+                                acting_user=f.person(Role.HQ_SERVICE))
     _one_entry(services.resolve_appeal, appeal, upheld=False,
-               note="The time records are right; rescheduling was not the customer's wish.")
+               note="The time records are right; rescheduling was not the customer's wish.",
+                   acting_user=f.person(Role.HQ_SERVICE))
     assert appeal.status == "rejected" and "time records" in appeal.resolution_note
     assert result.status == "final" and result.final_reason == "appeal_rejected"
     assert result.score == Decimal("61.85") and result.report_version == 1
     with pytest.raises(DomainError, match="already decided"):
-        services.resolve_appeal(appeal, upheld=False, note="again and again")
+        services.resolve_appeal(appeal, upheld=False, note="again and again",
+                                acting_user=f.person(Role.HQ_SERVICE))
 
 
 def test_upheld_appeal_recomputes_and_issues_a_new_version(example):
@@ -197,14 +204,15 @@ def test_upheld_appeal_recomputes_and_issues_a_new_version(example):
     v1 = {r.number: r.content for r in db.session.scalars(select(Report).where(
         Report.agency_id == example.a.id))}
     appeal = services.lodge_appeal(result, "Two of our late orders were on site in time.",
-                                   "timeliness")
+                                   "timeliness", acting_user=None)
     # the data is corrected in the service area meanwhile: every order in time
     for order in db.session.scalars(select(f.WorkOrder).where(
             f.WorkOrder.agency_id == example.a.id)):
         order.responded_at = order.arrived_at = order.received_at + timedelta(hours=1)
     db.session.flush()
     _one_entry(services.resolve_appeal, appeal, upheld=True, resolution="recompute",
-               note="The arrival times were corrected; recomputed.")
+               note="The arrival times were corrected; recomputed.",
+                   acting_user=f.person(Role.HQ_SERVICE))
     assert f.values_of(result)["timeliness"].numerator == 20
     assert result.score > Decimal("61.85") and result.report_version == 2
     assert result.status == "final" and result.final_reason == "appeal_upheld"
@@ -221,14 +229,17 @@ def test_upheld_correction_of_one_kpi_places_the_result_among_the_others(example
     a, b = f.result_of(quarter, example.a), f.result_of(quarter, example.b)
     b_rank = (b.rank_national, b.rank_region)
     appeal = services.lodge_appeal(a, "The inspection happened on a public holiday.",
-                                   "inspection")
+                                   "inspection", acting_user=None)
     with pytest.raises(DomainError):
         services.resolve_appeal(appeal, upheld=True, resolution="correct", note="fix it",
-                                kpi_code="inspection", numerator=120, denominator=1)
+                                kpi_code="inspection", numerator=120, denominator=1,
+                                    acting_user=f.person(Role.HQ_SERVICE))
     with pytest.raises(DomainError):
-        services.resolve_appeal(appeal, upheld=True, resolution="sideways", note="fix it")
+        services.resolve_appeal(appeal, upheld=True, resolution="sideways", note="fix it",
+                                acting_user=f.person(Role.HQ_SERVICE))
     services.resolve_appeal(appeal, upheld=True, resolution="correct", note="Inspection redone.",
-                            kpi_code="inspection", numerator=100, denominator=1)
+                            kpi_code="inspection", numerator=100, denominator=1,
+                                acting_user=f.person(Role.HQ_SERVICE))
     assert f.values_of(a)["inspection"].correction_note == "Inspection redone."
     assert f.values_of(a)["inspection"].is_sufficient
     assert a.rank_national_of == 2 and a.rank_national in (1, 2)
@@ -240,14 +251,16 @@ def test_finalize_waits_for_appeals_and_the_deadline(example):
     quarter = f.published()
     a, b = f.result_of(quarter, example.a), f.result_of(quarter, example.b)
     appeal = services.lodge_appeal(a, "We dispute the complaint verdict entirely.",
-                                   "complaints")
+                                   "complaints", acting_user=None)
     with pytest.raises(DomainError, match="appeals are still open"):
-        services.finalize_quarter(quarter)
-    services.resolve_appeal(appeal, upheld=False, note="The verdict stands as given.")
+        services.finalize_quarter(quarter, acting_user=None)
+    services.resolve_appeal(appeal, upheld=False, note="The verdict stands as given.",
+                            acting_user=f.person(Role.HQ_SERVICE))
     with pytest.raises(DomainError, match="may still acknowledge"):
-        services.finalize_quarter(quarter)
+        services.finalize_quarter(quarter, acting_user=None)
     _shift(quarter, 8)
-    assert _one_entry(services.finalize_quarter, quarter) == 2  # A2 and B deemed accepted
+    assert _one_entry(services.finalize_quarter, quarter,
+                      acting_user=None) == 2  # A2 and B deemed accepted
     db.session.refresh(b)
     assert quarter.status == "final" and b.status == "final" and b.final_reason == "deadline"
 
@@ -258,7 +271,7 @@ def test_final_grades_feed_settlement(example):
     quarter = f.published()
     a, b = f.result_of(quarter, example.a), f.result_of(quarter, example.b)
     assert rules.grade_for(a.agency_id, f.Q.year, f.Q.quarter) is None  # not final yet
-    services.acknowledge_result(a)
+    services.acknowledge_result(a, acting_user=None)
     assert rules.grade_for(a.agency_id, f.Q.year, f.Q.quarter) == "D"
     assert rules.grade_for(b.agency_id, f.Q.year, f.Q.quarter) is None
     _shift(quarter, 8)  # the 7 days passed without an appeal: final
@@ -301,9 +314,10 @@ def test_the_final_grade_becomes_a_line_of_the_next_settlement(ctx, world, fast_
     draft = env.open()
     assert not [ln for ln in draft.lines if ln.kind == LineKind.GRADE]  # not final yet
     with env.agency():
-        settlement_services.withdraw_settlement(draft, draft.version, env.owner)
+        settlement_services.withdraw_settlement(draft, acting_user=env.owner,
+                                                seen_version=draft.version)
     with unscoped("the agency answers"):
-        services.acknowledge_result(result)
+        services.acknowledge_result(result, acting_user=None)
     settlement = env.open()
     (line,) = [ln for ln in settlement.lines if ln.kind == LineKind.GRADE]
     assert (line.grade, line.grade_period, line.rate_pct, line.basis_amount,

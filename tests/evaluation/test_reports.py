@@ -171,9 +171,10 @@ def test_reissue_adds_a_version_and_keeps_the_old_bytes(app, client, world, publ
         g._audit_actor = None
         result = f.result_of(db.session.get(f.Quarter, published["quarter"]), world.a)
         appeal = services.lodge_appeal(result, "The inspection score was mistyped.",
-                                       "inspection")
+                                       "inspection", acting_user=None)
         services.resolve_appeal(appeal, upheld=True, resolution="correct", kpi_code="inspection",
-                                numerator=98, denominator=1, note="Mistyped: 98, not 88.")
+                                numerator=98, denominator=1, note="Mistyped: 98, not 88.",
+                                    acting_user=f.person(Role.HQ_SERVICE))
         db.session.commit()
         stored = {(r.version, r.locale): r for r in db.session.scalars(
             select(Report).where(Report.agency_id == world.a.id))}

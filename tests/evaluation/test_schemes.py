@@ -9,6 +9,7 @@ from portal.errors_domain import DomainError
 from portal.extensions import db
 from portal.periods import Period
 from portal.tenancy import unscoped
+from tests.evaluation import factories as f
 from tests.factories import sign_in
 
 
@@ -33,7 +34,7 @@ def test_the_default_scheme_ships_with_the_catalogs_defaults(hq):
 
 def test_a_new_version_takes_effect_in_its_quarter(hq):
     scheme = schemes.create_scheme(_data(weight_satisfaction=25, weight_settlement=0,
-                                         sla_phone_minutes=90))
+                                         sla_phone_minutes=90), acting_user=f.person(Role.HQ_ADMIN))
     assert scheme.version == 2
     NEXT = _next()
     assert schemes.scheme_in_force(NEXT).id == scheme.id
@@ -53,14 +54,14 @@ def test_a_new_version_takes_effect_in_its_quarter(hq):
 ])
 def test_bad_schemes_are_refused(hq, overrides, field):
     with pytest.raises(DomainError) as caught:
-        schemes.create_scheme(_data(**overrides))
+        schemes.create_scheme(_data(**overrides), acting_user=f.person(Role.HQ_ADMIN))
     assert caught.value.field == field
 
 
 def test_one_version_per_quarter(hq):
-    schemes.create_scheme(_data())
+    schemes.create_scheme(_data(), acting_user=f.person(Role.HQ_ADMIN))
     with pytest.raises(DomainError, match="already takes effect"):
-        schemes.create_scheme(_data())
+        schemes.create_scheme(_data(), acting_user=f.person(Role.HQ_ADMIN))
 
 
 def test_scheme_form(app, client, world):

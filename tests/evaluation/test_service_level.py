@@ -55,20 +55,20 @@ def published_quarter(hq, fast_pdfs):
 
 def test_an_agency_rates_hq_once_a_quarter(hq, published_quarter):
     data = {"parts": 4, "settlement": 2, "support": 5, "training": 3, "comment": "ok"}
-    services.rate_hq(hq.a.id, published_quarter, data)
+    services.rate_hq(published_quarter, hq.a.id, data, acting_user=None)
     with pytest.raises(DomainError, match="already rated"):
-        services.rate_hq(hq.a.id, published_quarter, data)
+        services.rate_hq(published_quarter, hq.a.id, data, acting_user=None)
     for bad in ({**data, "parts": 0}, {**data, "training": 6}, {**data, "support": "5"},
                 {**data, "comment": "x" * 2001}):
         with pytest.raises(DomainError):
-            services.rate_hq(hq.a2.id, published_quarter, bad)
+            services.rate_hq(published_quarter, hq.a2.id, bad, acting_user=None)
 
 
 def test_a_draft_quarter_is_not_rated(hq):
     quarter = f.computed()
     with pytest.raises(DomainError, match="once the quarter is published"):
-        services.rate_hq(hq.a.id, quarter, {"parts": 4, "settlement": 4, "support": 4,
-                                            "training": 4})
+        services.rate_hq(quarter, hq.a.id, {"parts": 4, "settlement": 4, "support": 4,
+                                            "training": 4}, acting_user=None)
 
 
 def test_hq_reads_the_ratings_by_region_and_agencies_only_their_own(app, client, world,
@@ -77,9 +77,10 @@ def test_hq_reads_the_ratings_by_region_and_agencies_only_their_own(app, client,
         g._audit_actor = None
         quarter = f.published()
         for agency, score in ((world.a, 5), (world.a2, 3), (world.b, 2)):
-            services.rate_hq(agency.id, quarter, {"parts": score, "settlement": score,
+            services.rate_hq(quarter, agency.id, {"parts": score, "settlement": score,
                                                   "support": score, "training": score,
-                                                  "comment": f"comment {agency.code}"})
+                                                  "comment": f"comment {agency.code}"},
+                                                      acting_user=None)
         db.session.commit()
         qid = quarter.id
     sign_in(client, world.user(Role.HQ_ADMIN))

@@ -390,7 +390,7 @@ def test_publish_needs_an_up_to_date_page(app, client, world, fast_pdfs):
     url = f"/evaluation/quarters/{qid}/publish"
     for data in ({}, {"seen_version": "x"}, {"seen_version": version + 5}):
         response = client.post(url, data=data)
-        assert response.status_code == 422 and "Reload" in response.get_data(as_text=True)
+        assert response.status_code == 422 and "reload the page" in response.get_data(as_text=True)
     response = client.post(url, data={"seen_version": version})
     assert "/jobs/" in response.headers["Location"]
     with app.app_context(), unscoped("test"):

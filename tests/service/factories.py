@@ -11,11 +11,17 @@ from sqlalchemy import select
 
 from certification.models import Certificate, Engineer, EngineerProductLine, Program
 from portal import clock
+from portal.auth.models import User
+from portal.auth.roles import Role
 from portal.extensions import db
+from portal.tenancy import unscoped
 from service import catalog, quality, services, supply
 from service.models import LineDecision, OrderStatus, Part, PartReturn, PartStock
 from tenants.models import Agency, ProductLine, ProductModel
-from tests.factories import make_product_line  # noqa: F401 - re-exported for the tests
+from tests.factories import (
+    make_product_line,  # noqa: F401 - re-exported for the tests
+    make_user,
+)
 
 _seq = itertools.count(1)
 
@@ -35,6 +41,35 @@ def ago(days: float = 0, hours: float = 0) -> datetime:
     return now() - timedelta(days=days, hours=hours)
 
 
+def actor(role: Role = Role.AGENCY_STAFF, agency: Agency | None = None) -> User:
+    """The user who acts in a service call: one of `role` (of `agency` for agency roles),
+    made once per test."""
+    email = f"svc-{role.value}-{agency.id if agency else 'hq'}@test.example"
+    with unscoped("test actors"):
+        user = db.session.scalars(select(User).where(User.email == email)).first()
+        return user or make_user(role, agency=agency, email=email)
+
+
+def staff(agency: Agency) -> User:
+    return actor(Role.AGENCY_STAFF, agency)
+
+
+def hq(role: Role) -> User:
+    return actor(role)
+
+
+def admin() -> User:
+    return actor(Role.HQ_ADMIN)
+
+
+def parts_desk() -> User:
+    return actor(Role.HQ_PARTS)
+
+
+def service_desk() -> User:
+    return actor(Role.HQ_SERVICE)
+
+
 def model_of(line: ProductLine) -> ProductModel:
     return db.session.scalars(select(ProductModel).where(
         ProductModel.product_line_id == line.id).order_by(ProductModel.id)).first()
@@ -43,24 +78,25 @@ def model_of(line: ProductLine) -> ProductModel:
 def make_catalog(line: ProductLine) -> dict:
     """Two repair codes, a fault code and two parts (one returnable) for `line`."""
     n = next(_seq)
+    admin = {"acting_user": hq(Role.HQ_ADMIN)}
     out = {
         "repair": catalog.save_catalog_entry("repair_code", None, {
             "product_line_id": line.id, "code": f"R{n}A", "description_zh": "更换主板",
-            "description_en": "Replace main board", "standard_hours": Decimal("1.50")}),
+            "description_en": "Replace main board", "standard_hours": Decimal("1.50")}, **admin),
         "repair2": catalog.save_catalog_entry("repair_code", None, {
             "product_line_id": line.id, "code": f"R{n}B", "description_zh": "清洗",
-            "description_en": "Clean", "standard_hours": Decimal("0.75")}),
+            "description_en": "Clean", "standard_hours": Decimal("0.75")}, **admin),
         "fault": catalog.save_catalog_entry("fault_code", None, {
             "product_line_id": line.id, "code": f"F{n}", "description_zh": "不制冷",
-            "description_en": "Not cooling"}),
+            "description_en": "Not cooling"}, **admin),
         "part": catalog.save_catalog_entry("part", None, {
             "part_number": f"P{n}-RET", "name_zh": "压缩机", "name_en": "Compressor",
             "product_line_id": line.id, "unit_price": Decimal("860.50"),
-            "is_returnable": True}),
+            "is_returnable": True}, **admin),
         "cheap": catalog.save_catalog_entry("part", None, {
             "part_number": f"P{n}-NR", "name_zh": "螺丝", "name_en": "Screw",
             "product_line_id": line.id, "unit_price": Decimal("0.80"),
-            "is_returnable": False}),
+            "is_returnable": False}, **admin),
     }
     db.session.flush()
     return out
@@ -153,8 +189,10 @@ def make_order(agency: Agency, line: ProductLine, *, completed=False, engineer=N
                **overrides):
     if completed:
         engineer = engineer or make_engineer(agency, line)
-        return services.create_work_order(agency, completed_data(line, engineer, **overrides))
-    return services.create_work_order(agency, order_data(line, **overrides))
+        return services.create_work_order(agency, completed_data(line, engineer, **overrides),
+                                          acting_user=staff(agency))
+    return services.create_work_order(agency, order_data(line, **overrides),
+                                      acting_user=staff(agency))
 
 
 def make_return(agency: Agency, line: ProductLine) -> PartReturn:
@@ -172,22 +210,27 @@ def make_request(agency: Agency, line: ProductLine, *, quantity=3, state="submit
     """A parts request walked to `state` (submitted, approved, shipped or received)."""
     codes = catalog_of(line)
     request = supply.create_parts_request(agency, [
-        {"part_id": codes["part"].id, "quantity": quantity, "reason": "stock"}])
+        {"part_id": codes["part"].id, "quantity": quantity, "reason": "stock"}],
+        acting_user=staff(agency))
     if state == "submitted":
         return request
     line_id = supply._lines(request)[0].id
+    desk = hq(Role.HQ_PARTS)
     supply.decide_parts_request(request, {line_id: {"decision": LineDecision.APPROVED,
-                                                    "approved_quantity": quantity}})
+                                                    "approved_quantity": quantity}},
+                                acting_user=desk)
     if state == "approved":
         return request
-    supply.ship_parts_request(request, "顺丰", f"SF{next(_seq):010d}")
+    supply.ship_parts_request(request, "顺丰", f"SF{next(_seq):010d}", acting_user=desk)
     if state == "shipped":
         return request
-    supply.receive_parts_request(request, {line_id: {"received_quantity": quantity}})
+    supply.receive_parts_request(request, {line_id: {"received_quantity": quantity}},
+                                 acting_user=staff(agency))
     return request
 
 
 def make_complaint(agency: Agency, *, text="客户投诉上门迟到", order_number=""):
     return quality.create_complaint(agency, {"channel": "hotline", "severity": "major",
                                              "description": text,
-                                             "order_number": order_number})
+                                             "order_number": order_number},
+                                    acting_user=hq(Role.HQ_SERVICE))

@@ -89,7 +89,8 @@ def _orders() -> int:
 
 def run(world, rows, *, good_only=False, fmt="csv", header=HEADER):
     table = tabular.read_table(upload(rows, header, fmt=fmt), imports.ORDER_COLUMNS)
-    return imports.import_work_orders(world.a, table, good_only=good_only)
+    return imports.import_work_orders(world.a, table, good_only=good_only,
+                                      acting_user=f.staff(world.a))
 
 
 def test_a_good_file_imports_and_importing_it_again_creates_nothing(a):
@@ -200,7 +201,7 @@ def test_part_numbers_holding_an_x_import_with_their_quantity(a, cell, quantity)
     with unscoped("HQ's catalog and the agency's stock"):
         part = catalog.save_catalog_entry("part", None, {
             "part_number": "WM-XB-10", "name_zh": "排水泵", "name_en": "Drain pump",
-            "product_line_id": a.line.id, "unit_price": Decimal("45.00")})
+            "product_line_id": a.line.id, "unit_price": Decimal("45.00")}, acting_user=f.admin())
         f.give_stock(a.a, part, 5)
     report = run(a, [row(a, 1, parts=cell.format(n=part.part_number.lower()))])
     assert report.applied and not report.errors, [r.messages for r in report.errors]
@@ -214,7 +215,7 @@ def test_bad_part_cells_are_row_errors(a, cell):
     with unscoped("HQ's catalog"):
         catalog.save_catalog_entry("part", None, {
             "part_number": "WM-XB-10", "name_zh": "排水泵", "name_en": "Drain pump",
-            "product_line_id": a.line.id, "unit_price": Decimal("45.00")})
+            "product_line_id": a.line.id, "unit_price": Decimal("45.00")}, acting_user=f.admin())
     report = run(a, [row(a, 1, parts=cell)])
     assert not report.applied and _orders() == 0
     assert "Parts used" in " ".join(report.errors[0].messages)
@@ -304,13 +305,13 @@ def test_revisit_import_is_idempotent_and_all_or_nothing(ctx, world):
                {**good, "order_number": open_order.number}]
         for wrong in bad:
             table = tabular.read_table(upload([good, wrong], header), imports.REVISIT_COLUMNS)
-            report = imports.import_revisits(table)
+            report = imports.import_revisits(table, acting_user=f.service_desk())
             assert not report.applied and len(report.errors) == 1
             assert db.session.scalar(select(func.count(Revisit.id))) == 0
         table = tabular.read_table(upload([good], header), imports.REVISIT_COLUMNS)
-        assert imports.import_revisits(table).count("created") == 1
+        assert imports.import_revisits(table, acting_user=f.service_desk()).count("created") == 1
         table = tabular.read_table(upload([good], header), imports.REVISIT_COLUMNS)
-        assert imports.import_revisits(table).count("unchanged") == 1
+        assert imports.import_revisits(table, acting_user=f.service_desk()).count("unchanged") == 1
         assert db.session.scalar(select(func.count(Revisit.id))) == 1
 
 
@@ -322,11 +323,13 @@ def test_catalog_import_upserts_by_code(ctx, world):
              "product_line": world.line.code, "unit_price": "420", "returnable": "是"}]
     with unscoped("HQ maintains the catalog"):
         report = imports.import_catalog("part", tabular.read_table(upload(rows, header),
-                                                                    imports.CATALOG_COLUMNS["part"]))
+                                                                    imports.CATALOG_COLUMNS["part"]),
+                                                                    acting_user=f.admin())
         assert report.count("created") == 2
         rows[0]["unit_price"] = "36.00"
         report = imports.import_catalog("part", tabular.read_table(upload(rows, header),
-                                                                    imports.CATALOG_COLUMNS["part"]))
+                                                                    imports.CATALOG_COLUMNS["part"]),
+                                                                    acting_user=f.admin())
         assert (report.count("updated"), report.count("unchanged")) == (1, 1)
         price = db.session.scalar(select(Part.unit_price).where(Part.part_number == "AC-X1"))
         assert str(price) == "36.00"
@@ -334,7 +337,7 @@ def test_catalog_import_upserts_by_code(ctx, world):
                       {"returnable": "perhaps"}, {"part_number": ""}):
             bad = [{**rows[0], **wrong}]
             report = imports.import_catalog("part", tabular.read_table(
-                upload(bad, header), imports.CATALOG_COLUMNS["part"]))
+                upload(bad, header), imports.CATALOG_COLUMNS["part"]), acting_user=f.admin())
             assert not report.applied and report.errors
 
 
@@ -344,13 +347,13 @@ def test_code_catalog_imports(ctx, world):
              "description_en": "Replace motor", "standard_hours": "2.5"}]
     with unscoped("HQ maintains the catalog"):
         report = imports.import_catalog("repair_code", tabular.read_table(
-            upload(rows, header), imports.CATALOG_COLUMNS["repair_code"]))
+            upload(rows, header), imports.CATALOG_COLUMNS["repair_code"]), acting_user=f.admin())
         assert report.count("created") == 1
         hours = db.session.scalar(select(RepairCode.standard_hours).where(
             RepairCode.code == "R-9"))
         assert str(hours) == "2.50"
         report = imports.import_catalog("fault_code", tabular.read_table(
-            upload(rows, header[:4]), imports.CATALOG_COLUMNS["fault_code"]))
+            upload(rows, header[:4]), imports.CATALOG_COLUMNS["fault_code"]), acting_user=f.admin())
         assert report.count("created") == 1
         assert db.session.scalar(select(func.count(FaultCode.id))) == 1
 

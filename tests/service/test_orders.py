@@ -7,12 +7,12 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from portal.audit.models import AuditEntry
-from portal.clock import local_day
+from portal.clock import add_months, local_day
 from portal.errors_domain import DomainError
 from portal.extensions import db
 from portal.tenancy import agency_scope, scoped, unscoped
 from service import services
-from service.common import add_months, is_in_warranty
+from service.common import is_in_warranty
 from service.models import OrderStatus, PartReturn, PartStock, WorkOrder, WorkOrderPart
 from tests.service import factories as f
 
@@ -75,7 +75,7 @@ def test_order_warranty_follows_the_models_months(a):
 def test_purchase_after_receipt_is_refused(a):
     data = f.order_data(a.line, purchase_date=local_day(f.ago(days=3)) + timedelta(days=1))
     with pytest.raises(DomainError) as error:
-        services.create_work_order(a.a, data)
+        services.create_work_order(a.a, data, acting_user=f.staff(a.a))
     assert error.value.field == "purchase_date"
 
 
@@ -97,22 +97,24 @@ def test_nothing_happens_before_it_was_received(a, changes, field):
     if "received_at" in changes:
         data["received_at"] = changes["received_at"]
     with pytest.raises(DomainError) as error:
-        services.create_work_order(a.a, data)
+        services.create_work_order(a.a, data, acting_user=f.staff(a.a))
     assert error.value.field == field
     assert _count(WorkOrder, number=data["number"]) == 0
 
 
 def test_arrival_and_distance_belong_to_on_site_repairs(a):
     with pytest.raises(DomainError) as error:
-        services.create_work_order(a.a, f.order_data(a.line, arrived_at=f.ago(days=2)))
+        services.create_work_order(a.a, f.order_data(a.line, arrived_at=f.ago(days=2)),
+                                   acting_user=f.staff(a.a))
     assert error.value.field == "arrived_at"
     with pytest.raises(DomainError) as error:
-        services.create_work_order(a.a, f.order_data(a.line, distance_km=Decimal("3")))
+        services.create_work_order(a.a, f.order_data(a.line, distance_km=Decimal("3")),
+                                   acting_user=f.staff(a.a))
     assert error.value.field == "distance_km"
     for bad in (Decimal("-1"), Decimal("2001"), Decimal("1.234"), Decimal("NaN")):
         with pytest.raises(DomainError):
             services.create_work_order(a.a, f.order_data(a.line, service_type="onsite",
-                                                         distance_km=bad))
+                                                         distance_km=bad), acting_user=f.staff(a.a))
 
 
 def test_database_refuses_completion_before_receipt(a):
@@ -132,14 +134,15 @@ def test_completion_needs_engineer_response_and_repair(a):
                            ("repair_code_ids", "repair_code_ids"), ("resolution", "resolution")):
         data = dict(base, **{missing: [] if missing == "repair_code_ids" else None})
         with pytest.raises(DomainError) as error:
-            services.create_work_order(a.a, data)
+            services.create_work_order(a.a, data, acting_user=f.staff(a.a))
         assert error.value.field == field
     onsite = dict(base, service_type="onsite", arrived_at=base["responded_at"])
     with pytest.raises(DomainError) as error:
-        services.create_work_order(a.a, onsite)
+        services.create_work_order(a.a, onsite, acting_user=f.staff(a.a))
     assert error.value.field == "distance_km"
     phone = dict(base, service_type="phone", repair_code_ids=[])
-    assert services.create_work_order(a.a, phone).status == OrderStatus.COMPLETED
+    assert services.create_work_order(a.a, phone,
+                                      acting_user=f.staff(a.a)).status == OrderStatus.COMPLETED
 
 
 # --- numbers, engineers and catalog links ------------------------------------------------------
@@ -166,7 +169,8 @@ def test_engineer_of_another_agency_is_refused(ctx, world):
     with scoped(agency_scope(world.a.id)):
         with pytest.raises(DomainError) as error:
             services.create_work_order(world.a, f.order_data(world.line,
-                                                             engineer_id=foreign.id))
+                                                             engineer_id=foreign.id),
+                                                             acting_user=f.staff(world.a))
         assert error.value.field == "engineer_id"
         # Even past the service, the composite key refuses it.
         order = f.make_order(world.a, world.line)
@@ -185,18 +189,20 @@ def test_an_engineer_who_left_takes_no_new_orders(a):
     before = (_count(WorkOrder), _audits())
     with pytest.raises(DomainError) as error:
         services.create_work_order(a.a, f.order_data(a.line, engineer_id=engineer.id,
-                                                     received_at=f.ago(days=3)))
+                                                     received_at=f.ago(days=3)),
+                                                     acting_user=f.staff(a.a))
     assert error.value.field == "engineer_id" and "left your agency" in error.value.message
     assert (_count(WorkOrder), _audits()) == before
     # Received while they still worked here, but completed after they left: not theirs.
     with pytest.raises(DomainError):
         services.create_work_order(a.a, f.completed_data(a.line, engineer,
-                                                         received_at=f.ago(days=12)))
+                                                         received_at=f.ago(days=12)),
+                                                         acting_user=f.staff(a.a))
     assert (_count(WorkOrder), _audits()) == before
     # Work done while they still worked here (entered late, or imported) is theirs.
     order = services.create_work_order(a.a, f.completed_data(
         a.line, engineer, received_at=f.ago(days=12), responded_at=f.ago(days=11),
-        completed_at=f.ago(days=10)))
+        completed_at=f.ago(days=10)), acting_user=f.staff(a.a))
     assert order.engineer_id == engineer.id and order.status == "completed"
 
 
@@ -220,7 +226,8 @@ def test_unknown_and_unauthorized_catalog_links_are_refused(a):
              ({"number": "bad number with spaces"}, "number")]
     for changes, field in cases:
         with pytest.raises(DomainError) as error:
-            services.create_work_order(a.a, f.order_data(a.line, **changes))
+            services.create_work_order(a.a, f.order_data(a.line, **changes),
+                                       acting_user=f.staff(a.a))
         assert error.value.field == field, changes
 
 
@@ -242,10 +249,10 @@ def test_parts_used_come_from_stock(a):
     # Editing gives back and takes the difference only.
     data = f.order_data(a.line, number=order.number, serial_number=order.serial_number,
                         parts=[(part.id, 3)])
-    services.update_work_order(a.a, order, data)
+    services.update_work_order(a.a, order, data, acting_user=f.staff(a.a))
     db.session.refresh(stock)
     assert stock.quantity == 0
-    services.cancel_work_order(order, "客户取消")
+    services.cancel_work_order(order, "客户取消", acting_user=f.staff(order.agency))
     db.session.refresh(stock)
     assert (stock.quantity, stock.used_total) == (3, 0)
     assert _count(WorkOrderPart, work_order_id=order.id) == 0
@@ -279,7 +286,8 @@ def test_returnable_parts_in_warranty_create_return_obligations(a):
     f.give_stock(a.a, codes["cheap"], 5)
     engineer = f.make_engineer(a.a, a.line)
     order = services.create_work_order(a.a, f.completed_data(
-        a.line, engineer, parts=[(codes["part"].id, 2), (codes["cheap"].id, 5)]))
+        a.line, engineer, parts=[(codes["part"].id, 2), (codes["cheap"].id, 5)]),
+        acting_user=f.staff(a.a))
     returns = list(db.session.scalars(select(PartReturn).where(
         PartReturn.work_order_id == order.id)))
     assert len(returns) == 1
@@ -288,7 +296,8 @@ def test_returnable_parts_in_warranty_create_return_obligations(a):
     assert returns[0].unit_price == Decimal("860.50")
     f.give_stock(a.a, codes["part"], 1)
     out = services.create_work_order(a.a, f.completed_data(
-        a.line, engineer, purchase_date=None, parts=[(codes["part"].id, 1)]))
+        a.line, engineer, purchase_date=None, parts=[(codes["part"].id, 1)]),
+        acting_user=f.staff(a.a))
     assert _count(PartReturn, work_order_id=out.id) == 0
 
 
@@ -341,7 +350,7 @@ def _completed(a, engineer, serial, completed_days_ago, **kw):
     return services.create_work_order(a.a, f.completed_data(
         a.line, engineer, serial_number=serial, received_at=received,
         responded_at=received + timedelta(hours=1), completed_at=f.ago(days=completed_days_ago),
-        **kw))
+        **kw), acting_user=f.staff(a.a))
 
 
 def test_repeat_repair_within_30_days_is_rework(a):
@@ -375,7 +384,8 @@ def test_rework_is_judged_within_the_agency(ctx, world):
     with unscoped("two agencies repair the same product"):
         engineer = f.make_engineer(world.b, world.line)
         services.create_work_order(world.b, f.completed_data(world.line, engineer,
-                                                             serial_number="SN-MOVED"))
+                                                             serial_number="SN-MOVED"),
+                                                             acting_user=f.staff(world.b))
     with scoped(agency_scope(world.a.id)):
         order = f.make_order(world.a, world.line, serial_number="SN-MOVED",
                              received_at=f.ago(hours=2))
@@ -393,12 +403,12 @@ def test_an_earlier_repair_entered_later_marks_the_later_order(a):
 
 def test_cancelled_orders_do_not_count(a):
     order = f.make_order(a.a, a.line, serial_number="SN-CXL")
-    services.cancel_work_order(order, "客户取消")
+    services.cancel_work_order(order, "客户取消", acting_user=f.staff(order.agency))
     assert order.status == OrderStatus.CANCELLED
     with pytest.raises(DomainError):
-        services.cancel_work_order(order, "again")
+        services.cancel_work_order(order, "again", acting_user=f.staff(order.agency))
     with pytest.raises(DomainError):
-        services.update_work_order(a.a, order, f.order_data(a.line))
+        services.update_work_order(a.a, order, f.order_data(a.line), acting_user=f.staff(a.a))
 
 
 # --- state and audit ---------------------------------------------------------------------------
@@ -407,9 +417,9 @@ def test_cancelled_orders_do_not_count(a):
 def test_completed_orders_are_locked(a):
     order = f.make_order(a.a, a.line, completed=True)
     with pytest.raises(DomainError):
-        services.update_work_order(a.a, order, f.order_data(a.line))
+        services.update_work_order(a.a, order, f.order_data(a.line), acting_user=f.staff(a.a))
     with pytest.raises(DomainError):
-        services.cancel_work_order(order, "too late")
+        services.cancel_work_order(order, "too late", acting_user=f.staff(order.agency))
 
 
 def test_every_order_change_writes_one_audit_entry(a):
@@ -418,7 +428,8 @@ def test_every_order_change_writes_one_audit_entry(a):
     assert _audits() == before + 1
     engineer = f.make_engineer(a.a, a.line)
     services.update_work_order(a.a, order, f.completed_data(
-        a.line, engineer, number=order.number, serial_number=order.serial_number))
+        a.line, engineer, number=order.number, serial_number=order.serial_number),
+        acting_user=f.staff(a.a))
     assert _audits() == before + 2
     assert order.status == OrderStatus.COMPLETED
     with unscoped("the audit log is HQ's"):
@@ -430,5 +441,6 @@ def test_every_order_change_writes_one_audit_entry(a):
 def test_a_refused_order_writes_nothing(a):
     before_orders, before_audit = _count(WorkOrder), _audits()
     with pytest.raises(DomainError):
-        services.create_work_order(a.a, f.order_data(a.line, customer_name=""))
+        services.create_work_order(a.a, f.order_data(a.line, customer_name=""),
+                                   acting_user=f.staff(a.a))
     assert (_count(WorkOrder), _audits()) == (before_orders, before_audit)

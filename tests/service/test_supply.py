@@ -69,7 +69,7 @@ def test_bad_request_lines_are_refused(a, lines):
     lines = [{**line, "part_id": part.id if line["part_id"] == "PART" else line["part_id"]}
              for line in lines]
     with pytest.raises(DomainError):
-        supply.create_parts_request(a.a, lines)
+        supply.create_parts_request(a.a, lines, acting_user=f.staff(a.a))
     assert db.session.scalar(select(func.count(PartsRequest.id))) == 0
 
 
@@ -81,11 +81,12 @@ def test_a_line_for_another_agencys_order_is_refused(ctx, world):
         with pytest.raises(DomainError):
             supply.create_parts_request(world.a, [{"part_id": part.id, "quantity": 1,
                                                    "reason": "work_order",
-                                                   "work_order_id": foreign.id}])
+                                                   "work_order_id": foreign.id}],
+                                                   acting_user=f.staff(world.a))
         own = f.make_order(world.a, world.line)
         request = supply.create_parts_request(world.a, [{
             "part_id": part.id, "quantity": 1, "reason": "work_order",
-            "work_order_id": own.id}])
+            "work_order_id": own.id}], acting_user=f.staff(world.a))
         assert _line(request).work_order_id == own.id
 
 
@@ -95,47 +96,55 @@ def test_approved_quantity_is_at_most_the_requested_one(a):
     for quantity in (0, 4, -1, None):
         with pytest.raises(DomainError):
             supply.decide_parts_request(request, {line.id: {"decision": "approved",
-                                                            "approved_quantity": quantity}})
+                                                            "approved_quantity": quantity}},
+                                                            acting_user=f.parts_desk())
     with pytest.raises(DomainError):
         supply.decide_parts_request(request, {line.id: {"decision": "rejected",
-                                                        "reject_reason": "  "}})
+                                                        "reject_reason": "  "}},
+                                                        acting_user=f.parts_desk())
     with pytest.raises(DomainError):
-        supply.decide_parts_request(request, {})
+        supply.decide_parts_request(request, {}, acting_user=f.parts_desk())
     with pytest.raises(DomainError):
-        supply.decide_parts_request(request, {line.id: {"decision": "maybe"}})
+        supply.decide_parts_request(request, {line.id: {"decision": "maybe"}},
+                                    acting_user=f.parts_desk())
     assert request.status == RequestStatus.SUBMITTED
     supply.decide_parts_request(request, {line.id: {"decision": "approved",
-                                                    "approved_quantity": 2}})
+                                                    "approved_quantity": 2}},
+                                                    acting_user=f.parts_desk())
     assert (request.status, line.approved_quantity) == (RequestStatus.APPROVED, 2)
     with pytest.raises(DomainError):
         supply.decide_parts_request(request, {line.id: {"decision": "approved",
-                                                        "approved_quantity": 1}})
+                                                        "approved_quantity": 1}},
+                                                        acting_user=f.parts_desk())
 
 
 def test_a_fully_rejected_request_cannot_be_shipped(a):
     request = f.make_request(a.a, a.line)
     supply.decide_parts_request(request, {_line(request).id: {
-        "decision": "rejected", "reject_reason": "库存不足"}})
+        "decision": "rejected", "reject_reason": "库存不足"}}, acting_user=f.parts_desk())
     assert request.status == RequestStatus.REJECTED
     with pytest.raises(DomainError):
-        supply.ship_parts_request(request, "顺丰", "SF1")
+        supply.ship_parts_request(request, "顺丰", "SF1", acting_user=f.parts_desk())
 
 
 def test_shipping_twice_and_receiving_before_shipping_are_refused(a):
     request = f.make_request(a.a, a.line, state="approved")
     line = _line(request)
     with pytest.raises(DomainError):
-        supply.receive_parts_request(request, {line.id: {"received_quantity": 3}})
+        supply.receive_parts_request(request, {line.id: {"received_quantity": 3}},
+                                     acting_user=f.staff(request.agency))
     for carrier, tracking in (("", "SF1"), ("顺丰", ""), ("顺丰", "x" * 65)):
         with pytest.raises(DomainError):
-            supply.ship_parts_request(request, carrier, tracking)
-    supply.ship_parts_request(request, "顺丰", "SF123")
+            supply.ship_parts_request(request, carrier, tracking, acting_user=f.parts_desk())
+    supply.ship_parts_request(request, "顺丰", "SF123", acting_user=f.parts_desk())
     with pytest.raises(DomainError):
-        supply.ship_parts_request(request, "顺丰", "SF456")
+        supply.ship_parts_request(request, "顺丰", "SF456", acting_user=f.parts_desk())
     assert request.tracking_number == "SF123"
-    supply.receive_parts_request(request, {line.id: {"received_quantity": 3}})
+    supply.receive_parts_request(request, {line.id: {"received_quantity": 3}},
+                                 acting_user=f.staff(request.agency))
     with pytest.raises(DomainError):
-        supply.receive_parts_request(request, {line.id: {"received_quantity": 3}})
+        supply.receive_parts_request(request, {line.id: {"received_quantity": 3}},
+                                     acting_user=f.staff(request.agency))
     assert f.give_stock(a.a, f.catalog_of(a.line)["part"], 0).quantity == 3
 
 
@@ -145,9 +154,11 @@ def test_receipt_with_discrepancy_needs_a_note_and_stocks_what_arrived(a):
     for receipt in ({"received_quantity": 4}, {"received_quantity": 6},
                     {"received_quantity": -1}, {"received_quantity": None}):
         with pytest.raises(DomainError):
-            supply.receive_parts_request(request, {line.id: receipt})
+            supply.receive_parts_request(request, {line.id: receipt},
+                                         acting_user=f.staff(request.agency))
     supply.receive_parts_request(request, {line.id: {"received_quantity": 4,
-                                                     "discrepancy_note": "少发一件"}})
+                                                     "discrepancy_note": "少发一件"}},
+                                                     acting_user=f.staff(request.agency))
     assert line.has_discrepancy and line.discrepancy_note == "少发一件"
     assert f.give_stock(a.a, f.catalog_of(a.line)["part"], 0).quantity == 4
 
@@ -156,16 +167,20 @@ def test_rejected_lines_are_not_received(a):
     codes = f.catalog_of(a.line)
     request = supply.create_parts_request(a.a, [
         {"part_id": codes["part"].id, "quantity": 2, "reason": "stock"},
-        {"part_id": codes["cheap"].id, "quantity": 50, "reason": "stock"}])
+        {"part_id": codes["cheap"].id, "quantity": 50, "reason": "stock"}],
+        acting_user=f.staff(a.a))
     first, second = supply._lines(request)
     supply.decide_parts_request(request, {
         first.id: {"decision": LineDecision.APPROVED, "approved_quantity": 2},
-        second.id: {"decision": LineDecision.REJECTED, "reject_reason": "请使用通用件"}})
-    supply.ship_parts_request(request, "EMS", "E1")
+        second.id: {"decision": LineDecision.REJECTED, "reject_reason": "请使用通用件"}},
+        acting_user=f.parts_desk())
+    supply.ship_parts_request(request, "EMS", "E1", acting_user=f.parts_desk())
     with pytest.raises(DomainError):
         supply.receive_parts_request(request, {first.id: {"received_quantity": 2},
-                                               second.id: {"received_quantity": 0}})
-    supply.receive_parts_request(request, {first.id: {"received_quantity": 2}})
+                                               second.id: {"received_quantity": 0}},
+                                               acting_user=f.staff(request.agency))
+    supply.receive_parts_request(request, {first.id: {"received_quantity": 2}},
+                                 acting_user=f.staff(request.agency))
     assert second.received_quantity is None
 
 
@@ -175,19 +190,19 @@ def test_rejected_lines_are_not_received(a):
 def test_a_return_is_shipped_once_then_inspected_once(a):
     ret = f.make_return(a.a, a.line)
     with pytest.raises(DomainError):
-        supply.inspect_return(ret, True)
+        supply.inspect_return(ret, True, acting_user=f.parts_desk())
     with pytest.raises(DomainError):
-        supply.ship_return(ret, "顺丰", "")
-    supply.ship_return(ret, "顺丰", "SF9")
+        supply.ship_return(ret, "顺丰", "", acting_user=f.staff(ret.agency))
+    supply.ship_return(ret, "顺丰", "SF9", acting_user=f.staff(ret.agency))
     assert ret.status == ReturnStatus.SHIPPED and ret.shipped_on == local_today()
     with pytest.raises(DomainError):
-        supply.ship_return(ret, "顺丰", "SF10")
+        supply.ship_return(ret, "顺丰", "SF10", acting_user=f.staff(ret.agency))
     with pytest.raises(DomainError):
-        supply.inspect_return(ret, False, "")
-    supply.inspect_return(ret, False, "非原装件")
+        supply.inspect_return(ret, False, "", acting_user=f.parts_desk())
+    supply.inspect_return(ret, False, "非原装件", acting_user=f.parts_desk())
     assert (ret.status, ret.reject_reason) == (ReturnStatus.REJECTED, "非原装件")
     with pytest.raises(DomainError):
-        supply.inspect_return(ret, True)
+        supply.inspect_return(ret, True, acting_user=f.parts_desk())
     assert _audit_actions(ret) == ["part_return.shipped", "part_return.inspected"]
 
 
@@ -199,7 +214,7 @@ def test_overdue_returns_are_listed_for_both_sides(ctx, world):
         shipped_late = f.make_return(world.a, world.line)
         for ret in (late_a, late_b, shipped_late):
             ret.due_on = local_today() - timedelta(days=1)
-        supply.ship_return(shipped_late, "顺丰", "SF1")
+        supply.ship_return(shipped_late, "顺丰", "SF1", acting_user=f.staff(shipped_late.agency))
         db.session.flush()
         network = set(db.session.scalars(select(PartReturn.id).where(
             PartReturn.id.in_(select(queries.overdue_returns_statement().subquery().c.id)))))
@@ -219,5 +234,5 @@ def test_a_change_made_meanwhile_is_a_clear_error_not_a_second_write(a):
     db.session.execute(text("UPDATE parts_requests SET version = version + 1 "
                             "WHERE agency_id = :a AND id = :id"), {"a": a.a.id, "id": request.id})
     with pytest.raises(DomainError) as error:
-        supply.ship_parts_request(request, "顺丰", "SF777")
+        supply.ship_parts_request(request, "顺丰", "SF777", acting_user=f.parts_desk())
     assert "changed this record meanwhile" in error.value.message

@@ -380,7 +380,7 @@ def _grow(app, world, n: int) -> None:
                 f.make_return(agency, world.line)
                 from service import quality
 
-                quality.record_revisit(order, 5, "好")
+                quality.record_revisit(order, 5, "好", acting_user=f.service_desk())
         db.session.commit()
 
 

@@ -66,8 +66,8 @@ class Env:
 
         agency = agency or self.world.a
         with self.agency(agency):
-            settlement = services.open_settlement(agency, year or self.year,
-                                                  month or self.month, actor or self.owner,
+            settlement = services.open_settlement(agency, year or self.year, month or self.month,
+                                                  acting_user=actor or self.owner,
                                                   today=today or self.today)
             # Loaded in the agency's scope: under PostgreSQL's row-level security a lazy load
             # outside any scope would read nothing.
@@ -78,15 +78,16 @@ class Env:
         from settlement import services
 
         with self.agency(settlement.agency_id):
-            services.submit_settlement(settlement, settlement.version, self.owner,
-                                       today=today or self.today)
+            services.submit_settlement(settlement, acting_user=self.owner,
+                                       seen_version=settlement.version, today=today or self.today)
 
     def forward(self, settlement):
         """The regional manager passes the claim to HQ."""
         from settlement import review
 
         with self.region():
-            review.regional_review(settlement, settlement.version, self.manager, True, "")
+            review.regional_review(settlement, True, "", acting_user=self.manager,
+                                   seen_version=settlement.version)
 
 
 @pytest.fixture

@@ -121,9 +121,9 @@ TIERS = {1: D("60.00"), 2: D("70.00"), 3: D("80.00"), 4: D("90.00"), 5: D("100.0
 
 def rate_card(lines, effective=date(2020, 1, 1), tiers=None, **fees):
     with unscoped("HQ enters a rate card"):
-        return config.save_rate_card(None, {
+        return config.create_rate_card({
             "effective_from": effective, "note": "test", "tier_rates": dict(tiers or TIERS),
-            "fees": fee_rows(lines, **fees)}, None)
+            "fees": fee_rows(lines, **fees)}, acting_user=None)
 
 
 def no_audit_actor():

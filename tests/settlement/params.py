@@ -44,7 +44,7 @@ def _settlement(world, agency):
     year, month = _period()
     code = f.repair_code(world.line, "8.00")
     f.order(agency, world.line, day=date(year, month, 10), repairs=[code])
-    return services.open_settlement(agency, year, month, None, today=local_today())
+    return services.open_settlement(agency, year, month, acting_user=None, today=local_today())
 
 
 def _settlement_id(world, agency):
@@ -57,22 +57,25 @@ def _line_id(world, agency):
 
 def _attachment_id(world, agency):
     settlement = _settlement(world, agency)
-    return evidence.add_attachment(settlement, None, "photo.png", demo_png(1), None).id
+    return evidence.add_attachment(settlement, None, "photo.png", demo_png(1), acting_user=None).id
 
 
 def _appeal_id(world, agency):
     settlement = _settlement(world, agency)
-    services.submit_settlement(settlement, settlement.version, None, today=local_today())
+    services.submit_settlement(settlement, acting_user=None, seen_version=settlement.version,
+                               today=local_today())
     if settlement.awaits_regional_review:
         settlement.regional_reviewed_at = settlement.submitted_at  # skip the regional step
     line = settlement.lines[0]
     hq = world.user(Role.HQ_SETTLEMENT)
     if line.decision == Decision.PENDING:
-        review.decide_line(settlement, line, settlement.version, "denied", hq,
-                           reason_code="insufficient_evidence", reason_text="")
+        review.decide_line(settlement, line, "denied", acting_user=hq,
+                           seen_version=settlement.version, reason_code="insufficient_evidence",
+                           reason_text="")
     owners = {world.a.id: world.users, world.a2.id: world.a2_users, world.b.id: world.b_users}
-    return review.lodge_appeal(settlement, line, settlement.version, "Photos were uploaded.",
-                               owners[agency.id][Role.AGENCY_OWNER]).id
+    return review.lodge_appeal(settlement, line, "Photos were uploaded.",
+                               acting_user=owners[agency.id][Role.AGENCY_OWNER],
+                               seen_version=settlement.version).id
 
 
 def _rate_card_id(world):
@@ -85,9 +88,10 @@ def _rate_card_id(world):
 def _delegation_id(world):
     today = local_today()
     start = today + timedelta(days=10 * next(_days))  # delegations of one person never overlap
-    return delegation.create_delegation(world.user(Role.HQ_ADMIN),
-                                        world.user(Role.HQ_SETTLEMENT).id, start,
-                                        start + timedelta(days=3), "", today).id
+    admin = world.user(Role.HQ_ADMIN)
+    return delegation.create_delegation(admin, world.user(Role.HQ_SETTLEMENT).id, start,
+                                        start + timedelta(days=3), "", today,
+                                        acting_user=admin).id
 
 
 PARAMS: dict = {

@@ -54,12 +54,14 @@ def test_missing_evidence_clears_when_a_file_is_added(stl):
     assert only_line(s).claimed_amount == D("335.00") and only_line(s).codes == []
     with stl.hq():
         data = {n: getattr(config.current_settings(), n) for n in config.SETTING_NAMES}
-        config.save_settings({**data, "evidence_threshold": D("300.00")}, 0, stl.admin)
+        config.save_settings(config.settings_record(), {**data, "evidence_threshold": D("300.00")},
+                             acting_user=stl.admin, seen_version=0)
     with stl.agency():
-        services.refresh_settlement(s, s.version, stl.owner, today=stl.today)
+        services.refresh_settlement(s, acting_user=stl.owner, seen_version=s.version,
+                                    today=stl.today)
         line = only_line(s)
         assert line.codes == [rules.MISSING_EVIDENCE]
-        evidence.add_attachment(s, line, "invoice.pdf", demo_pdf("x"), stl.owner,
+        evidence.add_attachment(s, line, "invoice.pdf", demo_pdf("x"), acting_user=stl.owner,
                                 today=stl.today)
         assert line.codes == []
     assert card is not None
@@ -68,10 +70,12 @@ def test_missing_evidence_clears_when_a_file_is_added(stl):
 def test_a_deny_disposition_denies_at_submission_and_evidence_undoes_it(stl):
     stl.order(repairs=[stl.code("8.00")], service_type="carry_in")  # 690.00 > 500, 8 h > 4
     with stl.hq():
-        config.save_dispositions({rules.MISSING_EVIDENCE: "deny"}, stl.admin)
+        config.save_dispositions(config.ALL_DISPOSITIONS, {rules.MISSING_EVIDENCE: "deny"},
+                                 acting_user=stl.admin)
         assert config.current_dispositions()[rules.MISSING_EVIDENCE] == "deny"
         with pytest.raises(DomainError, match="pay, review or deny"):
-            config.save_dispositions({rules.LATE: "maybe"}, stl.admin)
+            config.save_dispositions(config.ALL_DISPOSITIONS, {rules.LATE: "maybe"},
+                                     acting_user=stl.admin)
     s = stl.open()
     line = only_line(s)
     assert set(line.codes) == {rules.HOURS_OVER_STANDARD, rules.MISSING_EVIDENCE}
@@ -80,9 +84,10 @@ def test_a_deny_disposition_denies_at_submission_and_evidence_undoes_it(stl):
     assert (line.decision, line.reason_code) == (Decision.DENIED, "insufficient_evidence")
     stl.forward(s)
     with stl.hq():
-        review.return_settlement(s, s.version, stl.reviewer, "Add the invoice, please.")
+        review.return_settlement(s, "Add the invoice, please.", acting_user=stl.reviewer,
+                                 seen_version=s.version)
     with stl.agency():
-        evidence.add_attachment(s, line, "invoice.pdf", demo_pdf("x"), stl.owner,
+        evidence.add_attachment(s, line, "invoice.pdf", demo_pdf("x"), acting_user=stl.owner,
                                 today=stl.today)
     stl.submit(s)
     assert line.decision == Decision.PENDING and line.disposition == "review"
@@ -94,9 +99,10 @@ def test_a_reviewers_denial_is_not_undone_by_resubmission(stl):
     stl.submit(s)
     stl.forward(s)
     with stl.hq():
-        review.decide_line(s, only_line(s), s.version, "denied", stl.reviewer,
-                           reason_code="duplicate")
-        review.return_settlement(s, s.version, stl.reviewer, "Please explain line 1.")
+        review.decide_line(s, only_line(s), "denied", acting_user=stl.reviewer,
+                           seen_version=s.version, reason_code="duplicate")
+        review.return_settlement(s, "Please explain line 1.", acting_user=stl.reviewer,
+                                 seen_version=s.version)
     stl.submit(s)
     assert only_line(s).decision == Decision.DENIED
 
@@ -125,18 +131,20 @@ def draft(stl):
 ])
 def test_bad_files_are_refused_by_content(stl, draft, name, data, message):
     with stl.agency(), pytest.raises(DomainError, match=message):
-        evidence.add_attachment(draft, None, name, data, stl.owner)
+        evidence.add_attachment(draft, None, name, data, acting_user=stl.owner)
 
 
 def test_a_file_too_large_is_refused(stl, draft, monkeypatch):
     monkeypatch.setitem(current_app.config, "SETTLEMENT_MAX_ATTACHMENT_BYTES", 1024)
     with stl.agency(), pytest.raises(DomainError, match="larger than"):
-        evidence.add_attachment(draft, None, "big.pdf", b"%PDF-" + b"0" * 2000, stl.owner)
+        evidence.add_attachment(draft, None, "big.pdf", b"%PDF-" + b"0" * 2000,
+                                acting_user=stl.owner)
 
 
 def test_the_content_decides_the_type_and_the_name_is_generated(stl, draft):
     with stl.agency():
-        a = evidence.add_attachment(draft, None, "../../etc/photo.pdf", demo_png(2), stl.owner)
+        a = evidence.add_attachment(draft, None, "../../etc/photo.pdf", demo_png(2),
+                                    acting_user=stl.owner)
     assert a.content_type == "image/png" and a.original_name == "photo.pdf.png"
     path = evidence.file_path(a)
     assert path.read_bytes() == demo_png(2)
@@ -150,18 +158,18 @@ def test_the_content_decides_the_type_and_the_name_is_generated(stl, draft):
 def test_evidence_only_while_the_agency_may_edit(stl, draft):
     stl.submit(draft)
     with stl.agency(), pytest.raises(DomainError, match="Not possible"):
-        evidence.add_attachment(draft, None, "late.pdf", demo_pdf("x"), stl.owner)
+        evidence.add_attachment(draft, None, "late.pdf", demo_pdf("x"), acting_user=stl.owner)
     assert draft.status == Status.SUBMITTED
 
 
 def test_a_line_with_evidence_is_not_removed_until_the_file_is(stl, draft):
     line = only_line(draft)
     with stl.agency():
-        a = evidence.add_attachment(draft, line, "photo.png", demo_png(1), stl.owner)
+        a = evidence.add_attachment(draft, line, "photo.png", demo_png(1), acting_user=stl.owner)
         with pytest.raises(DomainError, match="evidence first"):
-            services.remove_line(draft, line, draft.version, stl.owner)
-        path = evidence.delete_attachment(draft, a, stl.owner)
-        services.remove_line(draft, line, draft.version, stl.owner)
+            services.remove_line(draft, line, acting_user=stl.owner, seen_version=draft.version)
+        path = evidence.delete_attachment(draft, a, acting_user=stl.owner)
+        services.remove_line(draft, line, acting_user=stl.owner, seen_version=draft.version)
     assert path.exists()  # the view removes the file once the deletion is committed
 
 
@@ -175,8 +183,10 @@ def _line_raising(stl, code):
         out = stl.order(repairs=[stl.code()], in_warranty=False)
         s = stl.open()
         with stl.agency():
-            services.remove_line(s, only_line(s), s.version, stl.owner, today=stl.today)
-            services.add_order(s, out.number, s.version, stl.owner, today=stl.today)
+            services.remove_line(s, only_line(s), acting_user=stl.owner, seen_version=s.version,
+                                 today=stl.today)
+            services.add_order(s, out.number, acting_user=stl.owner, seen_version=s.version,
+                               today=stl.today)
             db.session.expire(s, ["lines"])
             assert len(s.lines) == 1
         return s
@@ -200,8 +210,9 @@ def _line_raising(stl, code):
     if code == rules.MISSING_EVIDENCE:
         with stl.hq():
             data = {n: getattr(config.current_settings(), n) for n in config.SETTING_NAMES}
-            config.save_settings({**data, "evidence_threshold": D("100.00")},
-                                 config.settings_version(), stl.admin)
+            config.save_settings(config.settings_record(),
+                                 {**data, "evidence_threshold": D("100.00")}, acting_user=stl.admin,
+                                 seen_version=config.settings_version())
         stl.order(repairs=[stl.code()])  # 50 + 120 + 3 = 173.00 > 100.00, no file
         return stl.open()
     facts = {rules.UNCERTIFIED: {"certified": False},
@@ -219,9 +230,11 @@ def test_each_exception_code_takes_the_disposition_hq_admin_configures(stl, code
     assert line.disposition == rules.DEFAULT_DISPOSITIONS[code]
     for disposition in ("pay", "review", "deny"):
         with stl.hq():
-            config.save_dispositions({code: disposition}, stl.admin)
+            config.save_dispositions(config.ALL_DISPOSITIONS, {code: disposition},
+                                     acting_user=stl.admin)
         with stl.agency():
-            services.refresh_settlement(s, s.version, stl.owner, today=stl.today)
+            services.refresh_settlement(s, acting_user=stl.owner, seen_version=s.version,
+                                        today=stl.today)
         assert (line.codes, line.disposition) == ([code], disposition), disposition
     stl.submit(s)  # deny: refused at submission, with the reason the agency reads
     assert (line.decision, line.approved_amount) == (Decision.DENIED, D("0.00"))
@@ -232,7 +245,8 @@ def test_each_exception_code_takes_the_disposition_hq_admin_configures(stl, code
 @pytest.mark.parametrize("disposition, bulk", [("pay", True), ("review", False)])
 def test_pay_lines_are_approved_in_bulk_review_lines_are_not(stl, disposition, bulk):
     with stl.hq():
-        config.save_dispositions({rules.UNCERTIFIED: disposition}, stl.admin)
+        config.save_dispositions(config.ALL_DISPOSITIONS, {rules.UNCERTIFIED: disposition},
+                                 acting_user=stl.admin)
     stl.order(repairs=[stl.code()], certified=False)
     s = stl.open()
     stl.submit(s)
@@ -241,11 +255,12 @@ def test_pay_lines_are_approved_in_bulk_review_lines_are_not(stl, disposition, b
     assert line.decision == Decision.PENDING
     with stl.hq():
         if bulk:
-            assert review.approve_clean_lines(s, s.version, stl.reviewer) == 1
+            assert review.approve_clean_lines(s, acting_user=stl.reviewer,
+                                              seen_version=s.version) == 1
             assert line.decision == Decision.APPROVED
         else:
             with pytest.raises(DomainError, match="No pending line without exceptions"):
-                review.approve_clean_lines(s, s.version, stl.reviewer)
+                review.approve_clean_lines(s, acting_user=stl.reviewer, seen_version=s.version)
             assert line.decision == Decision.PENDING
 
 
@@ -261,10 +276,11 @@ def test_a_claim_returned_and_submitted_again_after_the_window_keeps_its_lines(s
     assert line.first_submitted_on == stl.today and line.codes == []
     stl.forward(s)
     with stl.hq():
-        review.return_settlement(s, s.version, stl.reviewer, "Add the invoice, please.")
+        review.return_settlement(s, "Add the invoice, please.", acting_user=stl.reviewer,
+                                 seen_version=s.version)
     late = stl.order(day=served, repairs=[stl.code()], in_warranty=True)
     with stl.agency():  # an order added now is judged when the claim goes back to HQ
-        added = services.add_order(s, late.number, s.version, stl.owner,
+        added = services.add_order(s, late.number, acting_user=stl.owner, seen_version=s.version,
                                    today=stl.today + timedelta(days=20))
     stl.submit(s, today=stl.today + timedelta(days=20))  # day 70
     assert line.first_submitted_on == stl.today
@@ -276,8 +292,9 @@ def test_a_claim_returned_and_submitted_again_after_the_window_keeps_its_lines(s
 def test_evidence_jpeg_is_accepted_and_the_same_file_twice_is_refused(stl, draft):
     jpeg = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 64 + b"\xff\xd9"
     with stl.agency():
-        a = evidence.add_attachment(draft, None, "photo.jpeg", jpeg, stl.owner)
+        a = evidence.add_attachment(draft, None, "photo.jpeg", jpeg, acting_user=stl.owner)
         assert (a.content_type, a.original_name) == ("image/jpeg", "photo.jpeg.jpg")
         with pytest.raises(DomainError, match="already attached"):
-            evidence.add_attachment(draft, only_line(draft), "again.jpg", jpeg, stl.owner)
+            evidence.add_attachment(draft, only_line(draft), "again.jpg", jpeg,
+                                    acting_user=stl.owner)
     assert evidence.file_path(a).read_bytes() == jpeg

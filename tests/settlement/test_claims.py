@@ -42,7 +42,8 @@ def test_labor_is_repair_code_hours_times_the_agency_tier_rate(stl):
     with stl.fixture():
         db.session.execute(update(Agency).where(Agency.id == stl.world.a.id).values(tier=5))
     with stl.agency():
-        services.refresh_settlement(s, s.version, stl.owner, today=stl.today)
+        services.refresh_settlement(s, acting_user=stl.owner, seen_version=s.version,
+                                    today=stl.today)
     assert (line.hourly_rate, line.labor_fee) == (D("100.00"), D("225.00"))
     assert s.claimed_total == D("275.00")
 
@@ -95,9 +96,12 @@ def test_uncertified_engineer_is_paid_the_configured_share(stl):
     assert line.codes == [rules.UNCERTIFIED] and line.disposition == "pay"
     with stl.hq():
         data = {n: getattr(config.current_settings(), n) for n in config.SETTING_NAMES}
-        config.save_settings({**data, "uncertified_share_pct": D("50.00")}, 0, stl.admin)
+        config.save_settings(config.settings_record(),
+                             {**data, "uncertified_share_pct": D("50.00")}, acting_user=stl.admin,
+                             seen_version=0)
     with stl.agency():
-        services.refresh_settlement(s, s.version, stl.owner, today=stl.today)
+        services.refresh_settlement(s, acting_user=stl.owner, seen_version=s.version,
+                                    today=stl.today)
     assert line.labor_fee == D("40.00")  # 1 h × 80.00 × 50 %
 
 
@@ -143,10 +147,10 @@ def test_a_rate_change_never_alters_a_submitted_settlement(stl):
         card = order_line(s).rate_card
     with stl.hq():
         with pytest.raises(DomainError, match="history"):
-            config.save_rate_card(card, {"effective_from": card.effective_from, "note": "",
-                                         "tier_rates": dict(f.TIERS),
-                                         "fees": f.fee_rows([stl.world.line], callout="99.00")},
-                                  stl.admin)
+            config.change_rate_card(card, {"effective_from": card.effective_from, "note": "",
+                                           "tier_rates": dict(f.TIERS),
+                                           "fees": f.fee_rows([stl.world.line], callout="99.00")},
+                                    acting_user=stl.admin, seen_version=card.version)
     with stl.fixture():
         f.rate_card([stl.world.line], effective=stl.day - timedelta(days=1), callout="99.00")
     db.session.expire_all()
@@ -178,7 +182,7 @@ def _written(stl) -> tuple[int, int, int]:
 def _open_today(stl, year, month):
     """Open a claim as the web does: on the network's day by the clock (no `today=`)."""
     with stl.agency():
-        settlement = services.open_settlement(stl.world.a, year, month, stl.owner)
+        settlement = services.open_settlement(stl.world.a, year, month, acting_user=stl.owner)
         assert settlement.lines is not None  # loaded in scope (PostgreSQL's row security)
         return settlement
 
@@ -243,14 +247,17 @@ def test_an_earlier_or_out_of_warranty_order_can_be_added_by_number(stl):
     out = stl.order(repairs=[code], in_warranty=False)
     s = stl.open()
     with stl.agency():
-        line = services.add_order(s, out.number, s.version, stl.owner, today=stl.today)
+        line = services.add_order(s, out.number, acting_user=stl.owner, seen_version=s.version,
+                                  today=stl.today)
         assert line.codes == [rules.OUT_OF_WARRANTY] and line.disposition == "deny"
         for bad, message in (("NOPE", "has no order"), (out.number, "already in a settlement")):
             with pytest.raises(DomainError, match=message):
-                services.add_order(s, bad, s.version, stl.owner, today=stl.today)
+                services.add_order(s, bad, acting_user=stl.owner, seen_version=s.version,
+                                   today=stl.today)
     foreign = stl.order(agency=stl.world.b, repairs=[code])
     with stl.agency(), pytest.raises(DomainError, match="has no order"):
-        services.add_order(s, foreign.number, s.version, stl.owner, today=stl.today)
+        services.add_order(s, foreign.number, acting_user=stl.owner, seen_version=s.version,
+                           today=stl.today)
 
 
 # --- one live settlement per work order --------------------------------------------------------
@@ -273,12 +280,13 @@ def test_withdrawing_or_removing_releases_the_claim(stl):
     o = stl.order(repairs=[stl.code()])
     s = stl.open()
     with stl.agency():
-        services.withdraw_settlement(s, s.version, stl.owner)
+        services.withdraw_settlement(s, acting_user=stl.owner, seen_version=s.version)
     assert s.status == Status.WITHDRAWN
     again = stl.open()
     assert [ln.work_order_id for ln in again.lines] == [o.id]
     with stl.agency():
-        services.remove_line(again, again.lines[0], again.version, stl.owner, today=stl.today)
+        services.remove_line(again, again.lines[0], acting_user=stl.owner,
+                             seen_version=again.version, today=stl.today)
         db.session.expire(again, ["lines"])
         assert again.lines == [] and again.claimed_total == D("0.00")
         claims = db.session.scalars(select(Claim).where(Claim.work_order_id == o.id)).all()
@@ -337,7 +345,7 @@ def test_the_quarterly_grade_is_a_percentage_of_the_quarters_labor(stl, grade_so
     with stl.agency():  # the page and the statement name the line alike
         assert statement.line_subject(grade, "en") == f"{quarter.label} grade D"
     with stl.agency():
-        services.withdraw_settlement(s, s.version, stl.owner)
+        services.withdraw_settlement(s, acting_user=stl.owner, seen_version=s.version)
     again = stl.open()
     assert sum(1 for ln in again.lines if ln.kind == LineKind.GRADE) == 1  # released, re-used
 
@@ -362,11 +370,14 @@ def test_every_service_call_writes_exactly_one_audit_entry(stl):
     s = stl.open()
     assert entries() == start + 1
     with stl.agency():
-        services.refresh_settlement(s, s.version, stl.owner, today=stl.today)
+        services.refresh_settlement(s, acting_user=stl.owner, seen_version=s.version,
+                                    today=stl.today)
         assert entries() == start + 2
-        line = services.add_order(s, later.number, s.version, stl.owner, today=stl.today)
+        line = services.add_order(s, later.number, acting_user=stl.owner, seen_version=s.version,
+                                  today=stl.today)
         assert entries() == start + 3
-        services.remove_line(s, line, s.version, stl.owner, today=stl.today)
+        services.remove_line(s, line, acting_user=stl.owner, seen_version=s.version,
+                             today=stl.today)
         assert entries() == start + 4
     stl.submit(s)
     assert entries() == start + 5
@@ -492,7 +503,8 @@ def test_the_migration_gives_stored_grade_lines_the_one_quarter_spelling(stl, gr
         assert stored() == [[quarter.label], [quarter.label]]
     db.session.expire_all()
     with stl.agency():
-        services.refresh_settlement(s, s.version, stl.owner, today=stl.today)
+        services.refresh_settlement(s, acting_user=stl.owner, seen_version=s.version,
+                                    today=stl.today)
         grades = [ln for ln in s.lines if ln.kind == LineKind.GRADE]
         assert [(ln.grade_period, ln.claimed_amount) for ln in grades] == [
             (quarter.label, D("0.00"))]

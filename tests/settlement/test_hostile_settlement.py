@@ -42,12 +42,14 @@ def seeded(app, world):
             opened = []
             for n in range(3):
                 day = env.day.replace(day=1) - timedelta(days=40 * n)
-                opened.append(services.open_settlement(world.a, day.year, day.month, env.owner,
-                                                       today=env.today))
+                opened.append(services.open_settlement(world.a, day.year, day.month,
+                                                       acting_user=env.owner, today=env.today))
             for s in opened[1:]:
-                services.submit_settlement(s, s.version, env.owner, today=env.today)
+                services.submit_settlement(s, acting_user=env.owner, seen_version=s.version,
+                                           today=env.today)
         with unscoped("HQ"):
-            review.regional_review(opened[2], opened[2].version, env.manager, True, "")
+            review.regional_review(opened[2], True, "", acting_user=env.manager,
+                                   seen_version=opened[2].version)
         db.session.commit()
     return world
 

@@ -81,7 +81,7 @@ def test_a_possible_duplicate_is_in_hqs_statement_only(web):
     with app.app_context(), unscoped("fixture"):
         code = f.repair_code(world.line, "1.00")
         f.order(world.b, world.line, day=web.day, repairs=[code], serial="SN-DUP-PDF")
-        services.open_settlement(world.b, web.year, web.month, None, today=web.today)
+        services.open_settlement(world.b, web.year, web.month, acting_user=None, today=web.today)
         f.order(world.a, world.line, day=web.day, repairs=[code], serial="SN-DUP-PDF")
         db.session.commit()
     sid = open_claim(web)
@@ -104,7 +104,7 @@ def test_bad_uploads_are_refused_with_a_message_and_nothing_stored(web, monkeypa
     owner = as_user(app, web.owner)
     with app.app_context(), unscoped("fixture"):
         f.order(web.world.b, web.world.line, day=web.day, repairs=[f.repair_code(web.world.line)])
-        foreign = services.open_settlement(web.world.b, web.year, web.month, None,
+        foreign = services.open_settlement(web.world.b, web.year, web.month, acting_user=None,
                                            today=web.today)
         foreign_line = foreign.lines[0].id
         db.session.commit()
@@ -162,10 +162,13 @@ def network(web):
         code = f.repair_code(world.line, "1.00")
         for agency in (world.a2, world.b):
             f.order(agency, world.line, day=web.day, repairs=[code], service_type="carry_in")
-        a = services.open_settlement(world.a, web.year, web.month, None, today=web.today)
-        a2 = services.open_settlement(world.a2, web.year, web.month, None, today=web.today)
-        services.submit_settlement(a2, a2.version, None, today=web.today)
-        b = services.open_settlement(world.b, web.year, web.month, None, today=web.today)
+        a = services.open_settlement(world.a, web.year, web.month, acting_user=None,
+                                     today=web.today)
+        a2 = services.open_settlement(world.a2, web.year, web.month, acting_user=None,
+                                      today=web.today)
+        services.submit_settlement(a2, acting_user=None, seen_version=a2.version, today=web.today)
+        b = services.open_settlement(world.b, web.year, web.month, acting_user=None,
+                                     today=web.today)
         db.session.commit()
         web.ids = {"a": a.id, "a2": a2.id, "b": b.id}
         web.numbers = {"a": a.number, "a2": a2.number, "b": b.number}
@@ -256,7 +259,8 @@ def test_list_pages_run_a_fixed_number_of_queries(network, query_counter, capsys
                 for day in (3, 4, 5):
                     f.order(agency, world.line, day=network.day.replace(
                         year=year, month=month + 1, day=day), repairs=[code])
-                services.open_settlement(agency, year, month + 1, None, today=network.today)
+                services.open_settlement(agency, year, month + 1, acting_user=None,
+                                         today=network.today)
         db.session.commit()
     many = counts()
     with capsys.disabled():

@@ -135,7 +135,7 @@ def _open(app, network):
     with app.app_context(), scoped(agency_scope(network["agency"])):
         agency = db.session.scalars(select(Agency).where(Agency.id == network["agency"])).one()
         s = services.open_settlement(agency, *network["period"],
-                                     _user(network["users"][Role.AGENCY_OWNER]))
+                                     acting_user=_user(network["users"][Role.AGENCY_OWNER]))
         db.session.commit()
         return s.id, s.version
 
@@ -156,7 +156,7 @@ def test_two_concurrent_submissions_change_money_once(race_app, network):
             s = _load(sid)
             owner = _user(network["users"][Role.AGENCY_OWNER])
             barrier.wait()
-            services.submit_settlement(s, version, owner)
+            services.submit_settlement(s, acting_user=owner, seen_version=version)
             return "ok"
 
     results = _race(race_app, submit, submit)
@@ -179,7 +179,7 @@ def test_two_concurrent_openings_of_a_month_make_one_claim(race_app, network):
                 Agency.id == network["agency"])).one()
             owner = _user(network["users"][Role.AGENCY_OWNER])
             barrier.wait()
-            return services.open_settlement(agency, *network["period"], owner).id
+            return services.open_settlement(agency, *network["period"], acting_user=owner).id
 
     results = _race(race_app, open_month, open_month)
     _one_wins(results, lambda r: isinstance(r, int))
@@ -216,11 +216,11 @@ def test_the_database_holds_one_live_claim_when_two_drafts_race(race_app, networ
     with race_app.app_context(), scoped(agency_scope(network["agency"])):
         agency = db.session.scalars(select(Agency).where(Agency.id == network["agency"])).one()
         owner = _user(network["users"][Role.AGENCY_OWNER])
-        second = services.open_settlement(agency, earlier.year, earlier.month, owner).id
+        second = services.open_settlement(agency, earlier.year, earlier.month, acting_user=owner).id
         # the earlier month's draft holds `late`'s sibling; `late` itself is released again
         s2 = _load(second)
         line_of_late = next(ln for ln in s2.lines if ln.work_order_id == late_id)
-        services.remove_line(s2, line_of_late, s2.version, owner)
+        services.remove_line(s2, line_of_late, acting_user=owner, seen_version=s2.version)
         db.session.commit()
 
     def add_to(settlement_id):
@@ -229,7 +229,8 @@ def test_the_database_holds_one_live_claim_when_two_drafts_race(race_app, networ
                 s = _load(settlement_id)
                 owner = _user(network["users"][Role.AGENCY_OWNER])
                 barrier.wait()
-                return services.add_order(s, late_number, s.version, owner).id
+                return services.add_order(s, late_number, acting_user=owner,
+                                          seen_version=s.version).id
         return action
 
     results = _race(race_app, add_to(first), add_to(second))
@@ -247,12 +248,14 @@ def test_two_concurrent_approvals_approve_once(race_app, network):
     sid, version = _open(race_app, network)
     with race_app.app_context(), scoped(agency_scope(network["agency"])):
         s = _load(sid)
-        services.submit_settlement(s, version, _user(network["users"][Role.AGENCY_OWNER]))
+        services.submit_settlement(s, acting_user=_user(network["users"][Role.AGENCY_OWNER]),
+                                   seen_version=version)
         db.session.commit()
     with race_app.app_context(), scoped(ALL):
         s = _load(sid)
         assert not s.awaits_regional_review
-        review.approve_clean_lines(s, s.version, _user(network["users"][Role.HQ_SETTLEMENT]))
+        review.approve_clean_lines(s, acting_user=_user(network["users"][Role.HQ_SETTLEMENT]),
+                                   seen_version=s.version)
         db.session.commit()
         seen = s.version
 
@@ -262,7 +265,7 @@ def test_two_concurrent_approvals_approve_once(race_app, network):
                 s = _load(sid)
                 user = _user(network["users"][user_key])
                 barrier.wait()
-                return review.approve_settlement(s, seen, user)
+                return review.approve_settlement(s, acting_user=user, seen_version=seen)
         return action
 
     results = _race(race_app, approve(Role.HQ_SETTLEMENT), approve("colleague"))

@@ -106,8 +106,8 @@ def test_recalculating_a_big_claim_is_set_based_too(stl, query_counter):
     for settlement in (small, big):
         before = settlement.claimed_total
         with stl.agency(settlement.agency_id), query_counter as counter:
-            services.refresh_settlement(settlement, settlement.version, stl.owner,
-                                        today=stl.today)
+            services.refresh_settlement(settlement, acting_user=stl.owner,
+                                        seen_version=settlement.version, today=stl.today)
             db.session.flush()
         counts.append(counter.count)
         # 1.50 h × 10.00 more per line
@@ -155,7 +155,8 @@ def test_submitting_and_approving_the_clean_lines_do_not_grow_with_the_lines(stl
                 db.session.flush()
         stl.forward(settlement)
         with stl.hq(), query_counter as approving:
-            approved = review.approve_clean_lines(settlement, settlement.version, stl.reviewer)
+            approved = review.approve_clean_lines(settlement, acting_user=stl.reviewer,
+                                                  seen_version=settlement.version)
             db.session.flush()
         counts.append((submitting.count, approving.count))
         with stl.hq():
@@ -291,7 +292,7 @@ def test_hq_narrows_the_list_by_a_typed_agency_code(web):
     sid = open_claim(web)
     with app.app_context(), unscoped("a claim of agency B"):
         f.order(world.b, world.line, day=web.day, repairs=[f.repair_code(world.line, "1.00")])
-        other = services.open_settlement(world.b, web.year, web.month, None,
+        other = services.open_settlement(world.b, web.year, web.month, acting_user=None,
                                          today=web.today).id
         db.session.commit()
     mine, other = f'href="/settlements/{sid}"', f'href="/settlements/{other}"'

@@ -299,7 +299,7 @@ def test_duplicates_are_shown_to_hq_only(web):
         f.order(world.b, world.line, day=web.day, repairs=[code], serial="SN-DUP-9")
         from settlement import services
 
-        services.open_settlement(world.b, web.year, web.month, None, today=web.today)
+        services.open_settlement(world.b, web.year, web.month, acting_user=None, today=web.today)
         f.order(world.a, world.line, day=web.day, repairs=[code], serial="SN-DUP-9")
         db.session.commit()
     sid = open_claim(web)
@@ -431,7 +431,7 @@ def test_settings_and_dispositions_forms(web):
         assert response.status_code == 400, name
     assert admin.post("/settlements/configuration/settings", data=good).status_code == 302
     stale = admin.post("/settlements/configuration/settings", data=good)
-    assert stale.status_code == 400 and "changed the settings" in stale.get_data(as_text=True)
+    assert stale.status_code == 400 and "out of date" in stale.get_data(as_text=True)
     response = admin.post("/settlements/configuration/dispositions",
                           data={"late": "maybe"})
     assert response.status_code == 400

@@ -8,7 +8,15 @@ from portal.errors_domain import DomainError
 from portal.extensions import db
 from portal.tenancy import agency_scope, scoped, unscoped
 from tenants import services
-from tenants.models import Agency, AgencyStatus, AgencyStatusChange
+from tenants.models import Agency, AgencyStatus, AgencyStatusChange, Region
+
+
+def _acting(user):
+    """The acting user in the test's session (the policy reads their agency)."""
+    with unscoped("the test's acting user"):
+        user = db.session.merge(user)
+        _ = user.agency
+        return user
 
 
 def _audits(action):
@@ -30,7 +38,7 @@ def test_lifecycle_follows_the_allowed_steps(ctx, world, path, ok):
         agency.status = AgencyStatus.APPLICANT
         try:
             for step in path:
-                services.change_agency_status(agency, step, "reason")
+                services.change_agency_status(agency, step, "reason", acting_user=None)
         except DomainError:
             assert not ok
         else:
@@ -44,15 +52,16 @@ def test_lifecycle_follows_the_allowed_steps(ctx, world, path, ok):
 def test_status_change_needs_a_reason_and_is_audited(ctx, world):
     with unscoped("HQ admin"):
         with pytest.raises(DomainError):
-            services.change_agency_status(world.a, "suspended", "  ")
-        services.change_agency_status(world.a, "suspended", "quality problems")
+            services.change_agency_status(world.a, "suspended", "  ", acting_user=None)
+        services.change_agency_status(world.a, "suspended", "quality problems",
+                                      acting_user=None)
     assert _audits("agency.status_changed") == 1
 
 
 def test_agency_code_is_unique_case_insensitively(ctx, world):
     with unscoped("HQ admin"), pytest.raises(DomainError, match="already used"):
         services.create_agency({"code": "a-own", "legal_name": "x", "region_id": world.region1.id,
-                                "agency_type": "station", "tier": 1}, [])
+                                "agency_type": "station", "tier": 1}, [], acting_user=None)
 
 
 def test_province_must_belong_to_the_region(ctx, world):
@@ -64,7 +73,7 @@ def test_province_must_belong_to_the_region(ctx, world):
         with pytest.raises(DomainError, match="province"):
             services.create_agency({"code": "NEW1", "legal_name": "x", "tier": 1,
                                     "region_id": world.region1.id, "province_id": other,
-                                    "agency_type": "station"}, [])
+                                    "agency_type": "station"}, [], acting_user=None)
 
 
 def _domains(agency, domains: str) -> None:
@@ -75,61 +84,102 @@ def _domains(agency, domains: str) -> None:
 
 
 def test_owner_creates_staff_of_their_own_agency_only(ctx, world):
-    owner = world.user(Role.AGENCY_OWNER)
+    owner = _acting(world.user(Role.AGENCY_OWNER))
     _domains(world.a, "a.example")
     with scoped(agency_scope(world.a.id)):
-        user = services.create_account(actor=owner, email="new.staff@a.example", name="N",
+        user = services.create_account("new.staff@a.example", acting_user=owner, name="N",
                                        role=Role.AGENCY_STAFF, password_hash="x",
                                        agency_id=world.b.id)  # ignored: always their own
         assert user.agency_id == world.a.id
         for role in (Role.HQ_ADMIN, Role.AUDITOR, Role.AGENCY_OWNER, Role.REGIONAL_MANAGER):
             with pytest.raises(DomainError, match="may not give this role"):
-                services.create_account(actor=owner, email=f"{role}@a.example", name="N",
+                services.create_account(f"{role}@a.example", acting_user=owner, name="N",
                                         role=role, password_hash="x")
 
 
 def test_email_is_unique_across_agencies_without_telling_owners_where(ctx, world):
     """HQ is told an address is taken; an agency owner only that it cannot be used (a clash
     inside the owner's own domain exists only if HQ gave the domain to two tenants)."""
-    owner = world.user(Role.AGENCY_OWNER)
+    owner = _acting(world.user(Role.AGENCY_OWNER))
     foreign = world.b_users[Role.AGENCY_STAFF]
     _domains(world.a, foreign.email.rpartition("@")[2])
     with scoped(agency_scope(world.a.id)), pytest.raises(DomainError) as refused:
-        services.create_account(actor=owner, email=foreign.email.upper(), name="N",
+        services.create_account(foreign.email.upper(), acting_user=owner, name="N",
                                 role=Role.AGENCY_STAFF, password_hash="x")
     assert refused.value.message == "This address cannot be used. Ask HQ."
     with unscoped("HQ admin"), pytest.raises(DomainError, match="already exists"):
-        services.create_account(actor=world.user(Role.HQ_ADMIN), email=foreign.email.upper(),
-                                name="N", role=Role.AGENCY_STAFF, password_hash="x",
+        services.create_account(foreign.email.upper(),
+                                acting_user=_acting(world.user(Role.HQ_ADMIN)), name="N",
+                                role=Role.AGENCY_STAFF, password_hash="x",
                                 agency_id=world.a.id)
 
 
 def test_owner_cannot_manage_another_owner_or_hq_accounts(ctx, world):
-    owner = world.user(Role.AGENCY_OWNER)
+    owner = _acting(world.user(Role.AGENCY_OWNER))
     with pytest.raises(DomainError):
-        services.set_account_active(owner, world.b_users[Role.AGENCY_OWNER], False)
+        services.deactivate_account(world.b_users[Role.AGENCY_OWNER], acting_user=owner)
     with pytest.raises(DomainError):
-        services.set_account_active(owner, world.user(Role.HQ_ADMIN), False)
+        services.deactivate_account(world.user(Role.HQ_ADMIN), acting_user=owner)
 
 
 def test_deactivation_rotates_the_session_token(ctx, world):
-    admin = world.user(Role.HQ_ADMIN)
+    admin = _acting(world.user(Role.HQ_ADMIN))
     with unscoped("HQ admin"):
         staff = world.b_users[Role.AGENCY_STAFF]
         staff = db.session.merge(staff)
         before = staff.session_token
-        services.set_account_active(admin, staff, False)
+        services.deactivate_account(staff, acting_user=admin)
         assert staff.session_token != before and not staff.is_active
         with pytest.raises(DomainError):
-            services.set_account_active(admin, db.session.merge(admin), False)
+            services.deactivate_account(db.session.merge(admin), acting_user=admin)
 
 
 def test_hq_accounts_never_belong_to_an_agency(ctx, world):
-    admin = world.user(Role.HQ_ADMIN)
+    admin = _acting(world.user(Role.HQ_ADMIN))
     with unscoped("HQ admin"):
         with pytest.raises(DomainError):
-            services.create_account(actor=admin, email="x@hq.example", name="X",
+            services.create_account("x@hq.example", acting_user=admin, name="X",
                                     role=Role.HQ_PARTS, password_hash="x", agency_id=world.a.id)
         with pytest.raises(DomainError, match="region"):
-            services.create_account(actor=admin, email="y@hq.example", name="Y",
+            services.create_account("y@hq.example", acting_user=admin, name="Y",
                                     role=Role.REGIONAL_MANAGER, password_hash="x")
+
+
+def test_reference_data_is_audited_as_before(ctx, world):
+    """One entry per change: the made row on creation, only the changed fields on an edit."""
+    admin = _acting(world.user(Role.HQ_ADMIN))
+    create, update = services.REFERENCE[Region]
+    with unscoped("HQ admin"):
+        region = create({"code": "R-NEW", "name_zh": "新大区", "name_en": "New"},
+                        acting_user=admin)
+        update(region, {"code": "R-NEW", "name_zh": "新大区", "name_en": "Newer"},
+               acting_user=admin)
+        with pytest.raises(DomainError, match="already used"):
+            create({"code": "r-new", "name_zh": "x", "name_en": "x"}, acting_user=admin)
+        entries = db.session.scalars(select(AuditEntry).where(
+            AuditEntry.object_type == "Region", AuditEntry.object_id == str(region.id))
+            .order_by(AuditEntry.id)).all()
+    assert [e.action for e in entries] == ["region.created", "region.updated"]
+    assert entries[0].after["code"] == "R-NEW" and entries[0].before is None
+    assert (entries[1].before, entries[1].after) == ({"name_en": "New"}, {"name_en": "Newer"})
+    assert entries[1].actor_id == admin.id
+
+
+def test_only_hq_admin_changes_the_network(ctx, world):
+    certifier = _acting(world.user(Role.HQ_CERTIFIER))
+    with unscoped("HQ"), pytest.raises(DomainError, match="cannot do this"):
+        services.change_agency_status(world.a, "suspended", "quality problems",
+                                      acting_user=certifier)
+    assert _audits("agency.status_changed") == 0
+
+
+def test_an_account_is_deactivated_once(ctx, world):
+    admin = _acting(world.user(Role.HQ_ADMIN))
+    with unscoped("HQ admin"):
+        staff = db.session.merge(world.b_users[Role.AGENCY_STAFF])
+        services.deactivate_account(staff, acting_user=admin)
+        with pytest.raises(DomainError, match="already deactivated"):
+            services.deactivate_account(staff, acting_user=admin)
+        services.activate_account(staff, acting_user=admin)
+        assert staff.is_active_account
+    assert (_audits("user.deactivated"), _audits("user.activated")) == (1, 1)

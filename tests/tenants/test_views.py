@@ -143,3 +143,25 @@ def test_list_pages_run_a_constant_number_of_queries(app, client, world, query_c
     many = query_counter.count
     assert many == few, (few, many)
     print(f"{path}: {many} queries")
+
+
+@pytest.mark.parametrize("role,shown", [(Role.HQ_ADMIN, True), (Role.HQ_CERTIFIER, False),
+                                        (Role.REGIONAL_MANAGER, False)])
+def test_buttons_show_to_those_who_may_act(client, world, role, shown):
+    sign_in(client, world.user(role))
+    pages = (client.get("/agencies/").get_data(as_text=True)
+             + client.get(f"/agencies/{world.a.id}").get_data(as_text=True)
+             + client.get("/network/reference").get_data(as_text=True))
+    for link in ("/agencies/new", f"/agencies/{world.a.id}/edit",
+                 f"/agencies/{world.a.id}/status", "/network/regions/new"):
+        assert (link in pages) is shown, link
+
+
+def test_owner_manages_staff_only(client, world):
+    sign_in(client, world.user(Role.AGENCY_OWNER))
+    page = client.get("/users/").get_data(as_text=True)
+    assert f"/users/{world.user(Role.AGENCY_STAFF).id}/edit" in page
+    assert f"/users/{world.user(Role.AGENCY_OWNER).id}/edit" not in page
+    refused = client.post(f"/users/{world.b_users[Role.AGENCY_STAFF].id}/active",
+                          data={"active": "0"})
+    assert refused.status_code == 404
