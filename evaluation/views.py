@@ -20,7 +20,7 @@ from evaluation.forms import (
 from evaluation.models import Quarter, QuarterStatus, Report, Result, ResultStatus
 from evaluation.policy import AGENCY_READERS, READERS
 from portal.auth.access import allow, performs
-from portal.commit import perform
+from portal.commit import done, perform
 from portal.extensions import db
 from portal.navigation import add_nav
 from portal.policy import can
@@ -127,8 +127,7 @@ def drilldown(result_id, kpi_code):
 def acknowledge(result_id):
     res = get_or_404(Result, result_id)
     if AcknowledgeForm().validate_on_submit() and perform(services.acknowledge_result, res):
-        flash(_("Result acknowledged: it is final."), "success")
-        return redirect(url_for("evaluation.result", result_id=res.id))
+        return done(_("Result acknowledged: it is final."), "evaluation.result", result_id=res.id)
     return result_page(res, 422)
 
 

@@ -29,7 +29,7 @@ from evaluation.policy import HQ_READERS, RANKING_READERS, VERIFIERS
 from evaluation.views import bp, form_page, index_page, pdf_response, result_page
 from portal import jobs
 from portal.auth.access import allow, performs
-from portal.commit import perform
+from portal.commit import done, perform
 from portal.extensions import db
 from portal.listing import int_arg, paginate
 from portal.periods import Period
@@ -163,9 +163,9 @@ def decide(proposal_id):
         flash(_("Choose to accept or reject the proposal."), "danger")
     elif perform(services.decide_proposal, proposal, form.decision.data == "accept",
                  form.note.data):
-        flash(_("Proposal accepted: the agency was changed.") if form.decision.data == "accept"
-              else _("Proposal rejected."), "success")
-        return redirect(url_for("evaluation.proposals"))
+        accepted = form.decision.data == "accept"
+        return done(_("Proposal accepted: the agency was changed.") if accepted
+                    else _("Proposal rejected."), "evaluation.proposals")
     return proposals_page(422)
 
 
@@ -202,8 +202,7 @@ def scheme_new():
         data = {k: v for k, v in form.data.items() if k not in ("submit", "csrf_token")}
         data["period"] = Period.parse(form.period.data)
         if perform(schemes.create_scheme, data, form=form):
-            flash(_("Scheme version created."), "success")
-            return redirect(url_for("evaluation.scheme_list"))
+            return done(_("Scheme version created."), "evaluation.scheme_list")
     return form_page(form, _("New KPI scheme version"), url_for("evaluation.scheme_list"))
 
 

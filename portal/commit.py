@@ -68,3 +68,11 @@ def committed():
         db.session.rollback()
         raise
     db.session.commit()
+
+
+def done(message: str, endpoint: str, anchor: str = "", **values):
+    """After a committed change: say so and go to `endpoint` (the page that shows it)."""
+    from flask import redirect, url_for
+
+    flash(message, "success")
+    return redirect(url_for(endpoint, **values) + anchor)

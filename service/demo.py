@@ -15,21 +15,8 @@ from certification.queries import valid_certificate_exists
 from portal import clock, demo
 from portal.extensions import db
 from service import demo_catalog as cat
+from service import models as svc
 from service.common import is_in_warranty, return_due_days
-from service.models import (
-    Complaint,
-    FaultCode,
-    Part,
-    PartReturn,
-    PartsRequest,
-    PartsRequestLine,
-    PartStock,
-    RepairCode,
-    Revisit,
-    WorkOrder,
-    WorkOrderPart,
-    WorkOrderRepair,
-)
 
 
 def register() -> None:
@@ -58,9 +45,9 @@ def load(ctx: dict) -> None:
         work.certified = certified
         orders += work.run()
     db.session.execute(
-        update(WorkOrder).where(WorkOrder.engineer_id.is_not(None))
+        update(svc.WorkOrder).where(svc.WorkOrder.engineer_id.is_not(None))
         .values(is_engineer_certified=valid_certificate_exists(
-            WorkOrder.engineer_id, WorkOrder.product_line_id, WorkOrder.service_date))
+            svc.WorkOrder.engineer_id, svc.WorkOrder.product_line_id, svc.WorkOrder.service_date))
         .execution_options(synchronize_session=False))
     db.session.flush()
     ctx["service_orders"] = orders
@@ -70,12 +57,12 @@ def _catalog(lines: dict) -> dict:
     """Insert the catalogs; {line code: {"repairs": [...], "faults": [...], "parts": [...]}}."""
     out = {}
     for code, line in lines.items():
-        repairs = [RepairCode(product_line_id=line.id, code=f"{code}-{c}", description_zh=zh,
+        repairs = [svc.RepairCode(product_line_id=line.id, code=f"{code}-{c}", description_zh=zh,
                               description_en=en, standard_hours=Decimal(h))
                    for c, zh, en, h in cat.REPAIR_CODES.get(code, [])]
-        faults = [FaultCode(product_line_id=line.id, code=f"{code}-{c}", description_zh=zh,
+        faults = [svc.FaultCode(product_line_id=line.id, code=f"{code}-{c}", description_zh=zh,
                             description_en=en) for c, zh, en in cat.FAULT_CODES.get(code, [])]
-        parts = [Part(part_number=n, name_zh=zh, name_en=en, product_line_id=line.id,
+        parts = [svc.Part(part_number=n, name_zh=zh, name_en=en, product_line_id=line.id,
                       unit_price=Decimal(p), is_returnable=r)
                  for n, zh, en, p, r in cat.PARTS.get(code, [])]
         db.session.add_all([*repairs, *faults, *parts])
@@ -179,7 +166,7 @@ class _AgencyYear:
                 "shipped_by_id": self.hq["parts"] if shipped else None,
                 "received_at": times[3] if step == 3 else None})
             lines.append(self.request_lines(rows[-1]))
-        ids = _bulk(PartsRequest, rows)
+        ids = _bulk(svc.PartsRequest, rows)
         line_rows = []
         for request_id, row, request_lines in zip(ids, rows, lines, strict=True):
             for line in request_lines:
@@ -187,7 +174,7 @@ class _AgencyYear:
                 if row["status"] == "received":
                     arrivals.append((row["received_at"], line["part_id"],
                                      line["received_quantity"] or 0))
-        _bulk(PartsRequestLine, line_rows)
+        _bulk(svc.PartsRequestLine, line_rows)
         return sorted(arrivals)
 
     def request_lines(self, request: dict) -> list[dict]:
@@ -313,7 +300,7 @@ class _AgencyYear:
 
     def write_orders(self, orders: list[dict]) -> None:
         rows = [{k: v for k, v in o.items() if not k.startswith("_")} for o in orders]
-        ids = _bulk(WorkOrder, rows)
+        ids = _bulk(svc.WorkOrder, rows)
         completed: dict[str, list[tuple[datetime, int]]] = defaultdict(list)
         window = timedelta(days=30)
         for order_id, order in zip(ids, orders, strict=True):
@@ -323,8 +310,8 @@ class _AgencyYear:
             origins = [(c, i) for c, i in completed[order["serial_number"]]
                        if timedelta(0) <= order["received_at"] - c <= window]
             if (order["_origin"] and origins and order["status"] != "cancelled"):
-                db.session.execute(update(WorkOrder.__table__).where(
-                    WorkOrder.__table__.c.id == order_id).values(
+                db.session.execute(update(svc.WorkOrder.__table__).where(
+                    svc.WorkOrder.__table__.c.id == order_id).values(
                     is_rework=True, rework_of_id=max(origins)[1]))
                 order["is_rework"] = True
             if order["status"] == "completed" and order["service_type"] != "phone":
@@ -354,9 +341,10 @@ class _AgencyYear:
                 revisits.append({"agency_id": self.agency.id, "work_order_id": o["id"],
                                  "score": score, "comment": rng.choice(cat.REVISIT_COMMENTS[score]),
                                  "revisited_at": revisit_at, "recorded_by_id": self.hq["service"]})
-        _bulk(WorkOrderRepair, repairs)
-        ids = _bulk(WorkOrderPart, [{k: v for k, v in p.items() if k != "_order"} for p in parts])
-        _bulk(Revisit, revisits)
+        _bulk(svc.WorkOrderRepair, repairs)
+        ids = _bulk(svc.WorkOrderPart,
+                    [{k: v for k, v in p.items() if k != "_order"} for p in parts])
+        _bulk(svc.Revisit, revisits)
         self.returns([(i, p) for i, p in zip(ids, parts, strict=True)])
 
     def returns(self, used: list[tuple[int, dict]]) -> None:
@@ -388,7 +376,7 @@ class _AgencyYear:
                                    inspected_at=inspected, inspected_by_id=self.hq["parts"],
                                    reject_reason="非原装件或缺少故障标签" if rejected else None)
             rows.append(row)
-        _bulk(PartReturn, rows)
+        _bulk(svc.PartReturn, rows)
 
     def complaints(self, orders: list[dict]) -> None:
         rng, rows = self.rng, []
@@ -425,10 +413,10 @@ class _AgencyYear:
                 if state == "closed" else None,
                 "closed_at": closed if state == "closed" else None,
                 "closed_by_id": self.hq["service"] if state == "closed" else None})
-        _bulk(Complaint, rows)
+        _bulk(svc.Complaint, rows)
 
     def stock_rows(self) -> None:
         rows = [{"agency_id": self.agency.id, "part_id": part_id, "quantity": self.stock[part_id],
                  "received_total": self.received[part_id], "used_total": self.used[part_id]}
                 for part_id in sorted(set(self.received) | set(self.used))]
-        _bulk(PartStock, rows)
+        _bulk(svc.PartStock, rows)

@@ -16,21 +16,8 @@ from portal.auth.roles import Role
 from portal.clock import local_day, local_zone
 from portal.clock import now as clock_now
 from service import demo_catalog as cat
+from service import models as svc
 from service.common import is_in_warranty, return_due_days, rework_days
-from service.models import (
-    Complaint,
-    FaultCode,
-    Part,
-    PartReturn,
-    PartsRequest,
-    PartsRequestLine,
-    PartStock,
-    RepairCode,
-    Revisit,
-    WorkOrder,
-    WorkOrderPart,
-    WorkOrderRepair,
-)
 
 KINDS, KIND_WEIGHTS = ["phone", "onsite", "carry_in"], [2, 5, 3]
 SCORES, SCORE_WEIGHTS = [5, 4, 3, 2, 1], [55, 28, 10, 5, 2]
@@ -67,21 +54,21 @@ def make_catalog(net, lines) -> dict:
         short = line.code.rsplit("-", 1)[-1]
         entry = {"repairs": [], "faults": [], "parts": []}
         for code, zh, en, hours in cat.REPAIR_CODES.get(short, []):
-            [repair_id] = net.ids(RepairCode, 1)
-            net.add(RepairCode, {"id": repair_id, "product_line_id": line.id,
+            [repair_id] = net.ids(svc.RepairCode, 1)
+            net.add(svc.RepairCode, {"id": repair_id, "product_line_id": line.id,
                                  "code": f"{short}-{code}", "description_zh": zh,
                                  "description_en": en, "standard_hours": Decimal(hours),
                                  "is_active": True})
             entry["repairs"].append((repair_id, Decimal(hours)))
         for code, zh, en in cat.FAULT_CODES.get(short, []):
-            [fault_id] = net.ids(FaultCode, 1)
-            net.add(FaultCode, {"id": fault_id, "product_line_id": line.id,
+            [fault_id] = net.ids(svc.FaultCode, 1)
+            net.add(svc.FaultCode, {"id": fault_id, "product_line_id": line.id,
                                 "code": f"{short}-{code}", "description_zh": zh,
                                 "description_en": en, "is_active": True})
             entry["faults"].append(fault_id)
         for number, zh, en, price, returnable in cat.PARTS.get(short, []):
-            [part_id] = net.ids(Part, 1)
-            net.add(Part, {"id": part_id, "part_number": f"{net.tag}-{number}", "name_zh": zh,
+            [part_id] = net.ids(svc.Part, 1)
+            net.add(svc.Part, {"id": part_id, "part_number": f"{net.tag}-{number}", "name_zh": zh,
                            "name_en": en, "product_line_id": line.id,
                            "unit_price": Decimal(price), "is_returnable": returnable,
                            "is_active": True})
@@ -146,7 +133,7 @@ class AgencyHistory:
         latest = clock.now - timedelta(minutes=30)
         moments = [m if m < latest else latest - timedelta(minutes=rng.randint(1, 600))
                    for m in moments]
-        ids = self.net.ids(WorkOrder, len(moments))
+        ids = self.net.ids(svc.WorkOrder, len(moments))
         orders = [self.order(order_id, at, completed_in_warranty)
                   for order_id, at in zip(ids, sorted(moments), strict=True)]
         if not completed_in_warranty:
@@ -240,7 +227,7 @@ class AgencyHistory:
             "cancel_reason": "客户取消预约" if status == "cancelled" else None,
             "created_by_id": self.staff.id if self.staff else None, "created_at": at,
             "updated_at": completed if done else at, "version": 1}
-        self.net.add(WorkOrder, row)
+        self.net.add(svc.WorkOrder, row)
         self.net.audit("work_order.completed" if done else "work_order.created", "WorkOrder",
                        order_id, at=at, actor=self.staff, agency_id=self.agency.id,
                        after={"number": row["number"], "status": status, "service_type": kind})
@@ -259,13 +246,13 @@ class AgencyHistory:
         entry = self.catalog[line]
         if kind != "phone":
             for repair_id, hours in rng.sample(entry["repairs"], rng.choice([1, 1, 2])):
-                net.add(WorkOrderRepair, {"agency_id": agency_id, "work_order_id": order_id,
+                net.add(svc.WorkOrderRepair, {"agency_id": agency_id, "work_order_id": order_id,
                                           "repair_code_id": repair_id, "standard_hours": hours})
             if entry["parts"] and rng.random() < 0.4:
                 part_id, price, returnable = rng.choice(entry["parts"])
                 quantity = 2 if rng.random() < 0.1 else 1
-                [used_id] = net.ids(WorkOrderPart, 1)
-                net.add(WorkOrderPart, {"id": used_id, "agency_id": agency_id,
+                [used_id] = net.ids(svc.WorkOrderPart, 1)
+                net.add(svc.WorkOrderPart, {"id": used_id, "agency_id": agency_id,
                                         "work_order_id": order_id, "part_id": part_id,
                                         "quantity": quantity, "unit_price": price})
                 self.used[(service_date.year, service_date.month)][part_id] += quantity
@@ -277,7 +264,7 @@ class AgencyHistory:
             score = rng.choices(SCORES, weights=SCORE_WEIGHTS)[0]
             if row["is_rework"]:
                 score = min(score, rng.choice([1, 2, 3]))
-            net.add(Revisit, {"agency_id": agency_id, "work_order_id": order_id, "score": score,
+            net.add(svc.Revisit, {"agency_id": agency_id, "work_order_id": order_id, "score": score,
                               "comment": rng.choice(cat.REVISIT_COMMENTS[score]),
                               "revisited_at": revisit_at,
                               "recorded_by_id": self.hq["service"].id})
@@ -310,7 +297,7 @@ class AgencyHistory:
                     row.update(status="rejected" if rejected else "accepted",
                                inspected_at=inspected, inspected_by_id=self.hq["parts"].id,
                                reject_reason="非原装件或缺少故障标签" if rejected else None)
-        self.net.add(PartReturn, row)
+        self.net.add(svc.PartReturn, row)
 
     def complaint(self, order_id: int | None, completed: datetime, rng) -> None:
         now = self.clock.now
@@ -319,7 +306,7 @@ class AgencyHistory:
         closed = responded + timedelta(days=rng.randint(1, 6))
         state = "closed" if closed < now else ("responded" if responded < now else "open")
         verdict = rng.choice(["substantiated", "not_substantiated"])
-        self.net.add(Complaint, {
+        self.net.add(svc.Complaint, {
             "agency_id": self.agency.id, "work_order_id": order_id,
             "channel": rng.choice(CHANNELS), "severity": rng.choice(["minor", "minor", "major",
                                                                       "critical"]),
@@ -351,7 +338,7 @@ class AgencyHistory:
             for part_id, quantity in ask[current].items():
                 ask[months[-2]][part_id] = ask[months[-2]].get(part_id, 0) + quantity
         for month in months:
-            [request_id] = self.net.ids(PartsRequest, 1)
+            [request_id] = self.net.ids(svc.PartsRequest, 1)
             submitted = clock.start_of(date(*month, 1)) + timedelta(hours=9 + rng.randint(0, 8))
             times = [submitted, submitted + timedelta(hours=rng.randint(4, 30))]
             times += [times[1] + timedelta(hours=rng.randint(6, 48))]
@@ -359,7 +346,7 @@ class AgencyHistory:
             reached = sum(t < clock.now for t in times)
             status = ["submitted", "submitted", "approved", "shipped", "received"][reached]
             shipped = status in ("shipped", "received")
-            self.net.add(PartsRequest, {
+            self.net.add(svc.PartsRequest, {
                 "id": request_id, "agency_id": agency_id,
                 "number": f"PR{month[0]}{month[1]:02d}-01", "status": status,
                 "note": "月度备货", "submitted_at": times[0],
@@ -377,7 +364,7 @@ class AgencyHistory:
                 got = quantity if status == "received" else None
                 if got:
                     received_total[part_id] += got
-                self.net.add(PartsRequestLine, {
+                self.net.add(svc.PartsRequestLine, {
                     "agency_id": agency_id, "request_id": request_id, "part_id": part_id,
                     "quantity": quantity, "reason": "stock", "work_order_id": None,
                     "decision": "approved" if approved else "pending",
@@ -391,7 +378,7 @@ class AgencyHistory:
             received, used = received_total[part_id], used_total[part_id]
             if received < used:  # a single month of history: what was used had been stocked
                 received = used
-            self.net.add(PartStock, {"agency_id": agency_id, "part_id": part_id,
+            self.net.add(svc.PartStock, {"agency_id": agency_id, "part_id": part_id,
                                      "quantity": received - used, "received_total": received,
                                      "used_total": used, "updated_at": clock.now})
 
@@ -460,13 +447,13 @@ def _catalog_of(lines, product_model, select, db) -> dict:
     for line_id in lines:
         out[line_id] = {
             "repairs": [tuple(r) for r in db.session.execute(
-                select(RepairCode.id, RepairCode.standard_hours)
-                .where(RepairCode.product_line_id == line_id))],
-            "faults": list(db.session.scalars(select(FaultCode.id)
-                                              .where(FaultCode.product_line_id == line_id))),
+                select(svc.RepairCode.id, svc.RepairCode.standard_hours)
+                .where(svc.RepairCode.product_line_id == line_id))],
+            "faults": list(db.session.scalars(select(svc.FaultCode.id)
+                                              .where(svc.FaultCode.product_line_id == line_id))),
             "parts": [tuple(p) for p in db.session.execute(
-                select(Part.id, Part.unit_price, Part.is_returnable)
-                .where(Part.product_line_id == line_id))],
+                select(svc.Part.id, svc.Part.unit_price, svc.Part.is_returnable)
+                .where(svc.Part.product_line_id == line_id))],
             "models": [tuple(m) for m in db.session.execute(
                 select(product_model.id, product_model.code, product_model.warranty_months)
                 .where(product_model.product_line_id == line_id))]}

@@ -15,7 +15,7 @@ from portal import policy as portal_policy
 from portal.auth.access import allow, performs
 from portal.auth.roles import Role
 from portal.clock import from_local, to_local
-from portal.commit import perform
+from portal.commit import done, perform
 from portal.exports import csv_response, refuse_if_too_many
 from portal.listing import paginate, sorted_by
 from portal.navigation import add_nav
@@ -269,8 +269,7 @@ def order_revisit(order_id):
     if form.validate_on_submit() and perform(quality.record_revisit, order, form.score.data,
                                              form.comment.data, aware(form.revisited_at.data),
                                              form=form):
-        flash(_("Revisit saved."), "success")
-        return redirect(url_for("service.order", order_id=order.id))
+        return done(_("Revisit saved."), "service.order", order_id=order.id)
     return _order_page(order, revisit_form=form, status=422)
 
 

@@ -1,11 +1,11 @@
 """Service quality pages: revisits (回访) and complaints (投诉)."""
-from flask import flash, redirect, render_template, request, url_for
+from flask import render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from portal import policy as portal_policy
 from portal.auth.access import allow, performs
-from portal.commit import perform
+from portal.commit import done, perform
 from portal.listing import paginate, sorted_by
 from portal.navigation import add_nav
 from portal.tenancy import get_or_404
@@ -76,8 +76,8 @@ def complaint_new():
                 "severity": form.severity.data, "description": form.description.data,
                 "received_at": aware(form.received_at.data)}, form=form)
             if ok:
-                flash(_("Complaint recorded; the agency sees it now."), "success")
-                return redirect(url_for("service.complaint", complaint_id=created.id))
+                return done(_("Complaint recorded; the agency sees it now."),
+                            "service.complaint", complaint_id=created.id)
     return render_template("portal/form_page.html", form=form, title=_("Record a complaint"),
                            back=url_for("service.complaints"))
 
@@ -107,8 +107,7 @@ def complaint_respond(complaint_id):
     form = ResponseForm()
     if form.validate_on_submit() and perform(quality.respond_to_complaint, item,
                                              form.response.data, form=form):
-        flash(_("Your response was sent to HQ."), "success")
-        return redirect(url_for("service.complaint", complaint_id=item.id))
+        return done(_("Your response was sent to HQ."), "service.complaint", complaint_id=item.id)
     return _complaint_page(item, response_form=form, status=422)
 
 
@@ -119,6 +118,5 @@ def complaint_verdict(complaint_id):
     form = VerdictForm()
     if form.validate_on_submit() and perform(quality.give_verdict, item, form.verdict.data,
                                              form.verdict_note.data, form=form):
-        flash(_("Complaint closed."), "success")
-        return redirect(url_for("service.complaint", complaint_id=item.id))
+        return done(_("Complaint closed."), "service.complaint", complaint_id=item.id)
     return _complaint_page(item, verdict_form=form, status=422)

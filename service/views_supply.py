@@ -7,7 +7,7 @@ from flask_babel import lazy_gettext as _l
 
 from portal.auth.access import allow, performs
 from portal.clock import local_today
-from portal.commit import perform
+from portal.commit import done, perform
 from portal.listing import paginate, sorted_by
 from portal.navigation import add_nav
 from portal.tenancy import get_or_404
@@ -118,8 +118,7 @@ def parts_request_decide(request_id):
             "reject_reason": request.form.get(f"reason-{line.id}"),
         } for line in queries.request_lines(item)}
         if perform(supply.decide_parts_request, item, decisions, form=form):
-            flash(_("Decision saved."), "success")
-            return redirect(url_for("service.parts_request", request_id=item.id))
+            return done(_("Decision saved."), "service.parts_request", request_id=item.id)
     return _request_page(item, form=form, status=422)
 
 
@@ -131,8 +130,7 @@ def parts_request_ship(request_id):
     if form.validate_on_submit() and perform(supply.ship_parts_request, item,
                                              form.carrier.data, form.tracking_number.data,
                                              form=form):
-        flash(_("Request marked as shipped."), "success")
-        return redirect(url_for("service.parts_request", request_id=item.id))
+        return done(_("Request marked as shipped."), "service.parts_request", request_id=item.id)
     return _request_page(item, ship_form=form, status=422)
 
 
@@ -147,8 +145,8 @@ def parts_request_receive(request_id):
             "discrepancy_note": request.form.get(f"note-{line.id}"),
         } for line in queries.request_lines(item) if line.decision == LineDecision.APPROVED}
         if perform(supply.receive_parts_request, item, receipts, form=form):
-            flash(_("Receipt confirmed; the parts are in your stock."), "success")
-            return redirect(url_for("service.parts_request", request_id=item.id))
+            return done(_("Receipt confirmed; the parts are in your stock."),
+                        "service.parts_request", request_id=item.id)
     return _request_page(item, form=form, status=422)
 
 
@@ -201,8 +199,7 @@ def part_return_ship(return_id):
     form = ShipForm()
     if form.validate_on_submit() and perform(supply.ship_return, item, form.carrier.data,
                                              form.tracking_number.data, form=form):
-        flash(_("Return marked as shipped."), "success")
-        return redirect(url_for("service.part_return", return_id=item.id))
+        return done(_("Return marked as shipped."), "service.part_return", return_id=item.id)
     return _return_page(item, ship_form=form, status=422)
 
 
@@ -214,7 +211,6 @@ def part_return_inspect(return_id):
     if form.validate_on_submit() and perform(supply.inspect_return, item,
                                              form.result.data == "accepted", form.reason.data,
                                              form=form):
-        flash(_("Inspection recorded."), "success")
-        return redirect(url_for("service.part_return", return_id=item.id))
+        return done(_("Inspection recorded."), "service.part_return", return_id=item.id)
     return _return_page(item, inspect_form=form, status=422)
 

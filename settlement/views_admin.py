@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from portal.auth.access import allow, performs
 from portal.clock import local_today
-from portal.commit import perform
+from portal.commit import done, perform
 from portal.extensions import db
 from portal.navigation import add_nav
 from settlement import config, delegation
@@ -154,8 +154,8 @@ def save_settings():
         data = {name: getattr(form, name).data for name in config.SETTING_NAMES}
         if perform(config.save_settings, config.settings_record(), data, form=form,
                    seen_version=form.version.data or 0):
-            flash(_("Settings saved. They apply to claims checked from now on."), "success")
-            return redirect(url_for("settlement.configuration"))
+            return done(_("Settings saved. They apply to claims checked from now on."),
+                        "settlement.configuration")
     return _settings_page(settings_form=form, status=400)
 
 
@@ -168,8 +168,7 @@ def save_dispositions():
     if form.validate_on_submit():
         wanted = {code: getattr(form, code).data for code in rules.EXCEPTION_CODES}
         if perform(config.save_dispositions, config.ALL_DISPOSITIONS, wanted, form=form):
-            flash(_("Dispositions saved."), "success")
-            return redirect(url_for("settlement.configuration"))
+            return done(_("Dispositions saved."), "settlement.configuration")
     return _settings_page(dispositions_form=form, status=400)
 
 
@@ -197,8 +196,7 @@ def delegations():
         if perform(delegation.create_delegation, current_user._get_current_object(),
                    form.delegate_id.data, form.starts_on.data, form.ends_on.data,
                    form.note.data, local_today(), form=form):
-            flash(_("Delegation saved."), "success")
-            return redirect(url_for("settlement.delegations"))
+            return done(_("Delegation saved."), "settlement.delegations")
     elif not form.is_submitted():
         form.starts_on.data = form.ends_on.data = local_today()
     return _delegations_page(form, 400 if form.errors or form.form_errors else 200)
@@ -211,5 +209,4 @@ def end_delegation(delegation_id):
     form = _delegation_form()
     if not perform(delegation.end_delegation, record, form=form):
         return _delegations_page(form, 400)
-    flash(_("Delegation ended."), "success")
-    return redirect(url_for("settlement.delegations"))
+    return done(_("Delegation ended."), "settlement.delegations")

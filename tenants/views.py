@@ -11,7 +11,7 @@ from portal.auth.access import allow, performs
 from portal.auth.models import User
 from portal.auth.passwords import hash_password
 from portal.auth.roles import Role
-from portal.commit import perform
+from portal.commit import done, perform
 from portal.errors_domain import DomainError, attach_to_form
 from portal.extensions import db
 from portal.listing import paginate, sorted_by
@@ -54,12 +54,6 @@ def _locale() -> str:
 
 def _form_page(form, title, back: str):
     return render_template("portal/form_page.html", form=form, title=str(title), back=back)
-
-
-def _done(message: str, endpoint: str, **values):
-    """After a change: say so and go to `endpoint`."""
-    flash(message, "success")
-    return redirect(url_for(endpoint, **values))
 
 
 # --- agencies ------------------------------------------------------------------------------
@@ -136,7 +130,7 @@ def agency_new():
         ok, agency = perform(services.create_agency, _agency_data(form, None),
                              form.product_line_ids.data or [], form=form)
         if ok:
-            return _done(_("Agency %(code)s created as an applicant.", code=agency.code),
+            return done(_("Agency %(code)s created as an applicant.", code=agency.code),
                          "tenants.agency", agency_id=agency.id)
     return _form_page(form, _("New agency"), url_for("tenants.agencies"))
 
@@ -155,7 +149,7 @@ def agency_edit(agency_id):
     if form.validate_on_submit() and perform(services.update_agency, agency,
                                              _agency_data(form, agency),
                                              form.product_line_ids.data or [], form=form):
-        return _done(_("Agency saved."), "tenants.agency", agency_id=agency.id)
+        return done(_("Agency saved."), "tenants.agency", agency_id=agency.id)
     return _form_page(form, _("Edit %(code)s", code=agency.code),
                       url_for("tenants.agency", agency_id=agency.id))
 
@@ -167,7 +161,7 @@ def agency_status(agency_id):
     form = StatusChangeForm()
     if form.validate_on_submit() and perform(services.change_agency_status, agency,
                                              form.to_status.data, form.reason.data, form=form):
-        return _done(_("Status changed."), "tenants.agency", agency_id=agency.id)
+        return done(_("Status changed."), "tenants.agency", agency_id=agency.id)
     return _agency_page(agency, form, 422)
 
 
@@ -186,7 +180,7 @@ def _reference_form(form, title, service, *args, **fixed):
         data = {k: clean(v) if isinstance(v, str) else v for k, v in form.data.items()
                 if k not in ("submit", "csrf_token")}
         if perform(service, *args, {**data, **fixed}, form=form):
-            return _done(_("Saved."), "tenants.reference")
+            return done(_("Saved."), "tenants.reference")
     return _form_page(form, title, url_for("tenants.reference"))
 
 
@@ -282,7 +276,7 @@ def user_new():
                      role=Role(form.role.data), password_hash=hash_password(form.password.data),
                      agency_id=_chosen(form, "agency_id"), region_id=_chosen(form, "region_id"),
                      form=form):
-            return _done(_("Account created."), "tenants.users")
+            return done(_("Account created."), "tenants.users")
     return _form_page(form, _("New account"), url_for("tenants.users"))
 
 
@@ -300,7 +294,7 @@ def user_edit(user_id):
             role=Role(form.role.data), region_id=_chosen(form, "region_id"),
             password_hash=hash_password(form.password.data) if form.password.data else None,
             form=form):
-        return _done(_("Account saved."), "tenants.users")
+        return done(_("Account saved."), "tenants.users")
     return _form_page(form, _("Edit %(email)s", email=user.email), url_for("tenants.users"))
 
 
