@@ -12,11 +12,11 @@ def init_app(app) -> None:
         views_exams,
         widgets,
     )
-    from certification.states import template_labels
+    from certification.states import register_labels
     from certification.views import bp
 
     app.register_blueprint(bp)
-    app.context_processor(template_labels)
+    register_labels(app)
     cli.init_app(app)
     demo.register()
     from certification import synth  # noqa: F401 - registers its synthetic network generator

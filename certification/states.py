@@ -5,6 +5,7 @@ from enum import StrEnum
 from flask_babel import lazy_gettext as _l
 
 from certification.models import EDUCATION_LABELS, ExamResult, NominationStatus, SessionStatus
+from portal import labels
 from portal.clock import add_months
 
 EXPIRING_DAYS = 60  # a certificate with this many days left or fewer is "expiring"
@@ -96,9 +97,12 @@ def certificate_state(cert, today: date) -> CertificateState:
     return state_of(cert, today, renewed=cert.renewed_by is not None)
 
 
-def template_labels() -> dict:
-    """What the certification templates read (the app's context processor)."""
-    return {"cert_state_labels": STATE_LABELS, "cert_state_badges": STATE_BADGES,
-            "cert_level_labels": LEVEL_LABELS, "nomination_labels": NOMINATION_LABELS,
-            "exam_result_labels": RESULT_LABELS, "session_labels": SESSION_LABELS,
-            "education_labels": EDUCATION_LABELS, "certificate_state": certificate_state}
+def register_labels(app) -> None:
+    """The words the certification templates read (portal.labels), and the state helper."""
+    labels.register("certification.state", STATE_LABELS, badges=STATE_BADGES)
+    labels.register("certification.level", LEVEL_LABELS)
+    labels.register("certification.nomination", NOMINATION_LABELS)
+    labels.register("certification.exam_result", RESULT_LABELS)
+    labels.register("certification.session", SESSION_LABELS)
+    labels.register("certification.education", EDUCATION_LABELS)
+    app.add_template_global(certificate_state)

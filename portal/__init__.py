@@ -7,7 +7,7 @@ from flask import Flask
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from portal import config, errors, i18n, policy
+from portal import config, errors, i18n, labels, policy
 from portal.config import PROJECT_ROOT
 from portal.extensions import (
     babel,
@@ -110,6 +110,7 @@ def _register_blueprints(app: Flask) -> None:
         importlib.import_module(name).init_app(app)
 
     policy.init_app(app)
+    labels.init_app(app)
 
     @app.context_processor
     def navigation():

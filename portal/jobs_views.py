@@ -5,7 +5,7 @@ from flask.cli import with_appcontext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from portal import jobs
+from portal import jobs, labels
 from portal.auth.access import allow, performs
 from portal.auth.policy import RETRY_JOB
 from portal.auth.roles import Role
@@ -76,6 +76,6 @@ STATUS_LABELS = {jobs.QUEUED: _l("Queued"), jobs.RUNNING: _l("Running"),
 
 def init_app(app) -> None:
     app.register_blueprint(bp)
-    app.context_processor(lambda: {"job_status_labels": STATUS_LABELS})
+    labels.register("job.status", STATUS_LABELS)
     app.cli.add_command(worker)
     app.cli.add_command(reap_jobs)

@@ -29,6 +29,7 @@ class Rule:
     when: Callable | None = None
     refusal: object = None  # a lazy message shown when `when` refuses
     system: bool = False
+    role_refusal: object = None  # a lazy message for a role the rule leaves out
 
 
 _rules: dict[str, Rule] = {}
@@ -37,9 +38,11 @@ NOT_YOURS = _l("Your role cannot do this.")
 
 
 def rule(action: str, *roles: Role, when: Callable | None = None, refusal=None,
-         system: bool = False) -> str:
-    """Declare who may do `action`; returns the action's name for the module to keep."""
-    new = Rule(action, frozenset(Role(r) for r in roles), when, refusal, system)
+         system: bool = False, role_refusal=None) -> str:
+    """Declare who may do `action`; returns the action's name for the module to keep.
+    `role_refusal` explains the refusal to other roles ("HQ settlement staff record
+    payments."); without it they read "Your role cannot do this."."""
+    new = Rule(action, frozenset(Role(r) for r in roles), when, refusal, system, role_refusal)
     old = _rules.get(action)
     if old is not None and (old.roles, old.system) != (new.roles, new.system):
         raise ValueError(f"action {action!r} is declared twice, differently")
@@ -80,7 +83,7 @@ def refusal(user, action: str, record=None) -> str | None:
     if user is None:
         return None if found.system else str(NOT_YOURS)
     if _role_of(user) not in found.roles:
-        return str(NOT_YOURS)
+        return str(found.role_refusal or NOT_YOURS)
     if record is not None and found.when is not None and not found.when(user, record):
         return str(found.refusal or NOT_YOURS)
     return None

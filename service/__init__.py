@@ -2,6 +2,8 @@
 
 
 def init_app(app) -> None:
+    from portal import labels
+
     # The view modules add their routes to the one blueprint when imported.
     from service import (  # noqa: F401
         cli,
@@ -20,8 +22,6 @@ def init_app(app) -> None:
     from service import synth  # noqa: F401 - registers its synthetic network generator
     widgets.register()
 
-    @app.context_processor
-    def service_labels():
-        return {"svc_return_statuses": models.RETURN_STATUS_LABELS,
-                "svc_complaint_statuses": models.COMPLAINT_STATUS_LABELS,
-                "svc_request_statuses": models.REQUEST_STATUS_LABELS}
+    labels.register("service.return_status", models.RETURN_STATUS_LABELS)
+    labels.register("service.complaint_status", models.COMPLAINT_STATUS_LABELS)
+    labels.register("service.request_status", models.REQUEST_STATUS_LABELS)

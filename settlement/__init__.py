@@ -2,6 +2,7 @@
 
 
 def init_app(app) -> None:
+    from portal import labels
     from settlement import cli, demo, models, views_admin, views_review, widgets  # noqa: F401 - models: the tables  # noqa: F401 - their routes
     from settlement.kinds import KIND_LABELS
     from settlement.states import (
@@ -20,13 +21,15 @@ def init_app(app) -> None:
     from settlement import synth  # noqa: F401 - registers its synthetic network generator
     widgets.register()
 
-    @app.context_processor
-    def settlement_labels():
-        from settlement import rules
+    from settlement import rules
 
-        return {"stl_status_labels": STATUS_LABELS, "stl_status_badges": STATUS_BADGES,
-                "stl_decision_labels": DECISION_LABELS, "stl_kind_labels": KIND_LABELS,
-                "stl_appeal_labels": APPEAL_LABELS, "stl_event_labels": EVENT_LABELS,
-                "stl_stage": stage_label, "stl_exception_labels": rules.EXCEPTION_LABELS,
-                "stl_reason_labels": rules.REASON_LABELS, "stl_rule_labels": rules.RULE_LABELS,
-                "stl_disposition_labels": rules.DISPOSITION_LABELS}
+    labels.register("settlement.status", STATUS_LABELS, badges=STATUS_BADGES)
+    labels.register("settlement.decision", DECISION_LABELS)
+    labels.register("settlement.line_kind", KIND_LABELS)
+    labels.register("settlement.appeal", APPEAL_LABELS)
+    labels.register("settlement.event", EVENT_LABELS)
+    labels.register("settlement.exception", rules.EXCEPTION_LABELS)
+    labels.register("settlement.reason", rules.REASON_LABELS)
+    labels.register("settlement.rule", rules.RULE_LABELS)
+    labels.register("settlement.disposition", rules.DISPOSITION_LABELS)
+    app.add_template_global(stage_label, "settlement_stage")

@@ -51,8 +51,8 @@ DECIDE_LINE = rule("settlement.line_decided", *REVIEWERS)
 APPROVE_CLEAN = rule("settlement.clean_lines_approved", *REVIEWERS)
 # The first approval and the approval (the second one above the threshold) alike.
 APPROVE = rule("settlement.approve", *APPROVERS)
-PAY = rule("settlement.paid", *APPROVERS, when=lambda user, _s: user.role == Role.HQ_SETTLEMENT,
-           refusal=_l("HQ settlement staff record payments."))
+PAY = rule("settlement.paid", Role.HQ_SETTLEMENT,
+           role_refusal=_l("HQ settlement staff record payments."))
 RESOLVE_APPEAL = rule("settlement.appeal_resolved", *REVIEWERS)
 
 # --- HQ configuration ---------------------------------------------------------------------
@@ -64,10 +64,8 @@ CHANGE_RATE_CARD = rule("settlement.rate_card_changed", *ADMIN, system=True)
 
 # --- delegations ----------------------------------------------------------------------------
 
-# Asked of anyone (the page itself is the delegators'): the refusal names what is missing.
-DELEGATE = rule("settlement.delegation_created", *Role,
-                when=lambda user, _delegator: user.role in DELEGATORS,
-                refusal=_l("Your role has no approval powers to delegate."))
+DELEGATE = rule("settlement.delegation_created", *DELEGATORS,
+                role_refusal=_l("Your role has no approval powers to delegate."))
 END_DELEGATION = rule(
     "settlement.delegation_ended", *DELEGATORS,
     when=lambda user, d: user.id == d.delegator_id or user.role == Role.HQ_ADMIN,

@@ -187,9 +187,8 @@ def _delegation_form() -> DelegationForm:
     return form
 
 
-# Only those with powers to hand over reach the page (the policy's refusal names the rest).
 @bp.route("/delegations", methods=["GET", "POST"])
-@allow(*DELEGATORS, transitions=("settlement.delegation_created",))
+@performs("settlement.delegation_created")
 def delegations():
     form = _delegation_form()
     if form.validate_on_submit():

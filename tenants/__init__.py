@@ -2,6 +2,7 @@
 
 
 def init_app(app) -> None:
+    from portal import labels
     from portal.auth.roles import ROLE_LABELS
     from tenants import cli, demo, widgets
     from tenants.models import AGENCY_TYPE_LABELS, SERVICE_TYPE_LABELS, STATUS_LABELS
@@ -13,8 +14,7 @@ def init_app(app) -> None:
     from tenants import synth  # noqa: F401 - registers its synthetic network generator
     widgets.register()
 
-    @app.context_processor
-    def labels():
-        return {"status_labels": STATUS_LABELS, "type_labels": AGENCY_TYPE_LABELS,
-                "service_type_labels": SERVICE_TYPE_LABELS,
-                "role_labels": {r.value: label for r, label in ROLE_LABELS.items()}}
+    labels.register("agency.status", STATUS_LABELS)
+    labels.register("agency.type", AGENCY_TYPE_LABELS)
+    labels.register("service_type", SERVICE_TYPE_LABELS)
+    labels.register("role", ROLE_LABELS)
