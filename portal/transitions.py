@@ -108,14 +108,18 @@ class Change:
     after: dict | None = None
     reason: str | None = None
     agency_id: int | None = None
+    object_type: str | None = None
+    object_id: str | None = None
 
 
 _changes: contextvars.ContextVar[tuple] = contextvars.ContextVar("changes", default=())
 
 
-def note(*, record=None, before=None, after=None, reason=None, agency_id=None) -> None:
+def note(*, record=None, before=None, after=None, reason=None, agency_id=None,
+         object_type=None, object_id=None) -> None:
     """Inside a transition's body: the record the entry is about (a made row), values to add to
-    the entry's before/after, the reason (a comment, a reference)."""
+    the entry's before/after, the reason (a comment, a reference); `object_type`/`object_id`
+    name what the entry is about when it is no one row (a whole table of settings)."""
     change = _changes.get()[-1]
     if record is not None:
         change.record = record
@@ -127,6 +131,8 @@ def note(*, record=None, before=None, after=None, reason=None, agency_id=None) -
         change.reason = reason
     if agency_id is not None:
         change.agency_id = agency_id
+    if object_type is not None:
+        change.object_type, change.object_id = object_type, object_id
 
 
 def _state_text(record) -> str:
@@ -212,7 +218,8 @@ def _finish(change: Change, actor) -> None:
     if after or change.after:
         after = {**(after or {}), **(change.after or {})}
     audit(t.name, obj, before=change.before, after=after, reason=change.reason,
-          agency_id=change.agency_id, actor=actor)
+          agency_id=change.agency_id, actor=actor, object_type=change.object_type,
+          object_id=change.object_id)
     db.session.flush()
     agency_id = change.agency_id or getattr(obj, "agency_id", None)
     for signal in (t.signal, transitioned):

@@ -131,22 +131,11 @@ def current_dispositions() -> dict[str, str]:
             for code in rules.EXCEPTION_CODES}
 
 
-class Dispositions:
-    """What a change of dispositions is about: the whole table (audited as
-    ExceptionDisposition "all")."""
-
-    id = "all"
-
-
-Dispositions.__name__ = "ExceptionDisposition"
-ALL_DISPOSITIONS = Dispositions()
-
-
 @transition("settlement.dispositions_changed", ExceptionDisposition,
             label=_l("Dispositions changed"), permission=policy.CHANGE_DISPOSITIONS)
-def save_dispositions(table: Dispositions, wanted: dict[str, str], *, acting_user) -> None:
-    """Set the disposition of each exception code (`table`: :data:`ALL_DISPOSITIONS`); raises
-    DomainError for unknown values."""
+def save_dispositions(wanted: dict[str, str], *, acting_user) -> None:
+    """Set the disposition of each exception code (code → pay/review/deny); raises DomainError
+    for unknown values. Audited as one change of the whole table (ExceptionDisposition "all")."""
     valid = {d.value for d in Disposition}
     for code, disposition in wanted.items():
         if code not in rules.EXCEPTION_CODES or disposition not in valid:
@@ -160,7 +149,7 @@ def save_dispositions(table: Dispositions, wanted: dict[str, str], *, acting_use
         row.updated_by_id = acting_user.id if acting_user else None
         db.session.add(row)
     old, new = changes(before, {**before, **wanted})
-    note(before=old, after=new)
+    note(before=old, after=new, object_type="ExceptionDisposition", object_id="all")
 
 
 # --- rate cards ------------------------------------------------------------------------------

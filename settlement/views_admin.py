@@ -167,7 +167,7 @@ def save_dispositions():
     form = DispositionsForm()
     if form.validate_on_submit():
         wanted = {code: getattr(form, code).data for code in rules.EXCEPTION_CODES}
-        if perform(config.save_dispositions, config.ALL_DISPOSITIONS, wanted, form=form):
+        if perform(config.save_dispositions, wanted, form=form):
             return done(_("Dispositions saved."), "settlement.configuration")
     return _settings_page(dispositions_form=form, status=400)
 

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 from flask import current_app
+from sqlalchemy import select
 
+from portal.audit.models import AuditEntry
 from portal.errors_domain import DomainError
 from portal.extensions import db
 from settlement import config, evidence, review, rules, services
@@ -70,11 +72,17 @@ def test_missing_evidence_clears_when_a_file_is_added(stl):
 def test_a_deny_disposition_denies_at_submission_and_evidence_undoes_it(stl):
     stl.order(repairs=[stl.code("8.00")], service_type="carry_in")  # 690.00 > 500, 8 h > 4
     with stl.hq():
-        config.save_dispositions(config.ALL_DISPOSITIONS, {rules.MISSING_EVIDENCE: "deny"},
+        config.save_dispositions({rules.MISSING_EVIDENCE: "deny"},
                                  acting_user=stl.admin)
         assert config.current_dispositions()[rules.MISSING_EVIDENCE] == "deny"
+        (entry,) = db.session.scalars(select(AuditEntry).where(
+            AuditEntry.action == "settlement.dispositions_changed")).all()
+        # One entry about the whole table, with what changed.
+        assert (entry.object_type, entry.object_id, entry.actor_id) == (
+            "ExceptionDisposition", "all", stl.admin.id)
+        assert entry.after == {rules.MISSING_EVIDENCE: "deny"}
         with pytest.raises(DomainError, match="pay, review or deny"):
-            config.save_dispositions(config.ALL_DISPOSITIONS, {rules.LATE: "maybe"},
+            config.save_dispositions({rules.LATE: "maybe"},
                                      acting_user=stl.admin)
     s = stl.open()
     line = only_line(s)
@@ -230,7 +238,7 @@ def test_each_exception_code_takes_the_disposition_hq_admin_configures(stl, code
     assert line.disposition == rules.DEFAULT_DISPOSITIONS[code]
     for disposition in ("pay", "review", "deny"):
         with stl.hq():
-            config.save_dispositions(config.ALL_DISPOSITIONS, {code: disposition},
+            config.save_dispositions({code: disposition},
                                      acting_user=stl.admin)
         with stl.agency():
             services.refresh_settlement(s, acting_user=stl.owner, seen_version=s.version,
@@ -245,7 +253,7 @@ def test_each_exception_code_takes_the_disposition_hq_admin_configures(stl, code
 @pytest.mark.parametrize("disposition, bulk", [("pay", True), ("review", False)])
 def test_pay_lines_are_approved_in_bulk_review_lines_are_not(stl, disposition, bulk):
     with stl.hq():
-        config.save_dispositions(config.ALL_DISPOSITIONS, {rules.UNCERTIFIED: disposition},
+        config.save_dispositions({rules.UNCERTIFIED: disposition},
                                  acting_user=stl.admin)
     stl.order(repairs=[stl.code()], certified=False)
     s = stl.open()
