@@ -91,6 +91,18 @@ def _recent(moment, minutes: int) -> datetime:
     return moment.instant - timedelta(minutes=minutes)
 
 
+def _completed_order(hq, engineer, moment, later: timedelta = timedelta(0)):
+    """A work order of agency A received, answered and completed minutes before the instant
+    (plus `later`), written by the agency's staff."""
+    from service import services
+    from tests.service import factories as sf
+
+    return services.create_work_order(hq.a, sf.completed_data(
+        hq.line, engineer, received_at=_recent(moment, 20) + later,
+        responded_at=_recent(moment, 15) + later, completed_at=_recent(moment, 5) + later),
+        acting_user=sf.staff(hq.a))
+
+
 # --- certification ------------------------------------------------------------------------------
 
 
@@ -115,16 +127,12 @@ def test_a_certificate_is_valid_through_its_last_local_day(moment, app, world, c
 
 
 def test_an_order_is_certified_when_the_local_service_day_is_within_the_validity(moment, hq):
-    from service import services
     from tests.service import factories as sf
 
     engineer = sf.make_engineer(hq.a, hq.line)
     sf.certify(engineer, hq.line, moment.last - timedelta(days=300), moment.last)
     with _agency(hq):
-        order = services.create_work_order(hq.a, sf.completed_data(
-            hq.line, engineer, received_at=_recent(moment, 20),
-            responded_at=_recent(moment, 15), completed_at=_recent(moment, 5)),
-            acting_user=sf.staff(hq.a))
+        order = _completed_order(hq, engineer, moment)
     assert order.service_date == moment.today
     assert order.is_engineer_certified is not moment.after_midnight
 
@@ -154,7 +162,6 @@ def test_scores_are_recorded_from_the_local_exam_day_and_the_certificate_starts_
 
 def test_an_engineer_who_left_today_serves_today_and_no_later(moment, hq):
     from certification import services as certification
-    from service import services
     from tests.service import factories as sf
 
     engineer = sf.make_engineer(hq.a, hq.line)
@@ -162,18 +169,11 @@ def test_an_engineer_who_left_today_serves_today_and_no_later(moment, hq):
     with _agency(hq):
         certification.engineer_leaves(engineer, None, acting_user=owner)
         assert engineer.left_on == moment.today
-        order = services.create_work_order(hq.a, sf.completed_data(
-            hq.line, engineer, received_at=_recent(moment, 20),
-            responded_at=_recent(moment, 15), completed_at=_recent(moment, 5)),
-            acting_user=sf.staff(hq.a))
+        order = _completed_order(hq, engineer, moment)
         assert order.engineer_id == engineer.id
         moment.go(moment.instant + timedelta(days=1))
         with pytest.raises(DomainError, match="left your agency") as refused:
-            services.create_work_order(hq.a, sf.completed_data(
-                hq.line, engineer, received_at=_recent(moment, 20) + timedelta(days=1),
-                responded_at=_recent(moment, 15) + timedelta(days=1),
-                completed_at=_recent(moment, 5) + timedelta(days=1)),
-                acting_user=sf.staff(hq.a))
+            _completed_order(hq, engineer, moment, later=timedelta(days=1))
         assert refused.value.field == "engineer_id"
 
 
@@ -289,16 +289,12 @@ def test_a_month_is_claimed_once_it_has_ended_locally(moment, claims):
 
 
 def test_work_completed_after_local_midnight_belongs_to_the_new_month(moment, hq):
-    from service import services
     from settlement import building
     from tests.service import factories as sf
 
     engineer = sf.make_engineer(hq.a, hq.line)
     with _agency(hq):
-        order = services.create_work_order(hq.a, sf.completed_data(
-            hq.line, engineer, received_at=_recent(moment, 20),
-            responded_at=_recent(moment, 15), completed_at=_recent(moment, 5)),
-            acting_user=sf.staff(hq.a))
+        order = _completed_order(hq, engineer, moment)
     assert order.service_date == moment.today
     before = moment.today.replace(day=1) - timedelta(days=1)
     in_month = {o.id for o in building.unclaimed_orders(hq.a.id, moment.today.year,

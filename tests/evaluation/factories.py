@@ -207,19 +207,24 @@ def light_quarter(period: Period = LIGHT) -> Quarter:
     return quarter
 
 
-def light_result(agency, status: str = "published") -> Result:
-    quarter = light_quarter()
+def made_result(agency, quarter, **values) -> tuple[Result, bool]:
+    """The agency's result of `quarter`, made with `values` when it has none; (result, made)."""
     result = db.session.scalars(select(Result).where(Result.quarter_id == quarter.id,
                                                      Result.agency_id == agency.id)
                                 ).one_or_none()
-    if result is None:
-        result = Result(agency_id=agency.id, quarter_id=quarter.id, region_id=agency.region_id,
-                        tier_at=agency.tier, agency_status_at=agency.status,
-                        score=Decimal("85.00"), grade="B", rank_national=1, rank_national_of=3,
-                        rank_region=1, rank_region_of=2, status=status, report_version=1)
-        db.session.add(result)
-        db.session.flush()
-    return result
+    if result is not None:
+        return result, False
+    result = Result(agency_id=agency.id, quarter_id=quarter.id, region_id=agency.region_id,
+                    tier_at=agency.tier, agency_status_at=agency.status, **values)
+    db.session.add(result)
+    db.session.flush()
+    return result, True
+
+
+def light_result(agency, status: str = "published") -> Result:
+    return made_result(agency, light_quarter(), score=Decimal("85.00"), grade="B",
+                     rank_national=1, rank_national_of=3, rank_region=1, rank_region_of=2,
+                     status=status, report_version=1)[0]
 
 
 def light_report(agency) -> Report:

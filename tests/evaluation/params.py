@@ -38,15 +38,11 @@ def draft_quarter() -> Quarter:
 def draft_result(agency) -> Result:
     """The agency's result of the draft quarter, with the regional manager's inspection."""
     quarter = draft_quarter()
-    result = db.session.scalars(select(Result).where(Result.quarter_id == quarter.id,
-                                                     Result.agency_id == agency.id)
-                                ).one_or_none()
-    if result is None:
-        result = Result(agency_id=agency.id, quarter_id=quarter.id, region_id=agency.region_id,
-                        tier_at=agency.tier, agency_status_at=agency.status,
-                        score=Decimal(DRAFT_SCORE), grade="D", status="draft")
-        db.session.add_all([result, Inspection(agency_id=agency.id, quarter_id=quarter.id,
-                                               score=41, note=f"{DRAFT_CANARY} 现场检查")])
+    result, made = f.made_result(agency, quarter, score=Decimal(DRAFT_SCORE), grade="D",
+                                 status="draft")
+    if made:
+        db.session.add(Inspection(agency_id=agency.id, quarter_id=quarter.id, score=41,
+                                  note=f"{DRAFT_CANARY} 现场检查"))
         db.session.flush()
     return result
 
