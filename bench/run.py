@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import databases, inprocess, load, report
+from bench import databases, inprocess, load, report, workplace
 
 TARGET_P95_MS = 100
 TARGET_SHARE = 0.25
@@ -86,6 +86,8 @@ def measure_size(agencies: int, cfg: dict) -> dict:
     out["settlement_build"] = inprocess.settlement_build(app, subject)
     print("  evaluation PDF…", flush=True)
     out["pdf"] = inprocess.evaluation_pdf(app, subject)
+    print("  workplace…", flush=True)
+    out["workplace"] = workplace.measure(database)
     pages = key_pages(subject, out["pdf"]["report_id"])
     try:
         queries = inprocess.queries_per_page(app, pages, subject)

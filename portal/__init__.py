@@ -17,6 +17,7 @@ from portal.extensions import (
     dispatch,
     limiter,
     login_manager,
+    mail,
     migrate,
     tune_sqlite,
 )
@@ -64,6 +65,7 @@ def _init_extensions(app: Flask) -> None:
                      render_as_batch=True)
     limiter.init_app(app)
     bootstrap.init_app(app)
+    mail.init_app(app)
     babel.init_app(
         app,
         locale_selector=i18n.select_locale,

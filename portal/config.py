@@ -29,7 +29,7 @@ def load(app) -> None:
     app.config.update(
         SECRET_KEY=secret,
         # The domain areas the core serves, lowest layer first (menus appear in this order).
-        AREAS=("tenants", "certification", "service", "settlement", "evaluation"),
+        AREAS=("tenants", "certification", "service", "settlement", "evaluation", "inbox"),
         SQLALCHEMY_DATABASE_URI=_database_url(app.instance_path),
         # Owner role for migrations on PostgreSQL; the app itself connects as a plain role.
         MIGRATION_DATABASE_URL=env.get("MIGRATION_DATABASE_URL"),
@@ -71,6 +71,22 @@ def load(app) -> None:
         PAGE_SIZE=int(env.get("PORTAL_PAGE_SIZE", 25)),
         # Network-wide figures of home-page cards are recomputed at most this often (portal.memo).
         HOME_FIGURES_SECONDS=int(env.get("PORTAL_HOME_FIGURES_SECONDS", 60)),
+        # E-mail (the workplace): the standard Flask-Mailman settings. Without MAIL_SERVER the
+        # portal sends nothing and writes no outbox rows; the outbox page says so.
+        MAIL_SERVER=env.get("MAIL_SERVER") or None,
+        MAIL_PORT=int(env.get("MAIL_PORT", 25)),
+        MAIL_USE_TLS=env.get("MAIL_USE_TLS", "0").lower() in ("1", "true", "yes"),
+        MAIL_USE_SSL=env.get("MAIL_USE_SSL", "0").lower() in ("1", "true", "yes"),
+        MAIL_USERNAME=env.get("MAIL_USERNAME") or None,
+        MAIL_PASSWORD=env.get("MAIL_PASSWORD") or None,
+        MAIL_DEFAULT_SENDER=env.get("MAIL_DEFAULT_SENDER", "Service Network Portal "
+                                                           "<portal@localhost>"),
+        MAIL_TIMEOUT=int(env.get("MAIL_TIMEOUT", 10)),
+        # Where e-mails link to (the address people open the portal at).
+        PORTAL_BASE_URL=env.get("PORTAL_BASE_URL", "http://127.0.0.1:5000"),
+        # "background": after a commit, RQ (REDIS_URL) or a thread of this process delivers;
+        # "manual": only `flask workplace tick` / `deliver` (and tests) deliver.
+        MAIL_DELIVERY=env.get("PORTAL_MAIL_DELIVERY", "background"),
         # In tests: fail any statement on an agency table that lacks the owner filter.
         TENANCY_STRICT=False,
     )

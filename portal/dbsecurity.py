@@ -156,3 +156,20 @@ def grant_app_role(connection, role: str) -> None:
         f"GRANT SELECT ON alembic_version TO {quoted}",
     ):
         connection.exec_driver_sql(statement)
+
+
+def recipient_check(owner_column: str = "recipient_id") -> str:
+    """Rows of one account (inbox items, e-mails, preferences): a signed-in account reads its
+    own, whatever its role; only the system's whole-network scope (no account set: the write
+    path's receivers, the tick, workers) reads everyone's."""
+    return (f"CASE WHEN {USER_ID} IS NOT NULL THEN {owner_column} = {USER_ID} "
+            f"WHEN {SCOPE_KIND} = 'all' THEN true ELSE false END")
+
+
+def enable_recipient_rls(table: str, owner_column: str = "recipient_id") -> None:
+    if not _is_postgresql():
+        return
+    check = recipient_check(owner_column)
+    op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+    op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
+    op.execute(f"CREATE POLICY tenant_isolation ON {table} USING ({check}) WITH CHECK ({check})")

@@ -11,6 +11,7 @@ from flask_babel import Babel
 from flask_bootstrap import Bootstrap5
 from flask_limiter import Limiter
 from flask_login import LoginManager
+from flask_mailman import Mail
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
@@ -45,6 +46,7 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()
 bootstrap = Bootstrap5()
+mail = Mail()  # SMTP from the standard MAIL_* settings (the workplace's e-mail)
 limiter = Limiter(key_func=client_address, default_limits=[], headers_enabled=False)
 
 

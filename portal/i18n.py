@@ -22,6 +22,7 @@ CATALOGS = {
     "service": ["service", "templates/service"],
     "settlement": ["settlement", "templates/settlement"],
     "evaluation": ["evaluation", "templates/evaluation"],
+    "inbox": ["inbox", "templates/inbox"],
 }
 
 

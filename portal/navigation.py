@@ -10,6 +10,9 @@ class NavItem:
     roles: frozenset
     order: int = 100
     icon: str = ""
+    # user -> a number shown beside the link (0 hides it); one query, cached per request.
+    badge: Callable | None = field(default=None, compare=False)
+    badge_label: object = ""  # what the number counts, for screen readers
 
 
 @dataclass(frozen=True)
@@ -26,9 +29,11 @@ _nav: list[NavItem] = []
 _widgets: list[Widget] = []
 
 
-def add_nav(endpoint: str, label, roles, order: int = 100) -> None:
+def add_nav(endpoint: str, label, roles, order: int = 100, *, badge: Callable | None = None,
+            badge_label="") -> None:
     if all(item.endpoint != endpoint for item in _nav):
-        _nav.append(NavItem(endpoint, label, frozenset(roles), order))
+        _nav.append(NavItem(endpoint, label, frozenset(roles), order, badge=badge,
+                            badge_label=badge_label))
 
 
 def add_widget(template: str, roles, load: Callable, order: int = 100) -> None:

@@ -218,6 +218,24 @@ class AgencyOwned(TenantScoped):
         return owner_criteria(cls.agency_id, scope)
 
 
+class RecipientOwned(TenantScoped):
+    """Mixin for rows of one account (an inbox item, an e-mail, a preference): a signed-in
+    user reaches their own rows only, whatever their role, HQ's included; only the system's
+    whole-network scope (no account: the write path's receivers, the tick, workers, and
+    reasoned unscoped blocks such as HQ admin's outbox) reaches everyone's. The model has a
+    ``recipient_id`` column (row-level security: ``dbsecurity.enable_recipient_rls``)."""
+
+    __owner_marker__ = r"\brecipient_id\b"
+
+    @classmethod
+    def tenant_criteria(cls, scope: Scope):
+        if scope.user_id is not None:
+            return cls.recipient_id == scope.user_id
+        if scope.kind == "all":
+            return cls.recipient_id.isnot(None)
+        return cls.recipient_id.is_(None)  # no row: the column is NOT NULL
+
+
 def owner_fk(columns: str | list[str], parent_table: str, parent_columns=None, **kw):
     """A composite foreign key ``(agency_id, column) -> parent(agency_id, id)``."""
     cols = [columns] if isinstance(columns, str) else list(columns)

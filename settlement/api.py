@@ -8,3 +8,18 @@
 from portal.transitions import signals
 
 grade_wanted = signals.signal("settlement.grade_wanted")
+
+
+def claimed(subject, column: str):
+    """SQL: a live settlement claim holds the row of `subject` (a model) through `column`
+    (the workplace's claim-window reminder asks which completed orders are still unclaimed)."""
+    from settlement.building import _claimed
+
+    return _claimed(subject, column)
+
+
+def claim_window_days() -> int:
+    """Days after completion within which an order may be claimed (HQ's setting)."""
+    from settlement.config import current_settings
+
+    return current_settings().claim_window_days

@@ -14,12 +14,13 @@ import os
 import re
 import shutil
 from collections import Counter
+from datetime import timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
 
 import pytest
-from sqlalchemy import CheckConstraint, String, Text, create_engine, inspect, select, text
+from sqlalchemy import CheckConstraint, String, Text, create_engine, func, inspect, select, text
 from sqlalchemy.exc import DataError, IntegrityError
 
 from portal.extensions import db
@@ -293,3 +294,70 @@ def _without(body: str, query: str) -> str:
 
 
 _ = inspect
+
+
+def _refill_inbox(site) -> int:
+    """Items and e-mails made after the canaries are in: the tick's reminders and escalations
+    copy each subject's (canaried) name into the item, so an item addressed to the wrong agency
+    or region would carry that agency's canary. E-mail is queued (MAIL_SERVER set, nothing
+    sent), one account digests a category."""
+    from inbox.models import InboxItem, MailMessage, Preference
+    from inbox.reminders import queue_digests, tick
+    from inbox.settings import current
+    from portal.auth.models import User
+    from portal.clock import local_now, now
+
+    site.app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=9, MAIL_DELIVERY="manual")
+    with site.app.app_context(), unscoped("the leak hunt refills every inbox"):
+        db.session.execute(MailMessage.__table__.delete())
+        db.session.execute(InboxItem.__table__.delete())
+        owner = db.session.scalars(select(User).where(User.email == USERS[0])).one()
+        db.session.add(Preference(recipient_id=owner.id, category="certification",
+                                  mode="digest"))
+        db.session.flush()
+        tick()
+        # Made a day ago: in the digest that goes out at this hour today.
+        db.session.execute(InboxItem.__table__.update().values(
+            created_at=now() - timedelta(days=1)))
+        settings = current()
+        settings.digest_hour = local_now().hour
+        queue_digests(settings)
+        made = db.session.scalar(select(func.count()).select_from(InboxItem))
+        db.session.commit()
+    return made
+
+
+def test_inbox_items_and_emails_carry_no_other_agencys_canary(network, capsys):
+    """Every crawled account's inbox pages and e-mails (each message and digest, composed as
+    it would be sent) hold its own agency's (or region's) data only."""
+    from inbox.models import MailMessage
+    from inbox.outbox import compose
+
+    site, _seeded = network
+    made = _refill_inbox(site)
+    checked, mails, own, problems = 0, 0, Counter(), []
+    for email in USERS:
+        user_id, allowed, names = _identity(site, email)
+        client = session_client(site.app, user_id)
+        for path in ("/", "/inbox/?state=all", "/inbox/?state=all&page=2", "/inbox/?kind=task"):
+            body = client.get(path).get_data(as_text=True)
+            checked += 1
+            problems += [f"{email} {path} shows {c}" for c in _forbidden(body, allowed, names)]
+            own.update(m.group(1) for m in CANARY.finditer(body) if m.group(1) in allowed)
+        with site.app.app_context(), unscoped("the leak hunt reads the account's e-mails"):
+            for message in db.session.scalars(select(MailMessage).where(
+                    MailMessage.recipient_id == user_id)):
+                composed = compose(message)
+                text = "\n".join([composed.subject, composed.body,
+                                  *(content for content, _kind in composed.alternatives)])
+                mails += 1
+                problems += [f"{email} e-mail {message.kind} {message.id} shows {c}"
+                             for c in _forbidden(text, allowed, names)]
+                own.update(m.group(1) for m in CANARY.finditer(text) if m.group(1) in allowed)
+            db.session.commit()
+    with capsys.disabled():
+        print(f"\ninbox leak hunt: {made} items made after the canaries, {checked} inbox "
+              f"pages, {mails} e-mails and digests of {len(USERS)} accounts; own canaries "
+              f"seen of {len(own)} agencies; {len(problems)} leaks")
+    assert mails and own, "no e-mail or no own canary: the hunt is blind"
+    assert not problems, "\n".join(problems[:40])

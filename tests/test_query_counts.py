@@ -15,6 +15,7 @@ from sqlalchemy import func, select, update
 
 from certification.models import Certificate, Engineer, ExamSeat, Program
 from evaluation.models import Quarter, QuarterStatus, Result, Scheme
+from inbox.models import Announcement
 from portal import clock, synth
 from portal.auth.access import policy_of
 from portal.auth.roles import AGENCY_ROLES, Role
@@ -117,6 +118,8 @@ def _resolvers(agency):
                                                   Result.quarter_id == quarter)),
         "kpi_code": "satisfaction",
         "scheme_id": _one(select(Scheme.id).order_by(Scheme.version.desc())),
+        # The synthetic network's announcement to every agency (its page lists them all).
+        "announcement_id": _one(select(Announcement.id).order_by(Announcement.id.desc())),
     }
 
 

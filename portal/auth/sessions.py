@@ -1,12 +1,17 @@
 """Who is signed in, and the tenant scope that follows from it for the whole request."""
+import logging
+
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from flask_login.signals import session_protected
 from sqlalchemy import select
 
 from portal.auth.access import enforce_declared_policy
 from portal.auth.models import User
 from portal.extensions import db, login_manager
 from portal.tenancy import NONE, set_scope, unscoped
+
+log = logging.getLogger(__name__)
 
 
 def load_user(session_id: str) -> User | None:
@@ -19,8 +24,15 @@ def load_user(session_id: str) -> User | None:
             select(User).where(User.id == int(user_id), User.session_token == token)
         ).one_or_none()
         if user is None or not user.is_active:
+            # Said in the log (without the token): a session that ends unasked is findable.
+            log.info("session of account %s refused: %s", user_id,
+                     "token rotated or account gone" if user is None else "account inactive")
             return None
     return user
+
+
+def _protection_failed(app, **_kw) -> None:
+    log.warning("session refused by session protection (address or browser changed)")
 
 
 def apply_user_scope():
@@ -34,5 +46,6 @@ def init_app(app) -> None:
     login_manager.login_message_category = "info"
     login_manager.session_protection = "strong"
     login_manager.user_loader(load_user)
+    session_protected.connect(_protection_failed, weak=False)
     app.before_request(apply_user_scope)
     app.before_request(enforce_declared_policy)

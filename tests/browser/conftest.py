@@ -7,9 +7,12 @@ at a phone's 390×844, checks that nothing overflows sideways on the phone, and 
 language with the navigation bar's button (checking that the page really changed language),
 so every page of a journey is seen in both languages.
 """
+import email
+import email.policy
 import os
 import re
 import shutil
+import socket
 import threading
 from pathlib import Path
 
@@ -47,8 +50,56 @@ def browser():
         browser.close()
 
 
+class Mailbox:
+    """aiosmtpd handler keeping every message the live portal sends, in order."""
+
+    def __init__(self):
+        self.messages: list[email.message.EmailMessage] = []
+        self.port = 0
+        self._arrived = threading.Condition()
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        with self._arrived:
+            self.messages.append(message)
+            self._arrived.notify_all()
+        return "250 Message accepted for delivery"
+
+    def wait_for(self, match, timeout: float = 20.0):
+        """The first message `match` accepts, waiting for delivery (a thread of the portal
+        sends within seconds of the commit)."""
+        def found():
+            return next((m for m in self.messages if match(m)), None)
+
+        with self._arrived:
+            message = self._arrived.wait_for(found, timeout)
+        assert message is not None, (
+            f"no such e-mail within {timeout}s; received: "
+            f"{[(m['To'], m['Subject']) for m in self.messages]}")
+        return message
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 @pytest.fixture(scope="session")
-def live_portal(tmp_path_factory, browser):
+def mailbox():
+    """A real SMTP server on a loopback port: the live portal's e-mail goes there."""
+    from aiosmtpd.controller import Controller
+
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    box.port = controller.port
+    yield box
+    controller.stop()
+
+
+@pytest.fixture(scope="session")
+def live_portal(tmp_path_factory, browser, mailbox):
     """The portal with the demo network, served by Werkzeug on 127.0.0.1."""
     from flask_migrate import upgrade
 
@@ -71,9 +122,17 @@ def live_portal(tmp_path_factory, browser):
         if not prebuilt:
             load_demo()
     server = make_server("127.0.0.1", 0, app, threaded=True)
+    base = f"http://127.0.0.1:{server.server_port}"
+    # E-mail on after the demo is loaded (else its history would be queued and sent): every
+    # change the journeys make is e-mailed, as in production, to the test's SMTP server.
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=mailbox.port, PORTAL_BASE_URL=base,
+                      MAIL_DELIVERY="background")
+    from portal.extensions import mail
+
+    mail.init_app(app)  # Flask-Mailman reads the host and port at init_app
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
+    yield base
     server.shutdown()
 
 
@@ -119,7 +178,10 @@ class Journey:
         page.fill("input[name=password]", PASSWORD)
         with page.expect_navigation():
             page.click("form [type=submit]")
-        assert page.url == f"{self.base}/", f"{email} could not sign in: {page.url}"
+        assert page.url == f"{self.base}/", (
+            f"{email} could not sign in: {page.url}; cookies "
+            f"{[(c['name'], len(c['value']), c.get('expires')) for c in context.cookies()]}; "
+            f"page says {page.inner_text('main')[:300]!r}")
         self.pages[email] = page
         if self.language(page) != locale:
             self.switch(page)

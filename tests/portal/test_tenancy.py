@@ -182,11 +182,11 @@ def test_unscoped_needs_a_reason(ctx):
 
 
 def test_every_scoped_model_is_agency_owned_or_declares_its_criteria():
-    from portal.tenancy import AgencyOwned, TenantScoped, tenant_models
+    from portal.tenancy import AgencyOwned, RecipientOwned, TenantScoped, tenant_models
 
     for model in tenant_models():
         assert issubclass(model, TenantScoped)
-        if not issubclass(model, AgencyOwned):
+        if not issubclass(model, AgencyOwned | RecipientOwned):
             assert "tenant_criteria" in model.__dict__, model
 
 
