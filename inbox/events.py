@@ -37,6 +37,24 @@ def _number(ctx: Context):
     return getattr(ctx.record, "number", None)
 
 
+def _complaint_label(ctx: Context) -> str:
+    """A complaint as the agency knows it: its work order's number, else its number here."""
+    from portal.extensions import db
+    from service.models import WorkOrder
+
+    order = ctx.record.work_order_id and db.session.scalar(
+        select(WorkOrder.number).where(WorkOrder.id == ctx.record.work_order_id))
+    return order or f"#{ctx.record.id}"
+
+
+def _return_label(ctx: Context) -> str:
+    """A defective-part return: the part's number."""
+    from portal.extensions import db
+    from service.models import Part
+
+    return db.session.scalar(select(Part.part_number).where(Part.id == ctx.record.part_id))
+
+
 def _settlement(attr="settlement_id"):
     """The settlement a record belongs to (a line, an appeal) or is."""
     def subject(ctx):
@@ -196,8 +214,9 @@ event("parts_request.decided", "parts",
 event("parts_request.shipped", "parts", _l("Parts request %(label)s was shipped"),
       agency_users(OWNER, STAFF), link=PARTS_REQUEST, label=_number)
 silent(_l("the agency confirms receipt itself; nobody else acts"), "parts_request.received")
-event("part_return.inspected", "parts", _l("HQ inspected the part you returned"),
-      agency_users(OWNER, STAFF), link=_link("service.part_return", "return_id"))
+event("part_return.inspected", "parts", _l("HQ inspected the returned part %(label)s"),
+      agency_users(OWNER, STAFF), link=_link("service.part_return", "return_id"),
+      label=_return_label)
 # Shipping the part closes the agency's reminders; HQ inspects from its list.
 event("part_return.shipped", "parts", _l("Part shipped back"),
       closes=("reminder.return_due", "reminder.return_overdue"))
@@ -213,13 +232,15 @@ def _response_due(ctx: Context):
     return ctx.record.received_at + timedelta(hours=current().complaint_response_hours)
 
 
-task("complaint.recorded", "quality", _l("Answer the customer's complaint by its deadline"),
-     agency_users(OWNER, STAFF), link=COMPLAINT, due=_response_due, legal=True)
-task("complaint.responded", "quality", _l("Give the verdict on a complaint the agency answered"),
-     hq(Role.HQ_SERVICE), link=COMPLAINT,
+task("complaint.recorded", "quality", _l("Answer complaint %(label)s by its deadline"),
+     agency_users(OWNER, STAFF), link=COMPLAINT, due=_response_due, legal=True,
+     label=_complaint_label)
+task("complaint.responded", "quality",
+     _l("Give the verdict on complaint %(label)s: the agency answered"),
+     hq(Role.HQ_SERVICE), link=COMPLAINT, label=_complaint_label,
      closes=("complaint.recorded", "reminder.complaint_response"))
-event("complaint.closed", "quality", _l("HQ gave its verdict on a complaint"),
-      agency_users(OWNER), link=COMPLAINT,
+event("complaint.closed", "quality", _l("HQ gave its verdict on complaint %(label)s"),
+      agency_users(OWNER), link=COMPLAINT, label=_complaint_label,
       closes=("complaint.recorded", "complaint.responded", "reminder.complaint_response",
               "escalation.complaint_verdict",
               "escalation.complaint_verdict_admin"))

@@ -39,13 +39,14 @@ event("reminder.certificate_expired", "certification",
 event("reminder.evaluation_deadline", "evaluation",
       _l("Two days left to acknowledge or appeal your evaluation for %(label)s"),
       link=RESULT, scheduled=True, legal=True)
-task("reminder.return_due", "parts", _l("Ship back the defective part by its due date"),
+task("reminder.return_due", "parts", _l("Ship back the defective part %(label)s by its due date"),
      link=RETURN, scheduled=True, legal=True)
 task("reminder.return_overdue", "parts",
-     _l("A defective part is overdue: ship it back, or it is deducted from your settlement"),
+     _l("Defective part %(label)s is overdue: ship it back, or it is deducted from your "
+        "settlement"),
      link=RETURN, scheduled=True, legal=True, closes=("reminder.return_due",))
 event("reminder.complaint_response", "quality",
-      _l("A customer's complaint still waits for your answer"), link=COMPLAINT,
+      _l("Complaint %(label)s still waits for your answer"), link=COMPLAINT,
       scheduled=True, legal=True)
 event("reminder.claim_window", "settlement",
       _l("%(label)s completed orders must be claimed within 7 days"),
@@ -57,10 +58,11 @@ task("escalation.settlement_review_admin", "escalation",
      _l("Settlement %(label)s has waited in HQ's review twice as long as agreed"),
      link=SETTLEMENT, scheduled=True)
 task("escalation.complaint_verdict", "escalation",
-     _l("A complaint has waited for HQ's verdict longer than agreed"), link=COMPLAINT,
+     _l("Complaint %(label)s has waited for HQ's verdict longer than agreed"), link=COMPLAINT,
      scheduled=True)
 task("escalation.complaint_verdict_admin", "escalation",
-     _l("A complaint has waited for HQ's verdict twice as long as agreed"), link=COMPLAINT,
+     _l("Complaint %(label)s has waited for HQ's verdict twice as long as agreed"),
+     link=COMPLAINT,
      scheduled=True)
 
 
@@ -135,7 +137,11 @@ def _returns(overdue: bool):
 
         when = PartReturn.due_on < today if overdue else and_(
             PartReturn.due_on >= today, PartReturn.due_on <= today + timedelta(days=3))
-        return (select(User.id, User.agency_id, PartReturn.id, literal(None, String),
+        from service.models import Part
+
+        part_number = select(Part.part_number).where(Part.id == PartReturn.part_id) \
+            .scalar_subquery()
+        return (select(User.id, User.agency_id, PartReturn.id, part_number,
                        literal(None, InboxItem.due_at.type),
                        _key("return_overdue" if overdue else "return_due", PartReturn.id))
                 .join(PartReturn, _agency_people(PartReturn.agency_id, [OWNER, STAFF]))
@@ -143,12 +149,21 @@ def _returns(overdue: bool):
     return rows
 
 
+def _complaint_label():
+    """SQL: the complaint's work order number, else "#<its number>" (as inbox.events)."""
+    from service.models import Complaint, WorkOrder
+
+    order = select(WorkOrder.number).where(WorkOrder.id == Complaint.work_order_id) \
+        .scalar_subquery()
+    return func.coalesce(order, literal("#", String) + cast(Complaint.id, String))
+
+
 def _complaint_response(settings, moment, _today):
     from service.models import Complaint
 
     # Twelve hours before the answer is due, and after.
     limit = moment - timedelta(hours=max(settings.complaint_response_hours - 12, 0))
-    return (select(User.id, User.agency_id, Complaint.id, literal(None, String),
+    return (select(User.id, User.agency_id, Complaint.id, _complaint_label(),
                    literal(None, InboxItem.due_at.type), _key("complaint_response", Complaint.id))
             .join(Complaint, _agency_people(Complaint.agency_id, [OWNER, STAFF]))
             .where(Complaint.status == "open", Complaint.received_at <= limit))
@@ -213,7 +228,7 @@ def _complaint_verdict(level: int):
 
         waited = moment - timedelta(days=settings.complaint_verdict_days * level)
         role = Role.HQ_SERVICE if level == 1 else Role.HQ_ADMIN
-        return (select(User.id, User.agency_id, Complaint.id, literal(None, String),
+        return (select(User.id, User.agency_id, Complaint.id, _complaint_label(),
                        literal(None, InboxItem.due_at.type),
                        _key(f"complaint_verdict_{level}", Complaint.id))
                 .join(Complaint, and_(Complaint.status == "responded",

@@ -1,4 +1,6 @@
 """PDF rendering with WeasyPrint: project fonts only, no file: or network fetches."""
+import atexit
+import gc
 import mimetypes
 import threading
 from pathlib import Path
@@ -56,6 +58,19 @@ class PortalAssetFetcher(URLFetcher):
 
 
 _fonts = threading.local()
+
+
+@atexit.register
+def _release_fonts() -> None:
+    """Free the main thread's font configuration while the interpreter is still whole.
+
+    Left to the interpreter's teardown, the thread-local is freed after the modules it needs,
+    and its cffi finalizer calls Pango's g_object_unref on a dead font map: a segmentation
+    fault on the way out of every command that rendered a PDF (`flask setup` exited 139
+    after committing the demo, so `make run` stopped)."""
+    if getattr(_fonts, "config", None) is not None:
+        del _fonts.config
+        gc.collect()
 
 
 def _font_config() -> FontConfiguration:

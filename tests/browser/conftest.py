@@ -14,6 +14,7 @@ import re
 import shutil
 import socket
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,19 @@ class Mailbox:
             f"no such e-mail within {timeout}s; received: "
             f"{[(m['To'], m['Subject']) for m in self.messages]}")
         return message
+
+    def wait_all(self, match, *, after: int = 0, quiet: float = 3.0, timeout: float = 60.0):
+        """Every message after the first `after` that `match` accepts, once none has come
+        for `quiet` seconds (a batch's delivery has ended)."""
+        deadline, last, count = time.monotonic() + timeout, time.monotonic(), -1
+        while time.monotonic() < deadline:
+            found = [m for m in self.messages[after:] if match(m)]
+            if len(found) != count:
+                count, last = len(found), time.monotonic()
+            elif found and time.monotonic() - last >= quiet:
+                return found
+            time.sleep(0.2)
+        raise AssertionError(f"e-mails still arriving or none after {timeout}s: {count}")
 
 
 def _free_port() -> int:

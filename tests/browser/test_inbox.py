@@ -13,6 +13,7 @@ E-mail: the live portal of conftest.py sends its e-mail to the session's SMTP se
 import re
 import time
 from datetime import timedelta
+from email.utils import parseaddr
 from urllib.parse import urlsplit
 
 import pytest
@@ -207,4 +208,42 @@ def test_an_announcement_is_acknowledged_by_an_agency(journey, mailbox):
     assert _totals(admin) != before, before
     journey.step(admin, "hq-sees-acknowledgement", switch=False)
     mailbox.wait_for(lambda m: OWNER in str(m["To"]) and title in str(m["Subject"]))
+    journey.finish()
+
+
+# --- (c) a published quarter reaches every agency's owner once ---------------------------------
+
+
+def test_a_published_quarter_reaches_every_owner_once(journey, mailbox):
+    base = journey.base
+    hq = journey.as_user("service@hq.demo", "en")
+    hq.goto(f"{base}/evaluation/")
+    draft = hq.locator("table tbody tr").filter(has_text="Draft")
+    assert draft.count(), "no draft quarter to publish in the demo"
+    label = draft.first.locator("a[href*='/evaluation/quarters/']").inner_text().strip()
+    with hq.expect_navigation():
+        draft.first.locator("a[href*='/evaluation/quarters/']").click()
+    journey.step(hq, "hq-draft-quarter", switch=False)
+    seen = len(mailbox.messages)
+    _submit(hq, "form[action$='/publish'] button")  # the confirm() question is accepted
+    assert "/jobs/" in hq.url, hq.url
+    for _ in range(120):  # the publication job renders every agency's report
+        status = hq.locator("[data-job-field=status]").inner_text()
+        if status in ("Finished", "Failed"):
+            break
+        hq.wait_for_timeout(1000)
+    assert status == "Finished", hq.content()
+    journey.step(hq, "hq-quarter-published", switch=False)
+
+    # Every owner's e-mail, once each: a real SMTP server counts them.
+    published = mailbox.wait_all(
+        lambda m: label in str(m["Subject"]) and "owner@" in str(m["To"]), after=seen)
+    addresses = [parseaddr(str(m["To"]))[1] for m in published]
+    assert len(addresses) == len(set(addresses)), f"an owner was told twice: {addresses}"
+    assert {OWNER, "owner@gd-c01.demo"} <= set(addresses), addresses
+    for email in (OWNER, "owner@gd-c01.demo"):
+        owner = journey.as_user(email, "zh_CN")
+        owner.goto(f"{base}/inbox/?kind=task&category=evaluation")
+        assert _tasks(owner, label).count() == 1, owner.locator("main").inner_text()
+    journey.step(journey.as_user(OWNER, "zh_CN"), "owner-quarter-task")
     journey.finish()

@@ -141,7 +141,7 @@ def test_a_returned_settlement_is_the_owners_task_until_resubmitted(stl):
     _submit(stl, s, stl.b_owner)  # region 2 has no regional manager: HQ reviews at once
     first_review = open_tasks(stl.reviewer, "settlement.submitted")
     assert [(t.subject_type, t.subject_id, t.label) for t in first_review] == [
-        ("settlements", s.id, f"{s.agency.code} {s.number}")]
+        ("settlements", s.id, f"{stl.world.b.code} {s.number}")]
     assert not open_tasks(stl.b_owner) and not open_tasks(stl.manager)
 
     _return(stl, s)
