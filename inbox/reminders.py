@@ -36,6 +36,9 @@ for days in (60, 30, 7):
 event("reminder.certificate_expired", "certification",
       _l("Certificate %(label)s has expired: the engineer is no longer certified"),
       link=CERTIFICATE, scheduled=True)
+event("reminder.coverage_gap", "certification",
+      _l("Coverage gap: %(label)s has fewer certified engineers than required"),
+      link=lambda item, role=None: _url("certification.coverage"), scheduled=True)
 event("reminder.evaluation_deadline", "evaluation",
       _l("Two days left to acknowledge or appeal your evaluation for %(label)s"),
       link=RESULT, scheduled=True, legal=True)
@@ -117,6 +120,35 @@ def _certificates(days_low: int | None, days_high: int | None, name: str):
                             User.role == str(Role.ENGINEER)))
         return union(owners, engineers)
     return rows
+
+
+def _coverage_gaps(_settings, _now, today):
+    """An authorized product line without enough certified engineers: the agency's owner and
+    the region's manager, once per gap (the gap is named by its line and the last day a
+    certificate of that line was valid there, so a gap that closes and opens again is new)."""
+    from certification.models import Certificate
+    from certification.queries import coverage_statement
+    from tenants.models import Agency
+
+    gaps = coverage_statement(today, gaps_only=True).order_by(None).subquery()
+    last_end = (select(func.max(Certificate.valid_to))
+                .where(Certificate.agency_id == gaps.c.agency_id,
+                       Certificate.product_line_id == gaps.c.product_line_id)
+                .scalar_subquery())
+    label = gaps.c.code + literal(" ", String) + gaps.c.line_code
+    key = (literal("coverage_gap:", String) + cast(gaps.c.agency_id, String)
+           + literal(":", String) + cast(gaps.c.product_line_id, String) + literal(":", String)
+           + func.coalesce(cast(last_end, String), literal("never", String)))
+    owners = (select(User.id, User.agency_id, gaps.c.agency_id, label,
+                     literal(None, InboxItem.due_at.type), key)
+              .join(gaps, _agency_people(gaps.c.agency_id, [OWNER])))
+    managers = (select(User.id, User.agency_id, gaps.c.agency_id, label,
+                       literal(None, InboxItem.due_at.type), key)
+                .join(Agency, Agency.region_id == User.region_id)
+                .join(gaps, gaps.c.agency_id == Agency.id)
+                .where(User.role == str(Role.REGIONAL_MANAGER),
+                       User.is_active_account.is_(True)))
+    return union(owners, managers)
 
 
 def _evaluation_deadline(_settings, moment, _today):
@@ -242,6 +274,7 @@ REMINDERS = (
     Reminder("reminder.certificate_30", _certificates(7, 30, "certificate_30")),
     Reminder("reminder.certificate_7", _certificates(-1, 7, "certificate_7")),
     Reminder("reminder.certificate_expired", _certificates(None, None, "certificate_expired")),
+    Reminder("reminder.coverage_gap", _coverage_gaps),
     Reminder("reminder.evaluation_deadline", _evaluation_deadline),
     Reminder("reminder.return_due", _returns(False)),
     Reminder("reminder.return_overdue", _returns(True)),
@@ -293,6 +326,7 @@ def close_expired(moment) -> int:
 def _subject_type(name: str) -> str:
     return {"certificate": "certificates", "evaluation": "evaluation_results",
             "return": "part_returns", "complaint": "complaints", "claim": "agencies",
+            "coverage": "agencies",
             "settlement": "settlements"}[name.split(".", 1)[1].split("_", 1)[0]]
 
 

@@ -435,13 +435,16 @@ def test_the_tick_reminds_once(app, world, due_things):
         ("reminder.complaint_response", staff.id, complaint.id),
         ("escalation.complaint_verdict", world.user(Role.HQ_SERVICE).id, answered.id)}
     first = reminders.tick()
-    made = items()
+    first.pop("reminder.coverage_gap")  # the standard world's lines have no certified holder
+    made = items(InboxItem.event != "reminder.coverage_gap")
     assert sorted((i.event, i.recipient_id, i.subject_id) for i in made) == sorted(expected)
     again = reminders.tick()
     result = app.test_cli_runner().invoke(args=["workplace", "tick", "--no-deliver"])
     assert result.exit_code == 0, result.output
-    assert [i.id for i in items()] == [i.id for i in made], "the tick made something twice"
-    assert not of(world.b_users[OWNER]), "another agency hears nothing"
+    assert [i.id for i in items(InboxItem.event != "reminder.coverage_gap")] == [
+        i.id for i in made], "the tick made something twice"
+    assert not of(world.b_users[OWNER], InboxItem.event != "reminder.coverage_gap"), \
+        "another agency hears nothing of A's"
 
     # What the tick reports (the command prints it) is what it made.
     assert {name: n for name, n in first.items() if n} == {
@@ -492,7 +495,8 @@ def test_no_renewal_reminder_for_an_engineer_who_left(ctx, world):
         cf.make_certificate(engineer, cf.get_program(world.line, 1),
                             valid_to=today + timedelta(days=20))
     reminders.tick()
-    assert not [i.event for i in of(world.user(OWNER))]
+    assert not [i.event for i in of(world.user(OWNER))
+                if i.event.startswith("reminder.certificate")]
 
 
 # --- the pages ---------------------------------------------------------------------------------
@@ -637,3 +641,24 @@ def test_the_inbox_and_home_cost_the_same_queries_at_any_size(app, client, world
         print(f"\ninbox queries with 3 items: {few}; with 60: {many}")
     assert few == many
 
+
+
+def test_a_coverage_gap_is_told_once_to_the_owner_and_the_regions_manager(ctx, world):
+    """Agency A is authorized for a product line and has no certified engineer for it."""
+    from certification.queries import coverage_statement
+
+    with unscoped("the test reads the network's coverage"):
+        gaps = db.session.execute(coverage_statement(clock.local_today(), gaps_only=True)).all()
+    short = {row.agency_id for row in gaps}
+    assert world.a.id in short, "the standard world's agencies have no certified engineers"
+    reminders.tick()
+    told = items(InboxItem.event == "reminder.coverage_gap")
+    owner, manager = world.user(OWNER), world.user(Role.REGIONAL_MANAGER)
+    mine = [i for i in told if i.recipient_id == owner.id]
+    assert mine and all(i.subject_id == world.a.id and world.a.code in i.label for i in mine)
+    assert {i.subject_id for i in told if i.recipient_id == manager.id} == {
+        a.id for a in (world.a, world.a2) if a.id in short}, "the manager's region only"
+    assert all(i.subject_id == world.b.id for i in told
+               if i.recipient_id == world.b_users[OWNER].id)
+    reminders.tick()
+    assert len(items(InboxItem.event == "reminder.coverage_gap")) == len(told), "told twice"
