@@ -112,6 +112,7 @@ task("settlement.regional_forwarded", "settlement",
 task("settlement.returned", "settlement",
      _l("Settlement %(label)s was returned: correct it and submit it again"),
      agency_users(OWNER), link=SETTLEMENT, label=_settlement_number,
+     params=lambda ctx: {"comment": ctx.reason} if ctx.reason else {},
      closes=("settlement.submitted", "settlement.regional_forwarded", "settlement.appealed",
              "escalation.settlement_review", "escalation.settlement_review_admin"))
 event("settlement.line_decided", "settlement",

@@ -30,13 +30,14 @@ from portal.tenancy import unscoped
 REASON = "the inbox delivers to recipients outside the actor's scope"
 
 
-def on_transition(sender, *, record, actor, agency_id, transition, after=None, **_kw) -> None:
+def on_transition(sender, *, record, actor, agency_id, transition, after=None, reason=None,
+                  **_kw) -> None:
     """blinker receiver of :data:`portal.transitions.transitioned`."""
     declared = registry.get(transition.name)
     if declared is None:
         return
     ctx = registry.Context(record=record, actor_id=getattr(actor, "id", None),
-                           agency_id=agency_id, after=after)
+                           agency_id=agency_id, after=after, reason=reason)
     announcement_id = record.id if declared.category == "announcement" else None
     raise_items(declared, ctx, announcement_id=announcement_id)
 

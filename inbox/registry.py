@@ -41,6 +41,7 @@ class Context:
     actor_id: int | None
     agency_id: int | None
     after: dict | None = None  # the audit entry's after-values (which line, what decision)
+    reason: str | None = None  # the audit entry's reason (HQ's comment on a return)
 
 
 @dataclass(frozen=True)

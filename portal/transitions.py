@@ -44,7 +44,8 @@ from portal.extensions import db
 
 signals = Namespace()
 # Every transition, whatever its kind: sender is the Transition; kwargs record, actor,
-# agency_id, transition, and after (the audit entry's after-values: what the change was).
+# agency_id, transition, after (the audit entry's after-values: what the change was) and
+# reason (the entry's reason: a comment, a reference).
 transitioned = signals.signal("transitioned")
 
 STALE = _l("Someone else changed this record meanwhile: the page was out of date. Nothing "
@@ -223,7 +224,8 @@ def _finish(change: Change, actor) -> None:
     db.session.flush()
     agency_id = change.agency_id or getattr(obj, "agency_id", None)
     for signal in (t.signal, transitioned):
-        signal.send(t, record=obj, actor=actor, agency_id=agency_id, transition=t, after=after)
+        signal.send(t, record=obj, actor=actor, agency_id=agency_id, transition=t, after=after,
+                    reason=change.reason)
 
 
 def transitions_of(view) -> tuple[str, ...]:

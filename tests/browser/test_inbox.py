@@ -107,6 +107,7 @@ def test_a_returned_settlement_reaches_the_owner_and_comes_back_to_hq(journey, m
     assert mail["Content-Language"] == "zh-CN"
     link = f"{base}{settlement_path}"
     assert link in _plain_text(mail), _plain_text(mail)
+    assert RETURN_COMMENT in _plain_text(mail), "HQ's comment is in the e-mail"
     assert f'href="{link}"' in mail.get_body(("html",)).get_content()
 
     owner.goto(f"{base}/")

@@ -150,6 +150,7 @@ def test_a_returned_settlement_is_the_owners_task_until_resubmitted(stl):
                                                              stl.world.b.id)
     assert item_link(task) == url_for("settlement.settlement", settlement_id=s.id)
     assert s.number in item_title(task)
+    assert task.params == {"comment": "Add the invoice, please."}  # HQ's reason travels
     assert not open_tasks(stl.reviewer)
     [done] = of(stl.reviewer)
     assert (done.id, done.closed_by) == (first_review[0].id, "settlement.returned")
