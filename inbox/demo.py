@@ -10,8 +10,10 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
+from inbox import registry
 from inbox.announcements import publish
 from inbox.models import TASK, InboxItem
+from inbox.notify import raise_items
 from inbox.reminders import tick
 from inbox.services import acknowledge
 from portal import demo
@@ -29,6 +31,7 @@ def register() -> None:
 def load(ctx: dict) -> None:
     users = ctx.get("users", {})
     with unscoped("demo data fills every account's inbox"):
+        _waiting_parts_requests()
         _spread_over_the_week()
         _follow_the_backdated_deadlines()
         tick()  # the reminders and escalations the demo's dates make due
@@ -46,8 +49,9 @@ def load(ctx: dict) -> None:
         publish(None, {
             "title": "第四季度内部审计安排",
             "body": ("总部各部门：\n\n内部审计将于下周开始抽查本季度的结算审核与配件发放记录，"
-                     "请各部门在周五前整理好**审批依据**。\n\n审计部"),
-            "audience": "hq", "requires_ack": False}, acting_user=admin)
+                     "请各部门在周五前整理好**审批依据**并确认收到本通知。\n\n审计部"),
+            "audience": "hq", "requires_ack": True,
+            "ack_by": local_today() + timedelta(days=5)}, acting_user=admin)
         owner = users.get("owner@gd-c01.demo")
         if owner is not None:
             item = db.session.scalars(select(InboxItem).where(
@@ -56,6 +60,17 @@ def load(ctx: dict) -> None:
             if item is not None:
                 acknowledge(item, acting_user=owner)
         db.session.flush()
+
+
+def _waiting_parts_requests() -> None:
+    """The service demo writes its parts requests in bulk, beside the write path: the requests
+    still waiting for HQ's decision get the parts desk's task they would have made."""
+    from service.models import PartsRequest
+
+    declared = registry.get("parts_request.submitted")
+    for request in db.session.scalars(select(PartsRequest).where(
+            PartsRequest.status == "submitted").order_by(PartsRequest.id)):
+        raise_items(declared, registry.Context(request, None, request.agency_id))
 
 
 def _follow_the_backdated_deadlines() -> None:
