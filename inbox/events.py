@@ -5,7 +5,7 @@ transition of the write path is either here or listed silent with the reason.
 """
 from flask import url_for
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import String, cast, func, literal, select
 
 from inbox.registry import (
     Context,
@@ -33,18 +33,30 @@ def _link(endpoint: str, arg: str):
     return make
 
 
+def _page(endpoint: str):
+    """A link to a page about no one row (a list the item sends its reader to)."""
+    return lambda item, role=None: url_for(endpoint)
+
+
 def _number(ctx: Context):
     return getattr(ctx.record, "number", None)
 
 
-def _complaint_label(ctx: Context) -> str:
-    """A complaint as the agency knows it: its work order's number, else its number here."""
-    from portal.extensions import db
-    from service.models import WorkOrder
+def complaint_label():
+    """SQL: a complaint as the agency knows it: its work order's number, else "#<its id>"
+    (the items of its events and of the tick's reminders alike)."""
+    from service.models import Complaint, WorkOrder
 
-    order = ctx.record.work_order_id and db.session.scalar(
-        select(WorkOrder.number).where(WorkOrder.id == ctx.record.work_order_id))
-    return order or f"#{ctx.record.id}"
+    order = select(WorkOrder.number).where(WorkOrder.id == Complaint.work_order_id) \
+        .scalar_subquery()
+    return func.coalesce(order, literal("#", String) + cast(Complaint.id, String))
+
+
+def _complaint_label(ctx: Context) -> str:
+    from portal.extensions import db
+    from service.models import Complaint
+
+    return db.session.scalar(select(complaint_label()).where(Complaint.id == ctx.record.id))
 
 
 def _return_label(ctx: Context) -> str:
@@ -276,8 +288,7 @@ task("evaluation.published", "evaluation",
      link=RESULT, subject=lambda ctx: ("evaluation_results", None),
      due=lambda ctx: ctx.record.appeal_deadline_at, legal=True)
 task("evaluation.appealed", "evaluation", _l("Decide an agency's appeal of its evaluation"),
-     hq(Role.HQ_SERVICE, Role.HQ_ADMIN), link=lambda item, role=None: url_for(
-         "evaluation.appeals"),
+     hq(Role.HQ_SERVICE, Role.HQ_ADMIN), link=_page("evaluation.appeals"),
      subject=lambda ctx: ("evaluation_results", ctx.record.result_id),
      closes=("evaluation.published",))
 # Acknowledging is the agency's own answer: it closes the agency's task, tells nobody.
@@ -300,7 +311,7 @@ def _results_of_quarter(ctx: Context):
 
 event("evaluation.finalized", "evaluation",
       _l("Consequence proposals of %(label)s wait for your decision"),
-      hq(Role.HQ_ADMIN), link=lambda item, role=None: url_for("evaluation.proposals"),
+      hq(Role.HQ_ADMIN), link=_page("evaluation.proposals"),
       label=lambda ctx: ctx.record.label,
       closes=("evaluation.published", "reminder.evaluation_deadline"),
       closes_subjects=_results_of_quarter)

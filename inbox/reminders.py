@@ -15,7 +15,16 @@ from sqlalchemy import String, and_, cast, exists, func, insert, literal, select
 from sqlalchemy.orm import aliased
 
 from inbox import outbox, registry
-from inbox.events import COMPLAINT, OWNER, RESULT, SETTLEMENT, STAFF, _link
+from inbox.events import (
+    COMPLAINT,
+    OWNER,
+    RESULT,
+    SETTLEMENT,
+    STAFF,
+    _link,
+    _page,
+    complaint_label,
+)
 from inbox.models import DIGEST, QUEUED, InboxItem, MailMessage, Preference
 from inbox.notify import close_tasks, create
 from inbox.registry import Context, event, task
@@ -38,7 +47,7 @@ event("reminder.certificate_expired", "certification",
       link=CERTIFICATE, scheduled=True)
 event("reminder.coverage_gap", "certification",
       _l("Coverage gap: %(label)s has fewer certified engineers than required"),
-      link=lambda item, role=None: _url("certification.coverage"), scheduled=True)
+      link=_page("certification.coverage"), scheduled=True)
 event("reminder.evaluation_deadline", "evaluation",
       _l("Two days left to acknowledge or appeal your evaluation for %(label)s"),
       link=RESULT, scheduled=True, legal=True)
@@ -53,7 +62,7 @@ event("reminder.complaint_response", "quality",
       scheduled=True, legal=True)
 event("reminder.claim_window", "settlement",
       _l("%(label)s completed orders must be claimed within 7 days"),
-      link=lambda item, role=None: _url("settlement.settlements"), scheduled=True)
+      link=_page("settlement.settlements"), scheduled=True)
 task("escalation.settlement_review", "escalation",
      _l("Settlement %(label)s has waited in HQ's review longer than agreed"),
      link=SETTLEMENT, scheduled=True)
@@ -67,12 +76,6 @@ task("escalation.complaint_verdict_admin", "escalation",
      _l("Complaint %(label)s has waited for HQ's verdict twice as long as agreed"),
      link=COMPLAINT,
      scheduled=True)
-
-
-def _url(endpoint):
-    from flask import url_for
-
-    return url_for(endpoint)
 
 
 @dataclass(frozen=True)
@@ -181,21 +184,12 @@ def _returns(overdue: bool):
     return rows
 
 
-def _complaint_label():
-    """SQL: the complaint's work order number, else "#<its number>" (as inbox.events)."""
-    from service.models import Complaint, WorkOrder
-
-    order = select(WorkOrder.number).where(WorkOrder.id == Complaint.work_order_id) \
-        .scalar_subquery()
-    return func.coalesce(order, literal("#", String) + cast(Complaint.id, String))
-
-
 def _complaint_response(settings, moment, _today):
     from service.models import Complaint
 
     # Twelve hours before the answer is due, and after.
     limit = moment - timedelta(hours=max(settings.complaint_response_hours - 12, 0))
-    return (select(User.id, User.agency_id, Complaint.id, _complaint_label(),
+    return (select(User.id, User.agency_id, Complaint.id, complaint_label(),
                    literal(None, InboxItem.due_at.type), _key("complaint_response", Complaint.id))
             .join(Complaint, _agency_people(Complaint.agency_id, [OWNER, STAFF]))
             .where(Complaint.status == "open", Complaint.received_at <= limit))
@@ -260,7 +254,7 @@ def _complaint_verdict(level: int):
 
         waited = moment - timedelta(days=settings.complaint_verdict_days * level)
         role = Role.HQ_SERVICE if level == 1 else Role.HQ_ADMIN
-        return (select(User.id, User.agency_id, Complaint.id, _complaint_label(),
+        return (select(User.id, User.agency_id, Complaint.id, complaint_label(),
                        literal(None, InboxItem.due_at.type),
                        _key(f"complaint_verdict_{level}", Complaint.id))
                 .join(Complaint, and_(Complaint.status == "responded",
