@@ -10,6 +10,7 @@ def init_app(app) -> None:
         demo,
         models,
         views_catalog,
+        views_imports,
         views_quality,
         views_supply,
         widgets,

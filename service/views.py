@@ -1,11 +1,11 @@
-"""Work order pages: list, export, detail, create, edit, cancel, import, revisit.
+"""Work order pages: list, export, detail, create, edit, cancel, revisit.
 
 The other service pages (catalogs, quality, parts supply) add their routes to the same
 blueprint from their own modules.
 """
 from datetime import datetime
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -20,8 +20,8 @@ from portal.exports import csv_response, refuse_if_too_many
 from portal.listing import paginate, sorted_by
 from portal.navigation import add_nav
 from portal.tenancy import get_or_404
-from service import imports, policy, quality, queries, services, stock, tabular
-from service.forms import CancelForm, ImportForm, RevisitForm, WorkOrderForm
+from service import policy, quality, queries, services, stock
+from service.forms import CancelForm, RevisitForm, WorkOrderForm
 from service.models import ORDER_STATUS_LABELS, OrderStatus, WorkOrder
 from service.policy import AGENCY_EDITORS, EVERYONE, READERS  # noqa: F401 - the pages' groups
 from tenants.models import SERVICE_TYPE_LABELS, Agency
@@ -271,56 +271,3 @@ def order_revisit(order_id):
                                              form=form):
         return done(_("Revisit saved."), "service.order", order_id=order.id)
     return _order_page(order, revisit_form=form, status=422)
-
-
-# --- import ------------------------------------------------------------------------------------
-
-
-def import_view(columns, importer, *args, title, template_endpoint, back, **extra):
-    """The page of an import: the upload form, and on POST the file read and imported (one
-    transition), its report flashed and listed row by row."""
-    form = ImportForm()
-    report = None
-    if form.validate_on_submit():
-        _ok, report = perform(_read_and_import, request.files.get(form.file.name), columns,
-                              importer, *args, good_only=bool(form.good_only.data), form=form)
-        if report:
-            flash_report(report)
-    return render_template("service/import.html", form=form, columns=columns, report=report,
-                           title=title, template_endpoint=template_endpoint, back=back,
-                           extra=extra)
-
-
-def _read_and_import(upload, columns, importer, *args, acting_user, **kwargs):
-    return importer(*args, tabular.read_table(upload, columns), acting_user=acting_user,
-                    **kwargs)
-
-
-def flash_report(report) -> None:
-    if report.applied:
-        flash(_("Import done: %(created)s created, %(updated)s updated, %(skipped)s already "
-                "there, %(bad)s rows with errors.", created=report.count("created"),
-                updated=report.count("updated"),
-                skipped=report.count("skipped") + report.count("unchanged"),
-                bad=len(report.errors)), "success" if not report.errors else "warning")
-    else:
-        flash(_("Nothing was imported: %(bad)s rows have errors. Correct them and import the "
-                "file again, or choose to import only the good rows.",
-                bad=len(report.errors)), "danger")
-
-
-@bp.route("/orders/import", methods=["GET", "POST"])
-@performs("work_order.imported")
-def orders_import():
-    return import_view(imports.ORDER_COLUMNS, imports.import_work_orders, my_agency(),
-                       title=_("Import work orders"),
-                       template_endpoint="service.orders_import_template",
-                       back=url_for("service.orders"))
-
-
-@bp.route("/orders/import/template")
-@allow(*AGENCY_EDITORS)
-def orders_import_template():
-    fmt = "xlsx" if request.args.get("format") == "xlsx" else "csv"
-    return tabular.template_response("work-orders-template", imports.ORDER_COLUMNS, fmt)
-

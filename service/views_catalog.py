@@ -14,7 +14,8 @@ from service import catalog, imports, policy, queries, tabular
 from service.forms import CodeForm, PartForm, RepairCodeForm
 from service.models import FaultCode, Part, RepairCode
 from service.policy import EVERYONE
-from service.views import bp, import_view, locale, may
+from service.views import bp, locale, may
+from service.views_imports import import_view
 
 TITLES = {"repair_code": _l("Repair codes"), "fault_code": _l("Fault codes"),
           "part": _l("Parts catalog")}

@@ -14,7 +14,8 @@ from service.forms import ComplaintForm, ResponseForm, VerdictForm
 from service.models import Complaint, ComplaintStatus, Revisit
 from service.policy import READERS
 from service.states import QUALITY_LABELS as LABELS
-from service.views import aware, bp, import_view, may
+from service.views import aware, bp, may
+from service.views_imports import import_view
 
 # One menu entry; complaints and revisits link to each other with tabs.
 add_nav("service.complaints", _l("Complaints & revisits"), READERS, order=34)
