@@ -38,10 +38,11 @@ from tenants.models import AgencyProductLine, ProductLine
 
 bp = Blueprint("certification", __name__, url_prefix="/certification")
 
-add_nav("certification.engineers", _l("Engineers"), ENGINEER_READERS, order=20)
+add_nav("certification.engineers", _l("Engineers"), ENGINEER_READERS, order=20,
+        group="certification")
 add_nav("certification.nominations", _l("Nominations"), (*CERTIFIERS, *AGENCY_READERS),
-        order=22)
-add_nav("certification.programs", _l("Programs"), CERTIFIERS, order=24)
+        order=22, group="certification")
+add_nav("certification.programs", _l("Programs"), CERTIFIERS, order=24, group="certification")
 
 
 def locale() -> str:

@@ -40,8 +40,9 @@ PDF_LOCALES = ("zh_CN", "en")
 # Compared against when a number is unknown, so that both failures take the same time.
 _NO_CODE = "-" * 8
 
-add_nav("certification.certificates", _l("Certificates"), tuple(Role), order=21)
-add_nav("certification.coverage", _l("Coverage"), COVERAGE_READERS, order=25)
+add_nav("certification.certificates", _l("Certificates"), tuple(Role), order=21,
+        group="certification")
+add_nav("certification.coverage", _l("Coverage"), COVERAGE_READERS, order=25, group="certification")
 
 
 def _certificate(certificate_id) -> Certificate:

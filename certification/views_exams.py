@@ -16,7 +16,8 @@ from portal.extensions import db
 from portal.navigation import add_nav
 from portal.tenancy import get_or_404
 
-add_nav("certification.sessions", _l("Exam sessions"), SESSION_READERS, order=23)
+add_nav("certification.sessions", _l("Exam sessions"), SESSION_READERS, order=23,
+        group="certification")
 
 
 def _load(exam_session_id) -> ExamSession:

@@ -28,7 +28,7 @@ from portal.tenancy import get_or_404
 
 bp = Blueprint("evaluation", __name__, url_prefix="/evaluation")
 
-add_nav("evaluation.index", _l("Evaluation"), READERS, order=60)
+add_nav("evaluation.index", _l("Evaluation"), READERS, order=60, group="evaluation")
 
 
 def locale() -> str:

@@ -26,7 +26,7 @@ OUTBOX = "HQ admin reviews and resends every account's e-mail"
 EVERYONE = tuple(Role)
 add_nav("inbox.index", _l("Inbox"), EVERYONE, order=1, badge=queries.open_task_count,
         badge_label=_l("open tasks"))
-add_nav("inbox.outbox_page", _l("Outbox"), (Role.HQ_ADMIN,), order=95)
+add_nav("inbox.outbox_page", _l("Outbox"), (Role.HQ_ADMIN,), order=95, group="admin")
 
 
 def _waiting(user) -> dict:

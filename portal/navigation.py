@@ -13,6 +13,12 @@ class NavItem:
     # user -> a number shown beside the link (0 hides it); one query, cached per request.
     badge: Callable | None = field(default=None, compare=False)
     badge_label: object = ""  # what the number counts, for screen readers
+    # The menu's group (one of GROUPS); "" stands on its own in the bar (the inbox).
+    group: str = ""
+
+
+# The menu's groups, in the bar's order: what the items are about, not which area owns them.
+GROUPS = ("work", "network", "certification", "money", "evaluation", "admin")
 
 
 @dataclass(frozen=True)
@@ -29,11 +35,13 @@ _nav: list[NavItem] = []
 _widgets: list[Widget] = []
 
 
-def add_nav(endpoint: str, label, roles, order: int = 100, *, badge: Callable | None = None,
-            badge_label="") -> None:
+def add_nav(endpoint: str, label, roles, order: int = 100, *, group: str = "",
+            badge: Callable | None = None, badge_label="") -> None:
+    if group and group not in GROUPS:
+        raise ValueError(f"unknown menu group {group!r}")
     if all(item.endpoint != endpoint for item in _nav):
         _nav.append(NavItem(endpoint, label, frozenset(roles), order, badge=badge,
-                            badge_label=badge_label))
+                            badge_label=badge_label, group=group))
 
 
 def add_widget(template: str, roles, load: Callable, order: int = 100) -> None:

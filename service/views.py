@@ -30,7 +30,7 @@ bp = Blueprint("service", __name__, url_prefix="/service")
 
 EXPORT_LIMIT = 50_000
 
-add_nav("service.orders", _l("Work orders"), EVERYONE, order=30)
+add_nav("service.orders", _l("Work orders"), EVERYONE, order=30, group="work")
 
 
 def locale() -> str:

@@ -27,7 +27,7 @@ SORTS = {
     "part": {"code": Part.part_number, "price": Part.unit_price, "line": Part.product_line_id},
 }
 
-add_nav("service.parts_catalog", _l("Catalogs"), EVERYONE, order=38)
+add_nav("service.parts_catalog", _l("Catalogs"), EVERYONE, order=38, group="work")
 
 
 def _may_edit(kind: str) -> bool:

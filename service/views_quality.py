@@ -18,7 +18,7 @@ from service.views import aware, bp, may
 from service.views_imports import import_view
 
 # One menu entry; complaints and revisits link to each other with tabs.
-add_nav("service.complaints", _l("Complaints & revisits"), READERS, order=34)
+add_nav("service.complaints", _l("Complaints & revisits"), READERS, order=34, group="work")
 
 
 # --- revisits ----------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from service.states import SUPPLY_LABELS as LABELS
 from service.views import bp, locale, may, my_agency
 
 # One menu entry; the parts pages link to each other with tabs (templates/service/_parts_tabs).
-add_nav("service.parts_requests", _l("Parts"), READERS, order=31)
+add_nav("service.parts_requests", _l("Parts"), READERS, order=31, group="work")
 
 
 def _int(raw) -> int | None:

@@ -29,7 +29,7 @@ from tenants.models import Agency
 
 bp = Blueprint("settlement", __name__, url_prefix="/settlements")
 
-add_nav("settlement.settlements", _l("Settlements"), READERS, order=40)
+add_nav("settlement.settlements", _l("Settlements"), READERS, order=40, group="money")
 
 
 def locale() -> str:

@@ -19,8 +19,8 @@ from settlement.policy import DELEGATORS, HQ_READERS
 from settlement.views import bp, locale
 from tenants.models import SERVICE_TYPE_LABELS, ProductLine, ServiceType
 
-add_nav("settlement.rate_cards", _l("Rate cards"), HQ_READERS, order=41)
-add_nav("settlement.delegations", _l("Delegations"), DELEGATORS, order=42)
+add_nav("settlement.rate_cards", _l("Rate cards"), HQ_READERS, order=41, group="money")
+add_nav("settlement.delegations", _l("Delegations"), DELEGATORS, order=42, group="money")
 
 
 # --- rate cards ------------------------------------------------------------------------------

@@ -42,10 +42,11 @@ from tenants.models import (
 
 bp = Blueprint("tenants", __name__)
 
-add_nav("tenants.agencies", _l("Agencies"), policy.NETWORK_READERS, order=10)
-add_nav("tenants.my_agency", _l("My agency"), policy.AGENCY_MEMBERS, order=10)
-add_nav("tenants.users", _l("Accounts"), policy.ACCOUNT_MANAGERS, order=80)
-add_nav("tenants.reference", _l("Regions & products"), roles(policy.REFERENCE_EDIT), order=85)
+add_nav("tenants.agencies", _l("Agencies"), policy.NETWORK_READERS, order=10, group="network")
+add_nav("tenants.my_agency", _l("My agency"), policy.AGENCY_MEMBERS, order=10, group="network")
+add_nav("tenants.users", _l("Accounts"), policy.ACCOUNT_MANAGERS, order=80, group="admin")
+add_nav("tenants.reference", _l("Regions & products"), roles(policy.REFERENCE_EDIT), order=85,
+        group="admin")
 
 
 def _locale() -> str:

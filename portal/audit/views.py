@@ -16,7 +16,7 @@ from portal.timeutil import local_day_bounds, parse_date
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 READERS = (Role.AUDITOR, Role.HQ_ADMIN)
-add_nav("audit.index", _l("Audit log"), READERS, order=90)
+add_nav("audit.index", _l("Audit log"), READERS, order=90, group="admin")
 EXPORT_LIMIT = 100_000
 FILTERS = ("action", "object_type", "object_id", "actor", "agency_id", "from", "to", "sort")
 
