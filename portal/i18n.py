@@ -1,4 +1,5 @@
 """Languages: locale choice, Babel formatting for templates, and the catalogs of each area."""
+import re
 import subprocess
 import sys
 from decimal import Decimal
@@ -8,6 +9,7 @@ from babel.numbers import format_currency
 from flask import current_app, g, has_request_context, request, session
 from flask_babel import format_date, format_datetime, format_decimal, get_locale
 from flask_login import current_user
+from markupsafe import Markup
 
 from portal.config import PROJECT_ROOT
 
@@ -52,12 +54,24 @@ def format_money(amount) -> str:
     return format_currency(value, "CNY", locale=str(get_locale()), decimal_quantization=False)
 
 
+def phone_link(number) -> Markup:
+    """A phone number people can tap: a tel: link, never wrapped. A masked number (138****5678)
+    is shown as text: there is nothing to call."""
+    if not number:
+        return Markup("—")
+    dial = re.sub(r"[^0-9+]", "", str(number))
+    if "*" in str(number) or not dial:
+        return Markup('<span class="text-nowrap">{}</span>').format(number)
+    return Markup('<a class="text-nowrap" href="tel:{}">{}</a>').format(dial, number)
+
+
 def init_app(app) -> None:
     app.jinja_env.filters.update(
         date=lambda v, fmt="medium": format_date(v, fmt) if v else "—",
         datetime=lambda v, fmt="short": format_datetime(v, fmt) if v else "—",
         number=lambda v: format_decimal(v) if v is not None else "—",
         money=format_money,
+        phone=phone_link,
     )
     app.jinja_env.globals["current_locale"] = lambda: str(get_locale())
     app.cli.add_command(translate)
