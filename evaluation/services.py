@@ -8,7 +8,7 @@ Nothing here commits.
 """
 from datetime import date
 
-from flask_babel import format_datetime
+from flask_babel import format_datetime, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
@@ -301,12 +301,15 @@ def finalize_quarter(quarter: Quarter, *, acting_user) -> int:
     counts = dict(db.session.execute(select(Result.status, func.count()).where(
         Result.quarter_id == quarter.id).group_by(Result.status)).all())
     if counts.get(ResultStatus.APPEALED):
-        raise DomainError(_("%(n)s appeals are still open: decide them first.",
-                            n=counts[ResultStatus.APPEALED]))
+        raise DomainError(ngettext("%(num)s appeal is still open: decide it first.",
+                                   "%(num)s appeals are still open: decide them first.",
+                                   counts[ResultStatus.APPEALED]))
     waiting = counts.get(ResultStatus.PUBLISHED, 0)
     if waiting and not _deadline_passed(quarter):
-        raise DomainError(_("%(n)s agencies may still acknowledge or appeal until %(at)s.",
-                            n=waiting, at=format_datetime(quarter.appeal_deadline_at, "short")))
+        raise DomainError(ngettext(
+            "%(num)s agency may still acknowledge or appeal until %(at)s.",
+            "%(num)s agencies may still acknowledge or appeal until %(at)s.",
+            waiting, at=format_datetime(quarter.appeal_deadline_at, "short")))
     now = utcnow()
     table = Result.__table__
     db.session.execute(update(table).where(table.c.quarter_id == quarter.id,

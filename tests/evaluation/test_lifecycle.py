@@ -252,7 +252,7 @@ def test_finalize_waits_for_appeals_and_the_deadline(example):
     a, b = f.result_of(quarter, example.a), f.result_of(quarter, example.b)
     appeal = services.lodge_appeal(a, "We dispute the complaint verdict entirely.",
                                    "complaints", acting_user=None)
-    with pytest.raises(DomainError, match="appeals are still open"):
+    with pytest.raises(DomainError, match="1 appeal is still open: decide it first"):
         services.finalize_quarter(quarter, acting_user=None)
     services.resolve_appeal(appeal, upheld=False, note="The verdict stands as given.",
                             acting_user=f.person(Role.HQ_SERVICE))
