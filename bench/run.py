@@ -56,6 +56,11 @@ def key_pages(s: inprocess.Subject, report_id: int | None) -> list[dict]:
         ("evaluation ranking", "admin", f"/evaluation/quarters/{s.quarter_id}")
         if s.quarter_id else None,
         ("audit log", "auditor", "/audit/"),
+        # The daily screens of issue 16: the agency's 360, HQ's review of the biggest
+        # settlement, and the order form with its dependent choices.
+        ("agency 360", "admin", f"/agencies/{s.agency_id}"),
+        ("settlement review", "settlement", f"/settlements/{s.settlement_id}"),
+        ("new work order form", "owner", "/service/orders/new"),
         # The cost of isolation: the same rows read by HQ through a filter and by the agency's
         # own user through the tenant guard (and row-level security on PostgreSQL).
         ("isolation: agency's orders as HQ", "admin",
