@@ -32,9 +32,14 @@ system-deps:
 	  fi; \
 	fi
 
+# Chromium, and axe-core (tests/browser/package-lock.json, from the npm registry) with which
+# the browser tests check every page; test-only, never served by the portal.
 browser-deps:
 	@command -v chromium >/dev/null || (apt-get install -y -qq chromium >/dev/null 2>&1 || \
 	  (apt-get update -qq >/dev/null && apt-get install -y -qq chromium >/dev/null))
+	@command -v npm >/dev/null || (apt-get install -y -qq npm >/dev/null 2>&1 || \
+	  (apt-get update -qq >/dev/null && apt-get install -y -qq npm >/dev/null))
+	npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
 
 translations: $(STAMP)
 	$(FLASK) translate compile
@@ -53,7 +58,7 @@ run: install
 	@echo "Serving on http://127.0.0.1:5000"
 	$(SERVE)
 
-test: install
+test: install browser-deps
 	$(BIN)/lint-imports
 	$(BIN)/pytest -n 2 --dist load
 
@@ -66,6 +71,7 @@ bench: install
 	  (apt-get update -qq >/dev/null && apt-get install -y -qq wrk >/dev/null)) || \
 	  echo "WARNING: install the load generator: sudo apt-get install wrk"
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.imports
 
 clean:
 	rm -rf $(VENV) instance *.egg-info

@@ -8,6 +8,7 @@ def init_app(app) -> None:
         demo,
         models,
         policy,
+        profile,
         views_certificates,
         views_exams,
         widgets,
@@ -21,3 +22,4 @@ def init_app(app) -> None:
     demo.register()
     from certification import synth  # noqa: F401 - registers its synthetic network generator
     widgets.register()
+    profile.register()

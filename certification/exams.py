@@ -3,13 +3,16 @@
 A session belongs to HQ; its seats belong to the nominees' agencies. Admission re-counts the
 seats after locking the session row, and the database refuses a seat number beyond capacity
 (seats reference the session's (id, capacity) and check seat_no <= capacity). Scores for the
-whole session are validated first, then written in the caller's one transaction.
+whole session are validated first, then written in the caller's one transaction; before that,
+`preview_scores` says what they would issue, writing nothing, and fingerprints the sheet the
+person confirms (`ScorePreview.digest`).
 """
+import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from flask_babel import format_date
+from flask_babel import format_date, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
@@ -64,6 +67,23 @@ class ScoreOutcome:
     failed: int
     absent: int
     certificates: list
+
+
+@dataclass(frozen=True)
+class ScorePreview:
+    """What recording a sheet would do: one certificate per pass (`renewals` of them extend a
+    still-valid certificate), and the fingerprint of exactly this sheet."""
+
+    passed: int
+    failed: int
+    absent: int
+    renewals: int
+    digest: str
+    results: dict = field(default_factory=dict)  # {seat_id: ExamResult}
+
+    @property
+    def certificates(self) -> int:
+        return self.passed
 
 
 def new_verification_code() -> str:
@@ -126,8 +146,9 @@ def update_session(session: ExamSession, data: dict, *, acting_user) -> None:
                           field="program_id")
     _program(data["program_id"])
     if data["capacity"] < len(seats):
-        raise DomainError(_("%(taken)s seats are taken; the capacity cannot be lower.",
-                            taken=len(seats)), field="capacity")
+        raise DomainError(ngettext("%(num)s seat is taken; the capacity cannot be lower.",
+                                   "%(num)s seats are taken; the capacity cannot be lower.",
+                                   len(seats)), field="capacity")
     before = snapshot(session)
     if seats and seats[-1].seat_no > data["capacity"]:
         _compact(seats)
@@ -182,9 +203,11 @@ def admit_nominations(session: ExamSession, nomination_ids, *, acting_user) -> l
         select(ExamSeat.seat_no).where(ExamSeat.session_id == session.id))}
     free = [n for n in range(1, session.capacity + 1) if n not in taken]
     if len(nominations) > len(free):
-        raise DomainError(_("Only %(free)s of %(capacity)s seats are left; choose at most "
-                            "%(free)s nominees.", free=len(free), capacity=session.capacity),
-                          field="nomination_ids")
+        raise DomainError(ngettext("Only %(num)s of %(capacity)s seats is left; choose at "
+                                   "most %(num)s nominee.",
+                                   "Only %(num)s of %(capacity)s seats are left; choose at "
+                                   "most %(num)s nominees.", len(free),
+                                   capacity=session.capacity), field="nomination_ids")
     _check_prerequisites(session, nominations)
     seats = []
     for nomination, seat_no in zip(nominations, free, strict=False):
@@ -249,6 +272,51 @@ def check_score_rows(rows: list[ScoreRow]) -> list[str | None]:
     return out
 
 
+def sheet_digest(session: ExamSession, rows: list[ScoreRow]) -> str:
+    """The fingerprint of a score sheet as typed: a confirmation holds for exactly these
+    scores of exactly this session."""
+    text = ";".join(f"{r.seat_id}:{r.theory}:{r.practical}:{int(r.absent)}"
+                    for r in sorted(rows, key=lambda r: r.seat_id))
+    return hashlib.sha256(f"{session.id}|{text}".encode()).hexdigest()[:32]
+
+
+def _check_sheet(session: ExamSession, rows: list[ScoreRow], today) -> dict[int, ExamSeat]:
+    """The session's seats by id, once the sheet may be recorded; raises DomainError when the
+    scores are recorded already, the exam has not taken place yet, the sheet does not match
+    the seats or a row is incomplete."""
+    if session.status != SessionStatus.OPEN:
+        raise DomainError(str(ALREADY_SCORED))
+    if session.exam_date > today:
+        raise DomainError(_("The exam takes place on %(date)s; record the scores from that "
+                            "day on.", date=format_date(session.exam_date)))
+    seats = {s.id: s for s in _seats(session)}
+    if not seats:
+        raise DomainError(_("Nobody is admitted to this session yet."))
+    if sorted(r.seat_id for r in rows) != sorted(seats):
+        raise DomainError(_("The seats changed since the sheet was opened. Reload it."))
+    if any(check_score_rows(rows)):
+        raise DomainError(_("Some rows are incomplete; nothing was recorded."))
+    return seats
+
+
+def preview_scores(session: ExamSession, rows: list[ScoreRow], *, today=None) -> ScorePreview:
+    """What `record_scores` would record and issue for `rows`, writing nothing (a few reads).
+
+    Raises DomainError for the same reasons as `record_scores`.
+    """
+    seats = _check_sheet(session, rows, today or local_today())
+    program = session.program
+    results = {row.seat_id: _result(program, row) for row in rows}
+    passed = [seats[i] for i, r in results.items() if r == ExamResult.PASSED]
+    held = _held_certificates([s.engineer_id for s in passed], program.id)
+    renewals = sum(1 for seat in passed
+                   if _renewed_certificate(held.get(seat.engineer_id), seat.exam_date))
+    counts = {r: list(results.values()).count(r) for r in ExamResult}
+    return ScorePreview(counts[ExamResult.PASSED], counts[ExamResult.FAILED],
+                        counts[ExamResult.ABSENT], renewals, sheet_digest(session, rows),
+                        results)
+
+
 # The target (scored) is set by the body's conditional UPDATE, which also stops a second
 # sheet racing this one; the certificates it issues and renews are part of this one change.
 @transition("exam_session.scored", ExamSession, label=_l("Scores recorded"),
@@ -261,17 +329,7 @@ def record_scores(session: ExamSession, rows: list[ScoreRow], *, acting_user,
     taken place yet, the sheet does not match the seats, a row is incomplete, or the scores
     were already recorded (a second submit changes nothing).
     """
-    today = today or local_today()
-    if session.exam_date > today:
-        raise DomainError(_("The exam takes place on %(date)s; record the scores from that "
-                            "day on.", date=format_date(session.exam_date)))
-    seats = {s.id: s for s in _seats(session)}
-    if not seats:
-        raise DomainError(_("Nobody is admitted to this session yet."))
-    if sorted(r.seat_id for r in rows) != sorted(seats):
-        raise DomainError(_("The seats changed since the sheet was opened. Reload it."))
-    if any(check_score_rows(rows)):
-        raise DomainError(_("Some rows are incomplete; nothing was recorded."))
+    seats = _check_sheet(session, rows, today or local_today())
     claimed = db.session.execute(
         update(ExamSession).where(ExamSession.id == session.id,
                                   ExamSession.status == SessionStatus.OPEN)
@@ -326,12 +384,17 @@ def _held_certificates(engineer_ids, program_id) -> dict[int, list[Certificate]]
     return out
 
 
-def _issue(seat: ExamSeat, program: Program, held: list[Certificate] | None) -> Certificate:
-    """The certificate of a passed attempt; it renews a still-valid one of the same program."""
+def _renewed_certificate(held: list[Certificate] | None, day: date) -> Certificate | None:
+    """The still-valid certificate (not renewed yet) a pass on `day` renews, if any."""
     held = held or []
     renewed = {c.renewal_of_id for c in held}
-    current = max((c for c in held if is_valid_on(c, seat.exam_date) and c.id not in renewed),
-                  key=lambda c: c.valid_to, default=None)
+    return max((c for c in held if is_valid_on(c, day) and c.id not in renewed),
+               key=lambda c: c.valid_to, default=None)
+
+
+def _issue(seat: ExamSeat, program: Program, held: list[Certificate] | None) -> Certificate:
+    """The certificate of a passed attempt; it renews a still-valid one of the same program."""
+    current = _renewed_certificate(held, seat.exam_date)
     if current is not None:
         valid_to = validity_end(current.valid_to + timedelta(days=1), program.validity_months)
     else:

@@ -120,8 +120,13 @@ class ScoreRowForm(PortalSubForm):
 
 
 class ScoreSheetForm(PortalForm):
+    """The whole session's sheet. A first submit only checks it and sums up what saving would
+    issue; `confirm` (sent by the summary's confirmation button) carries the fingerprint of
+    the sheet that summary was about, and only then is the sheet recorded."""
+
     rows = FieldList(FormField(ScoreRowForm))
-    submit = SubmitField(_l("Record the scores and issue the certificates"))
+    confirm = HiddenField()
+    submit = SubmitField(_l("Check the scores"))
 
 
 class RevokeForm(PortalForm):

@@ -22,12 +22,12 @@ from certification.forms import RevokeForm, VerifyForm
 from certification.models import Certificate, Engineer, Program
 from certification.policy import CERTIFICATE_PDF, COVERAGE_READERS
 from certification.states import LEVEL_LABELS, STATE_LABELS, certificate_state
-from certification.views import bp, list_page, locale, post_back
+from certification.views import bp, locale, post_back
 from portal.auth.access import allow, performs, public
 from portal.auth.roles import Role
 from portal.clock import local_day, local_today
 from portal.extensions import db, limiter
-from portal.listing import paginate
+from portal.listing import paginate, sorted_by
 from portal.masking import mask_name
 from portal.navigation import add_nav
 from portal.pdf import render_pdf
@@ -58,12 +58,15 @@ def _certificate(certificate_id) -> Certificate:
 def certificates():
     today = local_today()
     own = current_user if current_user.role == Role.ENGINEER else None
-    return list_page("certification/certificates.html",
-                     queries.certificate_list_statement(today, user=own),
-                     {"valid_to": Certificate.valid_to, "number": Certificate.number,
-                      "engineer": Engineer.name, "issued": Certificate.issued_at}, "valid_to",
-                     today=today, product_lines=queries.product_lines(),
-                     states=list(STATE_LABELS), mine=own is not None)
+    stmt, sort = sorted_by(queries.certificate_list_statement(today, user=own),
+                           {"state": queries.standing_rank(today),
+                            "valid_to": Certificate.valid_to, "number": Certificate.number,
+                            "engineer": Engineer.name, "issued": Certificate.issued_at},
+                           "state")
+    return render_template("certification/certificates.html",
+                           page=paginate(stmt.order_by(*queries.certificate_order(today))),
+                           sort=sort, today=today, product_lines=queries.product_lines(),
+                           states=list(STATE_LABELS), mine=own is not None)
 
 
 @bp.route("/certificates/<int:certificate_id>")

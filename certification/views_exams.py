@@ -2,6 +2,7 @@
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from sqlalchemy import select
 
 from certification import exams, queries
@@ -12,6 +13,7 @@ from certification.views import bp, form_page, locale, post_back, sorted_page
 from portal.auth.access import allow, performs
 from portal.clock import local_today
 from portal.commit import perform
+from portal.errors_domain import DomainError, attach_to_form
 from portal.extensions import db
 from portal.navigation import add_nav
 from portal.tenancy import get_or_404
@@ -94,7 +96,8 @@ def session_admit(exam_session_id):
     form.nomination_ids.choices = [(i, "") for i in form.nomination_ids.raw_data or []]
     ids = [int(i) for i in form.nomination_ids.raw_data or [] if str(i).isdigit()]
     return post_back(form, exams.admit_nominations, session, ids, back=_page_of(session.id),
-                     done=lambda seats: _("%(count)s nominees admitted.", count=len(seats)))
+                     done=lambda seats: ngettext("%(num)s nominee admitted.",
+                                                 "%(num)s nominees admitted.", len(seats)))
 
 
 @bp.route("/seats/<int:seat_id>/release", methods=["POST"])
@@ -119,35 +122,62 @@ def _rows(form: ScoreSheetForm) -> list[exams.ScoreRow]:
     return rows
 
 
+def _checked_sheet(form: ScoreSheetForm) -> tuple[bool, list[exams.ScoreRow]]:
+    """(whether every row is complete, the rows): each incomplete row gets its message."""
+    valid = form.validate()
+    rows = _rows(form)
+    for entry, problem in zip(form.rows, exams.check_score_rows(rows), strict=True):
+        if problem and not entry.form.errors:
+            entry.form.theory.errors = [*entry.form.theory.errors, problem]
+            valid = False
+    if not valid and not form.form_errors:
+        form.form_errors.append(_("Some rows are incomplete; nothing was recorded. "
+                                  "Correct the marked rows and send the sheet again."))
+    return valid, rows
+
+
+def _preview(session: ExamSession, form: ScoreSheetForm, rows) -> exams.ScorePreview | None:
+    try:
+        return exams.preview_scores(session, rows)
+    except DomainError as error:
+        attach_to_form(form, error)
+        return None
+
+
 @bp.route("/sessions/<int:exam_session_id>/scores", methods=["GET", "POST"])
 @performs("exam_session.scored")
 def session_scores(exam_session_id):
+    """The score sheet in two steps: a first submit checks the sheet and says what saving it
+    would issue, writing nothing; saving takes a second submit that confirms exactly that
+    sheet (a changed sheet is summed up again; a replayed confirmation finds the session
+    scored and issues nothing more)."""
     session = _load(exam_session_id)
     seats = queries.session_seats(session)
     if not session.is_open:
         flash(_("The scores of this session are already recorded."), "info")
         return redirect(url_for("certification.session", exam_session_id=session.id))
     form = ScoreSheetForm() if request.method == "POST" else _sheet(seats)
+    preview = None
     if request.method == "POST":
-        valid = form.validate()
-        rows = _rows(form)
-        for entry, problem in zip(form.rows, exams.check_score_rows(rows), strict=True):
-            if problem and not entry.form.errors:
-                entry.form.theory.errors = [*entry.form.theory.errors, problem]
-                valid = False
-        if valid:
+        valid, rows = _checked_sheet(form)
+        preview = _preview(session, form, rows) if valid else None
+        confirmed = form.confirm.data or ""
+        if preview is not None and confirmed == preview.digest:
             ok, outcome = perform(exams.record_scores, session, rows, form=form)
             if ok:
-                flash(_("Scores recorded: %(passed)s passed, %(failed)s failed, %(absent)s "
-                        "absent. %(issued)s certificates issued.", passed=outcome.passed,
-                        failed=outcome.failed, absent=outcome.absent,
-                        issued=len(outcome.certificates)), "success")
+                flash(ngettext("Scores recorded: %(passed)s passed, %(failed)s failed, "
+                               "%(absent)s absent. %(num)s certificate issued.",
+                               "Scores recorded: %(passed)s passed, %(failed)s failed, "
+                               "%(absent)s absent. %(num)s certificates issued.",
+                               len(outcome.certificates), passed=outcome.passed,
+                               failed=outcome.failed, absent=outcome.absent), "success")
                 return redirect(url_for("certification.session", exam_session_id=session.id))
-        elif not form.form_errors:
-            form.form_errors.append(_("Some rows are incomplete; nothing was recorded. "
-                                      "Correct the marked rows and send the sheet again."))
+            preview = None
+        elif preview is not None and confirmed:
+            form.form_errors.append(_("The scores changed since the summary: nothing was "
+                                      "recorded. Check the new summary and confirm again."))
     by_id = {s.id: s for s in seats}
     lines = [(entry, by_id.get(row.seat_id)) for entry, row in zip(form.rows, _rows(form),
                                                                     strict=True)]
     return render_template("certification/scores.html", session=session, form=form,
-                           lines=lines, today=local_today())
+                           lines=lines, preview=preview, today=local_today())

@@ -7,6 +7,7 @@ def init_app(app) -> None:
         cli,
         compute,
         demo,
+        profile,
         publication,
         views_hq,  # noqa: F401 - HQ's routes on the blueprint
         widgets,
@@ -26,6 +27,7 @@ def init_app(app) -> None:
     demo.register()
     from evaluation import synth  # noqa: F401 - registers its synthetic network generator
     widgets.register()
+    profile.register()
     _register_grade_source()
 
     from evaluation.consequences import REASON_LABELS

@@ -308,7 +308,8 @@ def _actor(params: dict):
     return db.session.scalars(select(User).where(User.id == user_id)).one_or_none()
 
 
-@jobs.handler("evaluation.compute", roles=policy_roles(policy.COMPUTE))
+@jobs.handler("evaluation.compute", roles=policy_roles(policy.COMPUTE),
+              title=_l("Quarter computation"))
 def compute_job(params: dict, progress) -> dict:
     """Count in a read transaction, then write the drafts in a short one."""
     period = Period.parse(params.get("period"))

@@ -293,7 +293,8 @@ def _quarter(quarter_id: int, *, lock: bool = False) -> Quarter:
     return db.session.scalars(stmt).one()
 
 
-@jobs.handler("evaluation.publish", roles=policy_roles(policy.PUBLISH))
+@jobs.handler("evaluation.publish", roles=policy_roles(policy.PUBLISH),
+              title=_l("Quarter publication"))
 def publish_job(params: dict, progress) -> dict:
     """Render every report in a read transaction, then write them in a short one.
 

@@ -4,7 +4,7 @@ tenant guard (an agency sees its own rows, a regional manager their region's) an
 users, the publication guard below (nothing of a quarter before it is published)."""
 from functools import cache
 
-from sqlalchemy import and_, event, func, not_, select
+from sqlalchemy import and_, case, event, func, not_, select
 from sqlalchemy.orm import joinedload, with_loader_criteria
 
 from evaluation import figures, kpis, reports
@@ -21,10 +21,12 @@ from evaluation.models import (
     RankingReport,
     Report,
     Result,
+    ResultStatus,
     ServiceLevel,
 )
 from portal.extensions import db
 from portal.listing import paginate
+from portal.models import utcnow
 from portal.periods import Period
 from portal.tenancy import TenantSession, current_scope
 from service.models import Complaint, PartReturn, Revisit, WorkOrder
@@ -74,18 +76,39 @@ def quarters() -> list[Quarter]:
                                    .order_by(Quarter.year.desc(), Quarter.quarter.desc())))
 
 
-def result_counts() -> dict[int, dict]:
-    """{quarter_id: {status: n}} of the results the user may see (one GROUP BY)."""
+def standing():
+    """Where a result stands now, as one SQL expression over Result joined to its Quarter: the
+    stored status, except that a published result nobody answered stands final once the 7
+    days to answer are over (as `services.stands_final` says of one result, and when the
+    tick closes the agency's task). The one definition of "awaiting answer" and "final" the
+    quarter list counts and the ranking shows."""
+    return case((and_(Result.status == ResultStatus.PUBLISHED,
+                      Quarter.appeal_deadline_at < utcnow()), ResultStatus.FINAL.value),
+                else_=Result.status)
+
+
+def result_counts(quarter_id: int | None = None) -> dict[int, dict]:
+    """{quarter_id: {standing: n}} of the results the user may see (one GROUP BY), of every
+    quarter or of one."""
+    # Grouped by the columns the expression reads (no bound value in GROUP BY, which
+    # PostgreSQL would not match with the selected one); equal standings are summed here.
+    stmt = (select(Result.quarter_id, standing(), func.count())
+            .join(Quarter, Quarter.id == Result.quarter_id)
+            .group_by(Result.quarter_id, Result.status, Quarter.appeal_deadline_at))
+    if quarter_id is not None:
+        stmt = stmt.where(Result.quarter_id == quarter_id)
     out: dict[int, dict] = {}
-    for quarter_id, status, n in db.session.execute(
-            select(Result.quarter_id, Result.status, func.count()).group_by(
-                Result.quarter_id, Result.status)):
-        out.setdefault(quarter_id, {})[status] = n
+    for found, status_now, n in db.session.execute(stmt):
+        counts = out.setdefault(found, {})
+        counts[status_now] = counts.get(status_now, 0) + n
     return out
 
 
 def ranking_statement(quarter_id: int, region_id: int | None = None):
-    stmt = (select(Result).options(joinedload(Result.agency), joinedload(Result.region))
+    """Rows of (result, where it stands now: `standing`), best first."""
+    stmt = (select(Result, standing().label("standing"))
+            .options(joinedload(Result.agency), joinedload(Result.region))
+            .join(Quarter, Quarter.id == Result.quarter_id)
             .join(Agency, Agency.id == Result.agency_id)
             .where(Result.quarter_id == quarter_id)
             .order_by(Result.rank_national.is_(None), Result.rank_national, Agency.code))

@@ -8,9 +8,9 @@ Nothing here commits.
 """
 from datetime import date
 
-from flask_babel import format_datetime, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from sqlalchemy import func, select, update
 
 from evaluation import figures, kpis, policy, publication, reports
@@ -33,6 +33,7 @@ from evaluation.schemes import scheme_terms, whole
 from portal import transitions as tr
 from portal.errors_domain import DomainError
 from portal.extensions import db
+from portal.i18n import datetime_filter as local_datetime
 from portal.models import utcnow
 from portal.periods import Period
 from portal.policy import refusal
@@ -131,7 +132,7 @@ def _check_open(result: Result, quarter: Quarter) -> None:
         raise DomainError(str(NOT_AWAITING))
     if _deadline_passed(quarter):
         raise DomainError(_("The 7 days to acknowledge or appeal ended on %(at)s.",
-                            at=format_datetime(quarter.appeal_deadline_at, "short")))
+                            at=local_datetime(quarter.appeal_deadline_at)))
 
 
 @transition("evaluation.acknowledged", Result, source={ResultStatus.PUBLISHED},
@@ -309,7 +310,7 @@ def finalize_quarter(quarter: Quarter, *, acting_user) -> int:
         raise DomainError(ngettext(
             "%(num)s agency may still acknowledge or appeal until %(at)s.",
             "%(num)s agencies may still acknowledge or appeal until %(at)s.",
-            waiting, at=format_datetime(quarter.appeal_deadline_at, "short")))
+            waiting, at=local_datetime(quarter.appeal_deadline_at)))
     now = utcnow()
     table = Result.__table__
     db.session.execute(update(table).where(table.c.quarter_id == quarter.id,

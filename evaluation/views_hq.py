@@ -69,8 +69,9 @@ def quarter_page(q: Quarter, status: int = 200):
     regions, grades = queries.distribution(q.id)
     return render_template(
         "evaluation/quarter.html", quarter=q, page=paginate(queries.ranking_statement(
-            q.id, region)), regions=regions, grades=grades, region=region,
-        risky=queries.at_risk(q.id), **queries.quarter_extras(q),
+            q.id, region), rows=True), regions=regions, grades=grades, region=region,
+        counts=queries.result_counts(q.id).get(q.id, {}), risky=queries.at_risk(q.id),
+        **queries.quarter_extras(q),
         action_form=QuarterActionForm(formdata=None, seen_version=q.version)), status
 
 

@@ -14,6 +14,7 @@ def init_app(app) -> None:
         demo,
         events,
         outbox,
+        profile,
         reminders,
         synth,
         views,
@@ -25,8 +26,16 @@ def init_app(app) -> None:
     app.register_blueprint(views.bp)
     app.jinja_env.globals["due_words"] = due_words
     transitioned.connect(on_transition, weak=False)
+    # The settlement list flags a review past the workplace's limit: the limit is this area's
+    # setting, asked for by a signal (settlement imports no area above it).
+    from inbox import settings
+    from settlement.config import review_limit_wanted
+
+    review_limit_wanted.connect(lambda _sender: settings.current().settlement_review_days,
+                                weak=False)
     cli.init_app(app)
     demo.register()
+    profile.register()
 
 
 def due_words(due_at) -> dict:

@@ -132,6 +132,12 @@ event("settlement.line_decided", "settlement",
       agency_users(OWNER), link=SETTLEMENT, label=_settlement_number,
       subject=_settlement(),
       when=lambda ctx: (ctx.after or {}).get("line_decision") in ("adjusted", "denied"))
+event("settlement.lines_decided", "settlement",
+      _l("Lines of settlement %(label)s were adjusted by HQ"),
+      agency_users(OWNER), link=SETTLEMENT, label=_settlement_number,
+      subject=_settlement(),
+      when=lambda ctx: (ctx.after or {}).get("decision") in ("adjust", "deny")
+      and bool((ctx.after or {}).get("changed")))
 event("settlement.approved", "settlement", _l("Settlement %(label)s was approved"),
       agency_users(OWNER), link=SETTLEMENT, label=_settlement_number,
       closes=("settlement.submitted", "settlement.regional_forwarded", "settlement.appealed",

@@ -77,7 +77,7 @@ def _options(width: int, height: int, formatter, legend: bool) -> dict:
                 explicit_size=True, show_legend=legend, legend_at_bottom=True,
                 value_formatter=formatter, truncate_label=-1, truncate_legend=-1,
                 # Room on the right: the last value printed beside the last point is not cut.
-                margin=16, margin_right=48, spacing=12)
+                margin=16, margin_right=64, spacing=12)
 
 
 def bars(title: str, labels: Sequence[str], series: Series, *, name: str = "bars",

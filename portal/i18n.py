@@ -54,6 +54,36 @@ def format_money(amount) -> str:
     return format_currency(value, "CNY", locale=str(get_locale()), decimal_quantization=False)
 
 
+# Dates people read: the month in words in English ("Dec 5, 2026", never "12/5/26"), and the
+# same day in every page of a language. "short" and "medium" (the filters' defaults) both give
+# these; "long" and "full" and explicit patterns go to Babel as they are.
+DATE_PATTERNS = {"en": "MMM d, y", "zh": "y年M月d日"}
+DATETIME_PATTERNS = {"en": "MMM d, y, HH:mm", "zh": "y-MM-dd HH:mm"}
+# A money amount is one word: nothing may wrap between a minus and the currency sign.
+_WORD_JOINER = "\u2060"
+
+
+def _pattern(patterns: dict, fmt: str) -> str:
+    if fmt not in ("short", "medium"):
+        return fmt
+    return patterns.get(get_locale().language, fmt)
+
+
+def date_filter(value, fmt: str = "medium") -> str:
+    return format_date(value, _pattern(DATE_PATTERNS, fmt)) if value else "—"
+
+
+def datetime_filter(value, fmt: str = "short") -> str:
+    return format_datetime(value, _pattern(DATETIME_PATTERNS, fmt)) if value else "—"
+
+
+def money_filter(amount) -> str:
+    """format_money for pages: the amount never breaks across lines (a word joiner after
+    the minus). Exports and PDFs that need the plain text call format_money."""
+    text = format_money(amount)
+    return text.replace("-", "-" + _WORD_JOINER, 1) if text.startswith("-") else text
+
+
 def phone_link(number) -> Markup:
     """A phone number people can tap: a tel: link, never wrapped. A masked number (138****5678)
     is shown as text: there is nothing to call."""
@@ -67,10 +97,10 @@ def phone_link(number) -> Markup:
 
 def init_app(app) -> None:
     app.jinja_env.filters.update(
-        date=lambda v, fmt="medium": format_date(v, fmt) if v else "—",
-        datetime=lambda v, fmt="short": format_datetime(v, fmt) if v else "—",
+        date=date_filter,
+        datetime=datetime_filter,
         number=lambda v: format_decimal(v) if v is not None else "—",
-        money=format_money,
+        money=money_filter,
         phone=phone_link,
     )
     app.jinja_env.globals["current_locale"] = lambda: str(get_locale())

@@ -11,20 +11,27 @@ behind a 15-second publication failed): a handler does its slow part (counting, 
 PDFs) in a read transaction that locks nothing (`in_two_phases`, `reading`), then writes in
 one short transaction, which checks that what it wrote from is still true.
 """
+import contextvars
 import logging
+import re
+import shutil
 import threading
 import time
 import traceback
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Callable, TypeVar
 
 from flask import current_app, g
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
+from portal.errors_domain import DomainError
 from portal.extensions import db, write_lock
 from portal.models import UTCDateTime, utcnow
 from portal.tenancy import Scope, TenantScoped, owner_criteria, scoped
@@ -75,15 +82,34 @@ class Job(TenantScoped, db.Model):
 
 _handlers: dict[str, Callable] = {}
 _starters: dict[str, frozenset[str]] = {}
+UNTITLED = _l("Background job")
 
 
-def handler(kind: str, *, roles: Iterable[str] = ()):
+@dataclass(frozen=True)
+class Kind:
+    """How a kind of job speaks to people: its title, the words of its progress notes, and
+    what its outcome offers (`outcome(job)` → [(text, url or None)], read on the job's page:
+    the records it wrote, a file it left)."""
+
+    title: object = UNTITLED  # lazy
+    notes: dict | None = None  # note key → lazy text
+    outcome: Callable | None = None
+
+
+_kinds: dict[str, Kind] = {}
+
+
+def handler(kind: str, *, roles: Iterable[str] = (), title=None, notes: dict | None = None,
+            outcome: Callable | None = None):
     """Register `fn(params, progress) -> dict` as the job `kind` (a decorator); `roles` may
-    start it, and so run it again when it failed (nobody else, whatever they may see)."""
+    start it, and so run it again when it failed (nobody else, whatever they may see).
+    `title` (lazy) names the kind on its page; `notes` translate the progress notes it
+    reports by key; `outcome(job)` lists what a finished job offers."""
 
     def register(fn):
         _handlers[kind] = fn
         _starters[kind] = frozenset(str(role) for role in roles)
+        _kinds[kind] = Kind(title or UNTITLED, notes, outcome)
         return fn
 
     return register
@@ -92,6 +118,84 @@ def handler(kind: str, *, roles: Iterable[str] = ()):
 def may_start(kind: str, role: str) -> bool:
     """Whether `role` may start (or retry) jobs of `kind`; an unknown kind: nobody."""
     return str(role) in _starters.get(kind, frozenset())
+
+
+def kind_of(kind: str) -> Kind:
+    return _kinds.get(kind, Kind())
+
+
+def title_of(kind: str):
+    """The translated name of a kind of job (never its internal name)."""
+    return kind_of(kind).title
+
+
+def kinds() -> dict[str, Kind]:
+    return dict(_kinds)
+
+
+def outcome_of(job: "Job") -> list[tuple[str, str | None]]:
+    """What a finished job offers on its page (its kind says)."""
+    describe = kind_of(job.kind).outcome
+    if describe is None or job.status != SUCCEEDED:
+        return []
+    return list(describe(job))
+
+
+# --- files a job leaves (an import's rows with errors) ------------------------------------------
+
+_running: contextvars.ContextVar[int | None] = contextvars.ContextVar("portal_job", default=None)
+_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,80}$")
+KEEP_FILES = timedelta(days=7)
+
+
+def files_root() -> Path:
+    return Path(current_app.config["UPLOAD_ROOT"]) / "jobs"
+
+
+def output_path(name: str) -> Path:
+    """Where the running job writes its file `name` (its result names the file to offer)."""
+    job_id = _running.get()
+    if job_id is None:
+        raise RuntimeError("output_path() is for a running job")
+    return file_path(job_id, name)
+
+
+def file_path(job_id: int, name: str) -> Path:
+    if not _FILE_NAME.match(name or ""):
+        raise ValueError(f"not a job file name: {name!r}")
+    return files_root() / str(int(job_id)) / name
+
+
+def discard_files(job_id: int) -> None:
+    shutil.rmtree(files_root() / str(int(job_id)), ignore_errors=True)
+
+
+def remove_old_files(now: float | None = None) -> int:
+    """Delete the files of jobs that finished more than KEEP_FILES ago (by their age)."""
+    root, limit = files_root(), (now or time.time()) - KEEP_FILES.total_seconds()
+    removed = 0
+    for folder in root.iterdir() if root.is_dir() else ():
+        if folder.is_dir() and folder.stat().st_mtime < limit:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+# Housekeeping the areas add (a kept upload's expiry): `flask reap-jobs` runs it.
+_housekeeping: list[Callable[[], int]] = []
+
+
+def housekeeping(fn: Callable[[], int]) -> Callable[[], int]:
+    """Register `fn() -> count` to run with `flask reap-jobs` (a decorator)."""
+    _housekeeping.append(fn)
+    return fn
+
+
+def run_housekeeping() -> dict[str, int]:
+    done = {"job files": remove_old_files()}
+    for fn in _housekeeping:
+        done[fn.__name__] = fn()
+    return done
 
 
 # --- short transactions for long work ---------------------------------------------------------
@@ -175,8 +279,11 @@ def progress_of(job: Job) -> dict:
     else:
         done, total, note, _at = _local_progress.get(job.id, (0, 0, "", 0.0))
     if job.status == SUCCEEDED:
-        done = total = max(total, 1)
+        done, total, note = max(total, 1), max(total, 1), ""
     percent = int(100 * done / total) if total else 0
+    notes = kind_of(job.kind).notes or {}
+    if note in notes:
+        note = str(notes[note])  # in the reader's language
     return {"id": job.id, "status": job.status, "done": done, "total": total, "note": note,
             "percent": percent, "error": job.error if job.status == FAILED else None,
             "result": job.result if job.status == SUCCEEDED else None}
@@ -258,6 +365,7 @@ def _run(job_id: int, progress: Callable | None) -> None:
         db.session.commit()
         kind, params, scope = job.kind, dict(job.params or {}), _decode(job.scope)
     report(job_id, 0, 0)  # a retried job starts its progress afresh
+    discard_files(job_id)  # and its files
 
     def tick(done: int, total: int, note: str = "") -> None:
         report(job_id, done, total, note)
@@ -266,6 +374,7 @@ def _run(job_id: int, progress: Callable | None) -> None:
 
     g._audit_actor = None
     started = time.monotonic()
+    token = _running.set(job_id)
     try:
         with scoped(scope):
             result = _handlers[kind](params, tick) or {}
@@ -275,9 +384,14 @@ def _run(job_id: int, progress: Callable | None) -> None:
         _finish(job_id, SUCCEEDED, result=result)
     except Exception as error:  # the job failed: nothing of it stays
         db.session.rollback()
+        discard_files(job_id)
         log.error("job %s (%s) failed: %s", job_id, kind, error)
-        _finish(job_id, FAILED, error=f"{type(error).__name__}: {error}"[:2000],
-                trace=traceback.format_exc())
+        # A refusal the handler explains (a file no longer kept) is shown as it is.
+        text = error.message if isinstance(error, DomainError) else \
+            f"{type(error).__name__}: {error}"
+        _finish(job_id, FAILED, error=text[:2000], trace=traceback.format_exc())
+    finally:
+        _running.reset(token)
 
 
 def _finish(job_id: int, status: str, *, result=None, error=None, trace=None) -> None:

@@ -9,6 +9,7 @@ def init_app(app) -> None:
         cli,
         demo,
         models,
+        profile,
         views_catalog,
         views_imports,
         views_quality,
@@ -22,6 +23,7 @@ def init_app(app) -> None:
     demo.register()
     from service import synth  # noqa: F401 - registers its synthetic network generator
     widgets.register()
+    profile.register()
 
     labels.register("service.return_status", models.RETURN_STATUS_LABELS)
     labels.register("service.complaint_status", models.COMPLAINT_STATUS_LABELS)

@@ -20,6 +20,7 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.forms import PortalForm, PortalSubForm
 from service.models import (
@@ -54,6 +55,8 @@ class WorkOrderForm(PortalForm):
     customer_phone = StringField(_l("Customer phone"), validators=[DataRequired(),
                                                                    Length(max=32)])
     customer_address = StringField(_l("Customer address"), validators=[Length(max=300)])
+    # Narrows the model, fault code, repair code and part choices; the model's line when empty.
+    product_line_id = _id_select(_l("Product line"))
     product_model_id = _id_select(_l("Product model"))
     serial_number = StringField(_l("Serial number"), validators=[DataRequired(),
                                                                  Length(max=64)])
@@ -77,10 +80,14 @@ class WorkOrderForm(PortalForm):
     fault_description = TextAreaField(_l("Fault description"),
                                       validators=[Length(max=4000)])
     repair_code_ids = SelectMultipleField(_l("Repair codes"), coerce=int,
-                                          validate_choice=False)
+                                          validate_choice=False,
+                                          widget=ListWidget(prefix_label=False),
+                                          option_widget=CheckboxInput())
     resolution = TextAreaField(_l("Resolution"), validators=[Length(max=4000)])
     is_first_time_fix = BooleanField(_l("Fixed at the first visit"), default=True)
     parts = FieldList(FormField(PartUseForm), min_entries=PART_ROWS, max_entries=20)
+    # Re-shows the form with the choices of the chosen line, saving nothing (no script).
+    refresh = SubmitField(_l("Update choices"))
     submit = SubmitField(_l("Save order"))
 
 

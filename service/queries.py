@@ -35,7 +35,7 @@ from service.models import (
     Verdict,
     WorkOrder,
 )
-from tenants.models import Agency, ProductLine, Region, ServiceType
+from tenants.models import Agency, AgencyProductLine, ProductLine, Region, ServiceType
 
 SEARCH_LIMIT = 64
 
@@ -203,7 +203,25 @@ def order_detail(order: WorkOrder) -> dict:
     return {"repairs": repairs, "parts": parts, "revisit": revisit, "returns": returns,
             "rework_of": next((o for o in related if o.id == order.rework_of_id), None),
             "reworks": [o for o in related if o.rework_of_id == order.id],
-            "complaints": complaints, "today": local_today()}
+            "complaints": complaints, "parts_requests": order_parts_requests(order),
+            "today": local_today()}
+
+
+def order_parts_requests(order: WorkOrder) -> list[tuple[PartsRequest, list[PartsRequestLine]]]:
+    """The parts requests with lines for `order`, oldest first, each with those lines (one
+    query: requests are linked to an order through their lines)."""
+    rows = db.session.execute(
+        select(PartsRequestLine, PartsRequest)
+        .join(PartsRequest, (PartsRequest.agency_id == PartsRequestLine.agency_id)
+              & (PartsRequest.id == PartsRequestLine.request_id))
+        .options(joinedload(PartsRequestLine.part))
+        .where(PartsRequestLine.agency_id == order.agency_id,
+               PartsRequestLine.work_order_id == order.id)
+        .order_by(PartsRequest.submitted_at, PartsRequest.id, PartsRequestLine.id)).all()
+    grouped: dict[int, tuple[PartsRequest, list[PartsRequestLine]]] = {}
+    for line, parts_request in rows:
+        grouped.setdefault(parts_request.id, (parts_request, []))[1].append(line)
+    return list(grouped.values())
 
 
 def engineers_of(agency_id: int | None) -> list[Engineer]:
@@ -211,6 +229,15 @@ def engineers_of(agency_id: int | None) -> list[Engineer]:
         return []
     return list(db.session.scalars(select(Engineer).where(Engineer.agency_id == agency_id)
                                    .order_by(Engineer.status, Engineer.name)))
+
+
+def authorized_lines(agency_id: int) -> list[ProductLine]:
+    """The product lines the agency may service, with their models (two queries)."""
+    return list(db.session.scalars(
+        select(ProductLine)
+        .join(AgencyProductLine, (AgencyProductLine.product_line_id == ProductLine.id)
+              & (AgencyProductLine.agency_id == agency_id))
+        .options(selectinload(ProductLine.models)).order_by(ProductLine.code)))
 
 
 def product_lines() -> list[ProductLine]:
@@ -231,6 +258,13 @@ def catalog_for_lines(line_ids) -> dict:
         "parts": list(db.session.scalars(select(Part).where(
             Part.product_line_id.in_(ids), Part.is_active.is_(True)).order_by(Part.part_number))),
     }
+
+
+def active_parts(line_ids) -> list[Part]:
+    """The catalog's parts in use for the given product lines (request form choices)."""
+    return list(db.session.scalars(select(Part).where(
+        Part.product_line_id.in_(list(line_ids) or [0]), Part.is_active.is_(True))
+        .order_by(Part.part_number)))
 
 
 def export_rows(stmt):

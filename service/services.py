@@ -24,7 +24,7 @@ from portal.numbering import next_number
 from portal.text import clean
 from portal.transitions import describe, note, transition
 from service import policy, stock
-from service.common import is_in_warranty, return_due_days, rework_days
+from service.common import db_id, is_in_warranty, return_due_days, rework_days
 from service.models import (
     ORDER_STATUS_LABELS,
     OrderStatus,
@@ -43,7 +43,7 @@ from service.order_checks import (  # noqa: F401 - check_order_input is part of 
     normalize_serial,
     order_parts,
 )
-from tenants.models import Agency, ServiceType
+from tenants.models import Agency, ProductModel, ServiceType
 
 describe(WorkOrder, _l("work order"), lambda o: ORDER_STATUS_LABELS.get(o.status, o.status))
 
@@ -258,10 +258,27 @@ def _complete_new(agency: Agency, data: dict, *, acting_user) -> WorkOrder:
     return _complete(new, agency, data, acting_user=acting_user)
 
 
+def check_line_choice(data: dict) -> None:
+    """A form names the product line as well as the model: they must agree (the line is the
+    model's when not named). Raises DomainError on the model's field."""
+    line_id, model_id = db_id(data.get("product_line_id")), db_id(data.get("product_model_id"))
+    if line_id is None or model_id is None:
+        return
+    model_line = db.session.scalar(select(ProductModel.product_line_id).where(
+        ProductModel.id == model_id))
+    if model_line is not None and model_line != line_id:
+        raise DomainError(_("This model is not of the chosen product line."),
+                          field="product_model_id")
+
+
+def _check(agency: Agency, data: dict, order: WorkOrder | None = None) -> Checked:
+    check_line_choice(data)
+    return check_order_input(agency, data, order)
+
+
 def _write_new(agency: Agency, data: dict, acting_user, new: WorkOrder | None = None
                ) -> WorkOrder:
-    effects = write_order(agency, check_order_input(agency, data), new,
-                          acting_user=acting_user)
+    effects = write_order(agency, _check(agency, data), new, acting_user=acting_user)
     order = effects["order"]
     note(record=order, after=order_snapshot(order, effects))
     return order
@@ -285,7 +302,7 @@ def _update(order: WorkOrder, agency: Agency, data: dict, *, acting_user) -> Wor
 
 def _write_changes(agency: Agency, order: WorkOrder, data: dict) -> WorkOrder:
     before = order_snapshot(order, _effects_now(order))
-    effects = write_order(agency, check_order_input(agency, data, order), order)
+    effects = write_order(agency, _check(agency, data, order), order)
     old, new = changes(before, order_snapshot(order, effects))
     note(before=old, after=new)
     return order

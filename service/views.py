@@ -5,26 +5,27 @@ blueprint from their own modules.
 """
 from datetime import datetime
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from portal import clock
 from portal import policy as portal_policy
 from portal.auth.access import allow, performs
 from portal.auth.roles import Role
 from portal.clock import from_local, to_local
 from portal.commit import done, perform
 from portal.exports import csv_response, refuse_if_too_many
-from portal.listing import paginate, sorted_by
+from portal.listing import int_arg, paginate, sorted_by
 from portal.navigation import add_nav
 from portal.tenancy import get_or_404
 from service import policy, quality, queries, services, stock
 from service.forms import CancelForm, RevisitForm, WorkOrderForm
 from service.models import ORDER_STATUS_LABELS, OrderStatus, WorkOrder
 from service.policy import AGENCY_EDITORS, EVERYONE, READERS  # noqa: F401 - the pages' groups
-from tenants.models import SERVICE_TYPE_LABELS, Agency
+from tenants.models import SERVICE_TYPE_LABELS, Agency, ProductLine, ServiceType
 
 bp = Blueprint("service", __name__, url_prefix="/service")
 
@@ -157,26 +158,52 @@ def order(order_id):
 
 
 # --- create and edit ---------------------------------------------------------------------------
+#
+# The product line narrows the form: its models, fault codes, repair codes and parts (the
+# catalog keys them by line only). Without script, "Update choices" posts the form back and it
+# is shown again with the new choices, nothing saved and nothing judged; with htmx, changing the
+# line asks `order_choices` for the dependent fields alone.
 
 
-def _order_form(form: WorkOrderForm, agency: Agency, order: WorkOrder | None = None):
+def _chosen_line(form: WorkOrderForm, lines: list[ProductLine]) -> ProductLine | None:
+    """The line the choices follow: the one chosen, else the chosen model's, else the agency's
+    only one. A line the agency is not authorized for is no choice."""
+    line = next((x for x in lines if x.id == form.product_line_id.data), None)
+    if line is None and form.product_model_id.data:
+        line = next((x for x in lines
+                     if any(m.id == form.product_model_id.data for m in x.models)), None)
+    if line is None and len(lines) == 1:
+        line = lines[0]
+    return line
+
+
+def _order_choices(form: WorkOrderForm, agency: Agency, *, fresh: bool = False):
+    """Fill the line, model and catalog choices; returns the chosen line (or None).
+
+    `fresh`: the form is shown again for new choices, so what no longer fits the line is
+    dropped (on a save it stays, and the service refuses it with its message).
+    """
     lang = locale()
-    lines = [line for line in queries.product_lines()
-             if line.id in {p.id for p in agency.product_lines}]
-    form.product_model_id.choices = [(0, "—")] + [
-        (m.id, f"{line.name(lang)} · {m.code} {m.name}") for line in lines for m in line.models]
-    engineers = queries.engineers_of(agency.id)
-    form.engineer_id.choices = [(0, _("Not assigned yet"))] + [
-        (e.id, e.name + ("" if e.status == "active" else " " + _("(left)")))
-        for e in engineers if e.status == "active" or (order and e.id == order.engineer_id)]
-    options = queries.catalog_for_lines([line.id for line in lines])
-    line_code = {line.id: line.code for line in lines}
+    lines = queries.authorized_lines(agency.id)
+    line = _chosen_line(form, lines)
+    form.product_line_id.choices = [(0, "—")] + [(x.id, f"{x.code} · {x.name(lang)}")
+                                                 for x in lines]
+    form.product_line_id.data = line.id if line else 0
+    if line is not None:
+        form.product_model_id.choices = [(m.id, f"{m.code} {m.name}") for m in line.models]
+        if len(line.models) == 1 and not form.product_model_id.data:
+            form.product_model_id.data = line.models[0].id
+    else:
+        form.product_model_id.choices = [(m.id, f"{x.name(lang)} · {m.code} {m.name}")
+                                         for x in lines for m in x.models]
+    form.product_model_id.choices.insert(0, (0, "—"))
+    options = queries.catalog_for_lines([line.id]) if line else {
+        "fault_codes": [], "repair_codes": [], "parts": []}
     form.fault_code_id.choices = [(0, "—")] + [
-        (f.id, f"{line_code[f.product_line_id]} {f.code} {f.description(lang)}")
-        for f in options["fault_codes"]]
+        (f.id, f"{f.code} {f.description(lang)}") for f in options["fault_codes"]]
     form.repair_code_ids.choices = [
-        (r.id, _("%(line)s %(code)s %(text)s (%(hours)s h)", line=line_code[r.product_line_id],
-                 code=r.code, text=r.description(lang), hours=r.standard_hours))
+        (r.id, _("%(code)s %(text)s (%(hours)s h)", code=r.code, text=r.description(lang),
+                 hours=r.standard_hours))
         for r in options["repair_codes"]]
     have = stock.quantities(agency.id, [p.id for p in options["parts"]])
     part_choices = [(0, "—")] + [
@@ -185,7 +212,59 @@ def _order_form(form: WorkOrderForm, agency: Agency, order: WorkOrder | None = N
         for p in options["parts"]]
     for entry in form.parts:
         entry.part_id.choices = part_choices
+    if fresh:
+        _drop_unfitting(form)
+    return line
+
+
+def _drop_unfitting(form: WorkOrderForm) -> None:
+    def fits(field, value) -> bool:
+        return value in {v for v, _label in field.choices}
+
+    for field in (form.product_model_id, form.fault_code_id):
+        if not fits(field, field.data):
+            field.data = 0
+    form.repair_code_ids.data = [i for i in form.repair_code_ids.data or []
+                                 if fits(form.repair_code_ids, i)]
+    for entry in form.parts:
+        if not entry.part_id.data or not fits(entry.part_id, entry.part_id.data):
+            entry.part_id.data, entry.quantity.data = 0, None
+            entry.quantity.raw_data = []
+
+
+def _order_form(form: WorkOrderForm, agency: Agency, order: WorkOrder | None = None, *,
+                fresh: bool = False):
+    _order_choices(form, agency, fresh=fresh)
+    engineers = queries.engineers_of(agency.id)
+    form.engineer_id.choices = [(0, _("Not assigned yet"))] + [
+        (e.id, e.name + ("" if e.status == "active" else " " + _("(left)")))
+        for e in engineers if e.status == "active" or (order and e.id == order.engineer_id)]
+    _service_types(form, agency, order)
     return form
+
+
+def _service_types(form: WorkOrderForm, agency: Agency, order: WorkOrder | None) -> None:
+    """The agency's authorized service types; the only one is the default, else a new order
+    starts with none chosen (a guess would be saved unnoticed)."""
+    allowed = [t for t in ServiceType if t.value in agency.service_type_list] or list(ServiceType)
+    if order is not None and order.service_type not in allowed:
+        allowed.append(ServiceType(order.service_type))
+    form.service_type.choices = [(t.value, SERVICE_TYPE_LABELS[t]) for t in allowed]
+    if len(allowed) == 1:
+        form.service_type.data = form.service_type.data or allowed[0].value
+    elif order is None:
+        form.service_type.choices.insert(0, ("", _("Choose…")))
+
+
+def _new_order_defaults(form: WorkOrderForm) -> None:
+    """A new order was received now (local, to the minute), unless the link names a line."""
+    form.received_at.data = local_input(clock.now()).replace(second=0, microsecond=0)
+    form.product_line_id.data = int_arg("line", 0)
+    form.product_model_id.data = int_arg("model", 0)
+
+
+def _refreshing(form: WorkOrderForm) -> bool:
+    return form.is_submitted() and bool(form.refresh.data)
 
 
 def _order_data(form: WorkOrderForm) -> dict:
@@ -193,6 +272,7 @@ def _order_data(form: WorkOrderForm) -> dict:
         "number": form.number.data, "service_type": form.service_type.data,
         "customer_name": form.customer_name.data, "customer_phone": form.customer_phone.data,
         "customer_address": form.customer_address.data,
+        "product_line_id": form.product_line_id.data or None,
         "product_model_id": form.product_model_id.data,
         "serial_number": form.serial_number.data, "purchase_date": form.purchase_date.data,
         "received_at": aware(form.received_at.data),
@@ -208,18 +288,24 @@ def _order_data(form: WorkOrderForm) -> dict:
     }
 
 
+def _form_page(form: WorkOrderForm, order: WorkOrder | None, title: str):
+    return render_template("service/order_form.html", form=form, order=order, title=title)
+
+
 @bp.route("/orders/new", methods=["GET", "POST"])
 @performs("work_order.created", "work_order.completed")
 def order_new():
     agency = my_agency()
-    form = _order_form(WorkOrderForm(), agency)
-    if form.validate_on_submit():
+    form = WorkOrderForm()
+    if not form.is_submitted():
+        _new_order_defaults(form)
+    _order_form(form, agency, fresh=not form.is_submitted() or _refreshing(form))
+    if not _refreshing(form) and form.validate_on_submit():
         ok, created = perform(services.create_work_order, agency, _order_data(form), form=form)
         if ok:
             flash(_("Order %(number)s saved.", number=created.number), "success")
             return redirect(url_for("service.order", order_id=created.id))
-    return render_template("service/order_form.html", form=form, order=None,
-                           title=_("New work order"))
+    return _form_page(form, None, _("New work order"))
 
 
 @bp.route("/orders/<int:order_id>/edit", methods=["GET", "POST"])
@@ -234,18 +320,40 @@ def order_edit(order_id):
     if not form.is_submitted():
         for name in ("received_at", "responded_at", "arrived_at", "completed_at"):
             getattr(form, name).data = local_input(getattr(order, name))
+        form.product_line_id.data = order.product_line_id
         form.product_model_id.data = order.product_model_id
         form.engineer_id.data = order.engineer_id or 0
         form.fault_code_id.data = order.fault_code_id or 0
         form.repair_code_ids.data = [r.repair_code_id for r in order.repairs]
         form.parts.append_entry()
-    _order_form(form, agency, order)
-    if form.validate_on_submit() and perform(services.update_work_order, agency, order,
-                                             _order_data(form), form=form):
+    _order_form(form, agency, order, fresh=_refreshing(form))
+    if not _refreshing(form) and form.validate_on_submit() and perform(
+            services.update_work_order, agency, order, _order_data(form), form=form):
         flash(_("Order %(number)s saved.", number=order.number), "success")
         return redirect(url_for("service.order", order_id=order.id))
-    return render_template("service/order_form.html", form=form, order=order,
-                           title=_("Edit order %(number)s", number=order.number))
+    return _form_page(form, order, _("Edit order %(number)s", number=order.number))
+
+
+@bp.route("/orders/choices")
+@allow(*portal_policy.roles(policy.EDIT_ORDER))
+def order_choices():
+    """The order form's fields that follow the product line, for htmx to swap in.
+
+    Reads the form's own field names (``product_line_id``, ``product_model_id``, the chosen
+    codes and parts, kept when they fit) or ``line`` and ``model``. A line the agency is not
+    authorized for, or junk, is 404. A fixed number of queries, whatever is asked.
+    """
+    agency = my_agency()
+    args = request.args.copy()
+    for alias, name in (("line", "product_line_id"), ("model", "product_model_id")):
+        if alias in args and name not in args:
+            args.setlist(name, args.getlist(alias))
+    asked = args.get("product_line_id", "").strip()
+    form = WorkOrderForm(formdata=args, meta={"csrf": False})
+    line = _order_choices(form, agency, fresh=True)
+    if asked not in ("", "0") and (line is None or asked != str(line.id)):
+        abort(404)
+    return render_template("service/_order_choices.html", form=form)
 
 
 @bp.route("/orders/<int:order_id>/cancel", methods=["POST"])

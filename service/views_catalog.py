@@ -10,12 +10,12 @@ from portal.commit import perform
 from portal.extensions import db
 from portal.listing import paginate, sorted_by
 from portal.navigation import add_nav
-from service import catalog, imports, policy, queries, tabular
+from service import catalog, imports, policy, queries
 from service.forms import CodeForm, PartForm, RepairCodeForm
 from service.models import FaultCode, Part, RepairCode
 from service.policy import EVERYONE
 from service.views import bp, locale, may
-from service.views_imports import import_view
+from service.views_imports import import_view, template_download
 
 TITLES = {"repair_code": _l("Repair codes"), "fault_code": _l("Fault codes"),
           "part": _l("Parts catalog")}
@@ -138,16 +138,14 @@ def _import_kind() -> str:
 @performs("repair_code.imported", "fault_code.imported", "part.imported")
 def catalog_import():
     kind = _import_kind()
-    return import_view(imports.CATALOG_COLUMNS[kind], imports.import_catalog, kind,
-                       title=_("Import: %(catalog)s", catalog=TITLES[kind]),
+    return import_view(kind, title=_("Import: %(catalog)s", catalog=TITLES[kind]),
                        template_endpoint="service.catalog_import_template",
-                       back=url_for(f"service.{_endpoint(kind)}"), kind=kind)
+                       back=url_for(f"service.{_endpoint(kind)}"),
+                       template_args={"kind": kind})
 
 
 @bp.route("/catalog/import/template")
 @allow(*portal_policy.roles(*policy.IMPORT_CATALOG.values()))
 def catalog_import_template():
     kind = _import_kind()
-    fmt = "xlsx" if request.args.get("format") == "xlsx" else "csv"
-    return tabular.template_response(f"{kind.replace('_', '-')}s-template",
-                                     imports.CATALOG_COLUMNS[kind], fmt)
+    return template_download(kind, None, f"{kind.replace('_', '-')}s-template")

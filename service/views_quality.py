@@ -1,5 +1,5 @@
 """Service quality pages: revisits (回访) and complaints (投诉)."""
-from flask import render_template, request, url_for
+from flask import render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -9,13 +9,13 @@ from portal.commit import done, perform
 from portal.listing import paginate, sorted_by
 from portal.navigation import add_nav
 from portal.tenancy import get_or_404
-from service import imports, policy, quality, queries, tabular
+from service import policy, quality, queries
 from service.forms import ComplaintForm, ResponseForm, VerdictForm
 from service.models import Complaint, ComplaintStatus, Revisit
 from service.policy import READERS
 from service.states import QUALITY_LABELS as LABELS
 from service.views import aware, bp, may
-from service.views_imports import import_view
+from service.views_imports import import_view, template_download
 
 # One menu entry; complaints and revisits link to each other with tabs.
 add_nav("service.complaints", _l("Complaints & revisits"), READERS, order=34, group="work")
@@ -36,8 +36,7 @@ def revisits():
 @bp.route("/revisits/import", methods=["GET", "POST"])
 @performs("revisit.imported")
 def revisits_import():
-    return import_view(imports.REVISIT_COLUMNS, imports.import_revisits,
-                       title=_("Import revisits"),
+    return import_view("revisit", title=_("Import revisits"),
                        template_endpoint="service.revisits_import_template",
                        back=url_for("service.revisits"))
 
@@ -45,8 +44,7 @@ def revisits_import():
 @bp.route("/revisits/import/template")
 @allow(*portal_policy.roles(policy.IMPORT_REVISITS))
 def revisits_import_template():
-    fmt = "xlsx" if request.args.get("format") == "xlsx" else "csv"
-    return tabular.template_response("revisits-template", imports.REVISIT_COLUMNS, fmt)
+    return template_download("revisit", None, "revisits-template")
 
 
 # --- complaints --------------------------------------------------------------------------------

@@ -15,15 +15,17 @@ from service import policy, queries, supply
 from service.forms import ActionForm, InspectForm, PartsRequestForm, ShipForm
 from service.models import (
     LineDecision,
+    LineReason,
     PartReturn,
     PartsRequest,
     PartStock,
     RequestStatus,
     ReturnStatus,
+    WorkOrder,
 )
 from service.policy import READERS
 from service.states import SUPPLY_LABELS as LABELS
-from service.views import bp, locale, may, my_agency
+from service.views import bp, load_order, locale, may, my_agency
 
 # One menu entry; the parts pages link to each other with tabs (templates/service/_parts_tabs).
 add_nav("service.parts_requests", _l("Parts"), READERS, order=31, group="work")
@@ -50,17 +52,26 @@ def parts_requests():
                            by_agency=queries.agency_filter(), **LABELS)
 
 
-def _request_form(form: PartsRequestForm, agency):
+def _request_form(form: PartsRequestForm, agency, order: WorkOrder | None = None):
+    """Fill the part and order choices; for one order, its line's parts and that order only."""
     lang = locale()
-    lines = [p.id for p in agency.product_lines]
-    options = queries.catalog_for_lines(lines)["parts"]
+    lines = [order.product_line_id] if order else [p.id for p in agency.product_lines]
+    options = queries.active_parts(lines)
     part_choices = [(0, "—")] + [(p.id, f"{p.part_number} {p.name(lang)}") for p in options]
-    order_choices = [(0, "—")] + [(o.id, f"{o.number} · {o.serial_number}")
-                                  for o in queries.open_orders_for_parts(agency.id)]
+    orders = [order] if order else queries.open_orders_for_parts(agency.id)
+    order_choices = [(0, "—")] + [(o.id, f"{o.number} · {o.serial_number}") for o in orders]
     for entry in form.lines:
         entry.part_id.choices = part_choices
         entry.work_order_id.choices = order_choices
     return form
+
+
+def _submitted_lines(form: PartsRequestForm, order: WorkOrder | None = None) -> list[dict]:
+    """The filled rows; every row of a request made from an order is for that order."""
+    return [{"part_id": e.part_id.data, "quantity": e.quantity.data,
+             "reason": LineReason.WORK_ORDER.value if order else e.reason.data,
+             "work_order_id": order.id if order else e.work_order_id.data or None}
+            for e in form.lines if e.part_id.data]
 
 
 @bp.route("/parts-requests/new", methods=["GET", "POST"])
@@ -69,17 +80,35 @@ def parts_request_new():
     agency = my_agency()
     form = _request_form(PartsRequestForm(), agency)
     if form.validate_on_submit():
-        lines = [{"part_id": e.part_id.data, "quantity": e.quantity.data,
-                  "reason": e.reason.data, "work_order_id": e.work_order_id.data or None}
-                 for e in form.lines if e.part_id.data]
-        ok, created = perform(supply.create_parts_request, agency, lines, form.note.data,
-                              form=form)
+        ok, created = perform(supply.create_parts_request, agency, _submitted_lines(form),
+                              form.note.data, form=form)
         if ok:
             flash(_("Request %(number)s submitted to the HQ parts desk.",
                     number=created.number), "success")
             return redirect(url_for("service.parts_request", request_id=created.id))
-    return render_template("service/parts_request_form.html", form=form,
+    return render_template("service/parts_request_form.html", form=form, order=None,
                            title=_("New parts request"))
+
+
+@bp.route("/orders/<int:order_id>/parts-request", methods=["GET", "POST"])
+@performs("parts_request.submitted")
+def order_parts_request(order_id):
+    """The parts request form opened from an open order: every line is for that order."""
+    order = load_order(order_id)  # another agency's order is 404, like a missing one
+    if not order.is_open:
+        flash(_("Parts can be requested only for open orders."), "warning")
+        return redirect(url_for("service.order", order_id=order.id))
+    agency = my_agency()
+    form = _request_form(PartsRequestForm(), agency, order)
+    if form.validate_on_submit():
+        ok, created = perform(supply.create_parts_request, agency,
+                              _submitted_lines(form, order), form.note.data, form=form)
+        if ok:
+            flash(_("Request %(number)s submitted to the HQ parts desk.",
+                    number=created.number), "success")
+            return redirect(url_for("service.order", order_id=order.id) + "#parts-requests")
+    return render_template("service/parts_request_form.html", form=form, order=order,
+                           title=_("Request parts for order %(number)s", number=order.number))
 
 
 def _request_page(item: PartsRequest, *, form=None, ship_form=None, status=200):

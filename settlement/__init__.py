@@ -3,7 +3,7 @@
 
 def init_app(app) -> None:
     from portal import labels
-    from settlement import cli, demo, models, views_admin, views_review, widgets  # noqa: F401 - models: the tables  # noqa: F401 - their routes
+    from settlement import cli, demo, models, profile, views_admin, views_review, widgets  # noqa: F401 - models: the tables  # noqa: F401 - their routes
     from settlement.kinds import KIND_LABELS
     from settlement.states import (
         APPEAL_LABELS,
@@ -20,6 +20,7 @@ def init_app(app) -> None:
     demo.register()
     from settlement import synth  # noqa: F401 - registers its synthetic network generator
     widgets.register()
+    profile.register()
 
     from settlement import rules
 

@@ -18,7 +18,7 @@ from portal.audit.services import changes
 from portal.errors_domain import DomainError
 from portal.extensions import db
 from portal.text import clean
-from portal.transitions import note, transition
+from portal.transitions import note, signals, transition
 from settlement import policy, rules
 from settlement.kinds import RATE_TERM_NAMES
 from settlement.models import (
@@ -119,6 +119,22 @@ def save_settings(row: SettlementSettings, data: dict, *, acting_user) -> None:
     row.updated_by_id = acting_user.id if acting_user else None
     old, new = changes(before, {n: data[n] for n in SETTING_NAMES})
     note(before=old, after=new)
+
+
+# --- the review limit (the workplace's setting) ----------------------------------------------
+
+# Sent with no arguments; a receiver (the workplace, which escalates a settlement left in review
+# too long) returns its limit in days. The settlement area keeps no second setting: without an
+# answer no settlement is flagged.
+review_limit_wanted = signals.signal("settlement.review_limit_wanted")
+
+
+def review_limit_days() -> int | None:
+    """Days a submitted settlement may wait in review before it is overdue, or None."""
+    for _receiver, days in review_limit_wanted.send(None):
+        if isinstance(days, int) and days > 0:
+            return days
+    return None
 
 
 # --- dispositions ----------------------------------------------------------------------------

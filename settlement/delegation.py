@@ -7,6 +7,7 @@ apply to the person who acts.
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from flask import g, has_request_context
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
@@ -39,9 +40,24 @@ NO = Power(False)
 
 
 def delegations_to(user: User, today: date) -> list[Delegation]:
-    """The delegations `user` holds today, with their delegators."""
+    """The delegations `user` holds today, with their delegators: read once per request (a
+    page asks for every power it may show; its query count must not depend on which)."""
     if user.role not in DELEGATES:
         return []
+    if not has_request_context():
+        return _delegations_to(user, today)
+    known = g.setdefault("_settlement_delegations", {})
+    if (user.id, today) not in known:
+        known[(user.id, today)] = _delegations_to(user, today)
+    return known[(user.id, today)]
+
+
+def _forget_delegations() -> None:
+    if has_request_context():
+        g.pop("_settlement_delegations", None)
+
+
+def _delegations_to(user: User, today: date) -> list[Delegation]:
     with unscoped("a delegate acts for colleagues; their role and region are read"):
         found = list(db.session.scalars(
             select(Delegation).options(joinedload(Delegation.delegator))
@@ -151,6 +167,7 @@ def create_delegation(delegator: User, delegate_id, starts_on, ends_on, note: st
     delegation = Delegation(delegator_id=delegator.id, delegate_id=delegate.id,
                             starts_on=starts_on, ends_on=ends_on, note=clean(note))
     db.session.add(delegation)
+    _forget_delegations()
     return delegation
 
 
@@ -161,3 +178,4 @@ def create_delegation(delegator: User, delegate_id, starts_on, ends_on, note: st
 def end_delegation(delegation: Delegation, *, acting_user) -> None:
     """End a delegation early (its delegator, or HQ admin). Raises DomainError otherwise."""
     delegation.ended_at = clock.now()
+    _forget_delegations()

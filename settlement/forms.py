@@ -6,6 +6,7 @@ second click or a stale tab is refused instead of changing money twice.
 from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
+    BooleanField,
     DateField,
     DecimalField,
     FieldList,
@@ -15,6 +16,7 @@ from wtforms import (
     MonthField,
     RadioField,
     SelectField,
+    SelectMultipleField,
     StringField,
     SubmitField,
     TextAreaField,
@@ -70,6 +72,25 @@ class DecideLineForm(VersionedForm):
     reason_text = TextAreaField(_l("Explanation for the agency"),
                                 validators=[Length(max=2000)])
     submit = SubmitField(_l("Decide"))
+
+
+BULK_ACTIONS = [("approve", _l("Approve as claimed")), ("deny", _l("Deny")),
+                ("adjust", _l("Adjust by a rule"))]
+
+
+class BulkDecideForm(VersionedForm):
+    """A decision on the lines ticked in the review table (or on every line its filter
+    shows), with one reason."""
+
+    line_ids = SelectMultipleField(_l("Lines"), coerce=int, validate_choice=False)
+    all_matching = BooleanField(_l("Every line that matches the filter, on every page"))
+    action = SelectField(_l("Decision"), choices=BULK_ACTIONS)
+    rule = SelectField(_l("Rule"), choices=[("", "—"), *rules.BULK_RULE_LABELS.items()],
+                       default="")
+    percent = StringField(_l("Percent of the claim paid"), validators=[Length(max=10)])
+    reason_code = SelectField(_l("Reason code"), choices=REASONS, default="")
+    reason_text = TextAreaField(_l("Reason"), validators=[Length(max=2000)])
+    submit = SubmitField(_l("Apply to the selection"))
 
 
 class CommentForm(VersionedForm):

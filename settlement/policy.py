@@ -48,6 +48,7 @@ def _returns(user, settlement) -> bool:
 FORWARD = rule("settlement.regional_forwarded", *REGIONAL)
 RETURN = rule("settlement.returned", *REGIONAL, when=_returns)
 DECIDE_LINE = rule("settlement.line_decided", *REVIEWERS)
+DECIDE_LINES = rule("settlement.lines_decided", *REVIEWERS)  # a selection, in one go
 APPROVE_CLEAN = rule("settlement.clean_lines_approved", *REVIEWERS)
 # The first approval and the approval (the second one above the threshold) alike.
 APPROVE = rule("settlement.approve", *APPROVERS)

@@ -5,15 +5,20 @@ number of lines or settlements.
 """
 import re
 from collections import defaultdict
+from dataclasses import dataclass, replace
+from datetime import timedelta
 
 from flask import request
-from sqlalchemy import and_, case, false, func, or_, select
+from sqlalchemy import and_, case, false, func, literal, or_, select, type_coerce
 from sqlalchemy.orm import joinedload, selectinload
 
+from portal import clock
+from portal.auth.models import User
 from portal.extensions import db
 from portal.listing import int_arg, paginate
+from portal.models import Money
 from service.api import PartReturn, WorkOrder, WorkOrderRepair, agency_filter
-from settlement import rules
+from settlement import config, rules
 from settlement.models import (
     Appeal,
     Attachment,
@@ -58,7 +63,19 @@ def _filters() -> list:
     if q := args.get("q", "").strip()[:40]:
         like = q.replace("\\", "").replace("%", "").replace("_", "") + "%"
         where.append(or_(Settlement.number.like(like), Agency.code.like(like)))
+    if args.get("overdue") == "1":
+        where.append(past_review_limit())
     return where
+
+
+def past_review_limit():
+    """SQL: in review longer than the workplace's limit (false when no limit is known), counted
+    from the submission as the inbox's escalation counts it."""
+    days = config.review_limit_days()
+    if days is None:
+        return false()
+    return and_(Settlement.status == Status.SUBMITTED,
+                Settlement.submitted_at <= clock.now() - timedelta(days=days))
 
 
 def list_statement():
@@ -140,7 +157,7 @@ def lines_page(settlement: Settlement, *, first_exceptions: bool) -> dict:
     numbers = dict(db.session.execute(select(numbered.c.line_id, numbered.c.n).where(
         numbered.c.line_id.in_([ln.id for ln in lines] or [0]))).all())
     return {"page": page, "lines": lines, "numbers": numbers,
-            **_about_lines(settlement, lines), "counts": _counts_in_sql(settlement)}
+            **_about_lines(settlement, lines), "counts": line_counts(settlement)}
 
 
 def line_position(settlement: Settlement, line_id: int, *, first_exceptions: bool) -> int:
@@ -195,14 +212,23 @@ def _about_lines(settlement: Settlement, lines) -> dict:
             "appeals": appeals, "events": events}
 
 
-def _counts_in_sql(settlement: Settlement) -> dict:
+def line_counts(settlement: Settlement) -> dict:
+    """Lines per decision ("decision:pending"), disposition ("disposition:review") and
+    exception code ("code:late"), and lines with any exception ("exceptions"): one GROUP BY
+    (a few hundred combinations of codes at most)."""
     counts = defaultdict(int)
-    for decision, disposition, n in db.session.execute(
-            select(SettlementLine.decision, SettlementLine.disposition, func.count())
+    for decision, disposition, codes, n in db.session.execute(
+            select(SettlementLine.decision, SettlementLine.disposition,
+                   SettlementLine.exception_codes, func.count())
             .where(_owned(SettlementLine, settlement))
-            .group_by(SettlementLine.decision, SettlementLine.disposition)):
+            .group_by(SettlementLine.decision, SettlementLine.disposition,
+                      SettlementLine.exception_codes)):
         counts["decision:" + decision] += n
         counts["disposition:" + disposition] += n
+        for code in filter(None, codes.split(",")):
+            counts["code:" + code] += n
+        if codes:
+            counts["exceptions"] += n
     return dict(counts)
 
 
@@ -224,3 +250,194 @@ def history(agency_id: int, limit: int = 6) -> list[Settlement]:
 def regions_for_filter() -> list[Region]:
     return list(db.session.scalars(select(Region).options(selectinload(Region.provinces))
                                    .order_by(Region.code)))
+
+
+# --- HQ's review table: filtered, sorted and paged in SQL -----------------------------------------
+
+
+def _order_column(column):
+    """SQL: a column of the line's work order (NULL for deductions and bonuses)."""
+    return (select(column).where(WorkOrder.agency_id == SettlementLine.agency_id,
+                                 WorkOrder.id == SettlementLine.work_order_id)
+            .scalar_subquery())
+
+
+LINE_SORTS = {
+    "n": STATEMENT_ORDER,
+    "order": (func.coalesce(_order_column(WorkOrder.number), ""),),
+    "date": (_order_column(WorkOrder.service_date),),
+    "hours": (SettlementLine.labor_hours,),
+    "claimed": (SettlementLine.claimed_amount,),
+    "approved": (func.coalesce(SettlementLine.approved_amount, SettlementLine.claimed_amount),),
+    "decision": (SettlementLine.decision,),
+    "disposition": (case(rules.DISPOSITION_RANK, value=SettlementLine.disposition, else_=0),),
+}
+LINE_STATES = ("pending", "approved", "adjusted", "denied")
+
+
+@dataclass(frozen=True)
+class LineView:
+    """What the review table shows: exceptions only or every line, the filters, the order.
+    Read from a query string (:func:`line_view`); the bulk form's "every line matching the
+    filter" selects with the same conditions (:func:`view_conditions`)."""
+
+    only_exceptions: bool = False
+    explicit: bool = False  # the reader chose exceptions only or all lines (else the default)
+    code: str | None = None
+    disposition: str | None = None
+    state: str | None = None
+    reason: str | None = None
+    sort: str = "n"  # a key of LINE_SORTS, "-key" descending, or "review"
+    fell_back: bool = False  # exceptions asked for by default, but the claim has none
+    sort_chosen: bool = False  # the reader chose the order (else the reader's default)
+
+    def filters(self) -> dict:
+        """The filter as query arguments (links, the bulk form's address)."""
+        found = {"lines": ("exceptions" if self.only_exceptions else "all")
+                 if self.explicit else None,
+                 "code": self.code, "disposition": self.disposition, "state": self.state,
+                 "reason": self.reason}
+        return {k: v for k, v in found.items() if v}
+
+    def args(self) -> dict:
+        return {**self.filters(), **({"sort": self.sort} if self.sort_chosen else {})}
+
+    @property
+    def is_filtered(self) -> bool:
+        return bool(self.only_exceptions or self.code or self.disposition or self.state
+                    or self.reason)
+
+
+def line_view(args, *, reviewer: bool) -> LineView:
+    """The table's view from query arguments that may be anything; a reviewer starts with the
+    exceptions, worst and undecided first."""
+    lines = args.get("lines")
+    explicit = lines in ("exceptions", "all")
+
+    def pick(name, allowed):
+        value = args.get(name)
+        return value if value in allowed else None
+
+    sort = args.get("sort") or ""
+    chosen = sort == "review" or sort.lstrip("-") in LINE_SORTS
+    if not chosen:
+        sort = "review" if reviewer else "n"
+    return LineView(only_exceptions=lines == "exceptions" if explicit else reviewer,
+                    explicit=explicit, code=pick("code", rules.EXCEPTION_CODES),
+                    disposition=pick("disposition", rules.DISPOSITION_RANK),
+                    state=pick("state", LINE_STATES), reason=pick("reason", rules.REASON_LABELS),
+                    sort=sort, sort_chosen=chosen)
+
+
+def has_code(code: str):
+    """SQL: the line carries exception `code` (codes are stored comma-joined)."""
+    return (literal(",") + SettlementLine.exception_codes + literal(",")).like(f"%,{code},%")
+
+
+def view_conditions(settlement: Settlement, view: LineView) -> list:
+    """The WHERE clause of the view's lines of `settlement` (the owner included)."""
+    where = [_owned(SettlementLine, settlement)]
+    if view.only_exceptions:
+        where.append(SettlementLine.exception_codes != "")
+    if view.code:
+        where.append(has_code(view.code))
+    if view.disposition:
+        where.append(SettlementLine.disposition == view.disposition)
+    if view.state:
+        where.append(SettlementLine.decision == view.state)
+    if view.reason:
+        where.append(SettlementLine.reason_code == view.reason)
+    return where
+
+
+def view_order(view: LineView) -> tuple:
+    if view.sort == "review":
+        return (*reading_order(True), SettlementLine.id)
+    columns = LINE_SORTS[view.sort.lstrip("-")]
+    descending = view.sort.startswith("-")
+    return (*(c.desc() if descending else c.asc() for c in columns), SettlementLine.id)
+
+
+def review_page(settlement: Settlement, view: LineView, per_page: int) -> dict:
+    """One page of the view's lines with what the table shows about them: the same fixed set
+    of queries for 50 lines or 5,000. A reviewer's default view of a claim without any
+    exception falls back to every line (nothing would show)."""
+    counts = line_counts(settlement)
+    if view.only_exceptions and not view.explicit and not counts.get("exceptions"):
+        view = replace(view, only_exceptions=False, explicit=True, fell_back=True)
+    page = db.paginate(select(SettlementLine).where(*view_conditions(settlement, view))
+                       .options(*_line_loads()).order_by(*view_order(view)),
+                       page=int_arg("page", 1, high=100000), per_page=per_page,
+                       error_out=False, count=True)
+    lines = list(page.items)
+    numbered = _numbered(settlement)
+    numbers = dict(db.session.execute(select(numbered.c.line_id, numbered.c.n).where(
+        numbered.c.line_id.in_([ln.id for ln in lines] or [0]))).all())
+    return {"page": page, "lines": lines, "numbers": numbers, "view": view,
+            **_about_lines(settlement, lines), "counts": counts}
+
+
+def view_position(settlement: Settlement, line_id: int, view: LineView) -> int | None:
+    """Where a line comes in the view (1, 2, …), None when the view does not show it."""
+    ranked = select(SettlementLine.id.label("line_id"), func.row_number().over(
+        order_by=view_order(view)).label("position")).where(
+        *view_conditions(settlement, view)).subquery()
+    return db.session.scalar(select(ranked.c.position).where(ranked.c.line_id == line_id))
+
+
+# --- what changed from claimed to approved (the approvers' summary) ------------------------------
+
+CHANGED = (Decision.ADJUSTED, Decision.DENIED)
+SUMMARY_GROUPS = 50  # groups shown; the table filtered by reason holds the rest
+LINES_PER_GROUP = 10
+
+
+def change_summary(settlement: Settlement) -> dict:
+    """Claimed against approved: the changed lines grouped by decision, reason, explanation and
+    decider (largest cut first) with their first lines, and the totals per reason. Three
+    aggregate queries whatever the number of lines."""
+    changed = [_owned(SettlementLine, settlement), SettlementLine.decision.in_(CHANGED)]
+    cut = type_coerce(SettlementLine.claimed_amount - SettlementLine.approved_amount, Money)
+    key = (SettlementLine.decision, SettlementLine.reason_code, SettlementLine.reason_text,
+           SettlementLine.decided_by_id)
+    groups = db.session.execute(
+        select(*key, User.name, func.count(), func.sum(SettlementLine.claimed_amount),
+               func.sum(SettlementLine.approved_amount), func.sum(cut),
+               func.max(SettlementLine.decided_at))
+        .outerjoin(User, User.id == SettlementLine.decided_by_id)
+        .where(*changed).group_by(*key, User.name)
+        .order_by(func.sum(cut).desc(), SettlementLine.decision, SettlementLine.reason_code)
+        .limit(SUMMARY_GROUPS + 1)).all()
+    ranked = select(SettlementLine.id.label("line_id"), *key, SettlementLine.kind,
+                    SettlementLine.work_order_id, SettlementLine.claimed_amount,
+                    SettlementLine.approved_amount, func.row_number().over(
+                        partition_by=key, order_by=(cut.desc(), SettlementLine.id)
+                    ).label("rank")).where(*changed).subquery()
+    samples = defaultdict(list)
+    for row in db.session.execute(
+            select(ranked, WorkOrder.number)
+            .outerjoin(WorkOrder, and_(WorkOrder.agency_id == settlement.agency_id,
+                                       WorkOrder.id == ranked.c.work_order_id))
+            .where(ranked.c.rank <= LINES_PER_GROUP)
+            .order_by(ranked.c.rank, ranked.c.line_id)
+            .limit(SUMMARY_GROUPS * LINES_PER_GROUP)):
+        samples[(row.decision, row.reason_code, row.reason_text, row.decided_by_id)].append(row)
+    by_reason = db.session.execute(
+        select(SettlementLine.reason_code, func.count(), func.sum(SettlementLine.claimed_amount),
+               func.sum(SettlementLine.approved_amount), func.sum(cut))
+        .where(*changed).group_by(SettlementLine.reason_code)
+        .order_by(func.sum(cut).desc(), SettlementLine.reason_code)).all()
+    return {
+        "groups": [{"decision": g[0], "reason_code": g[1], "reason_text": g[2],
+                    "decided_by_id": g[3], "decided_by": g[4], "count": g[5], "claimed": g[6],
+                    "approved": g[7], "cut": g[8], "at": g[9], "lines": samples[tuple(g[:4])]}
+                   for g in groups[:SUMMARY_GROUPS]],
+        "more_groups": len(groups) > SUMMARY_GROUPS,
+        "by_reason": [{"reason_code": r[0], "count": r[1], "claimed": r[2], "approved": r[3],
+                       "cut": r[4]} for r in by_reason],
+        # Asked whether or not there is one: the page's query count does not depend on it.
+        "first_approver": db.session.scalar(select(User.name).where(
+            User.id == settlement.first_approved_by_id)),
+        "changed_count": sum(r[1] for r in by_reason),
+        "cut": sum((r[4] for r in by_reason), rules.ZERO),
+    }

@@ -5,19 +5,33 @@ Each service is a transition (portal.transitions): the decorator checks who acts
 version and the state, flushes and writes the one audit entry with the amounts before and
 after. A second identical request finds a newer version and changes nothing.
 """
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, insert, select
+from flask_babel import ngettext
+from sqlalchemy import (
+    BigInteger,
+    case,
+    exists,
+    false,
+    func,
+    insert,
+    literal,
+    select,
+    type_coerce,
+    update,
+)
 
 from portal import clock
 from portal.errors_domain import DomainError
 from portal.extensions import db
+from portal.models import UTCDateTime
 from portal.text import bounded, clean
 from portal.transitions import note, transition
-from settlement import building, config, policy, rules
+from settlement import building, config, policy, queries, rules
 from settlement.building import set_decision
 from settlement.delegation import (
     NO,
@@ -32,6 +46,7 @@ from settlement.models import (
     AppealStatus,
     Decision,
     LineDecisionRecord,
+    LineKind,
     Settlement,
     SettlementLine,
     Status,
@@ -171,7 +186,7 @@ def decide_line(settlement: Settlement, line: SettlementLine, decision: str, *, 
     _hq_reviews(settlement)
     if line.settlement_id != settlement.id:
         raise DomainError(_("This line belongs to another settlement."))
-    if _open_appeal_count(settlement, line.id):
+    if open_appeal_count(settlement, line.id):
         raise DomainError(_("Decide the open appeal on this line instead."))
     amount, reason_code, text = _check_decision(line, decision, amount, reason_code,
                                                 reason_text)
@@ -200,6 +215,186 @@ def approve_clean_lines(settlement: Settlement, *, acting_user) -> int:
     return len(lines)
 
 
+# --- decisions on a selection of lines ----------------------------------------------------------
+
+BULK_ACTIONS = {"approve": Decision.APPROVED, "deny": Decision.DENIED,
+                "adjust": Decision.ADJUSTED}
+MAX_SELECTED = 1000  # ticked lines per request; more: every line that matches the filter
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The lines of a decision on many: ticked ids, or every line the view's filter shows."""
+
+    line_ids: tuple[int, ...] = ()
+    view: queries.LineView | None = None
+
+
+@dataclass(frozen=True)
+class BulkOutcome:
+    count: int  # lines decided
+    changed: int  # of which paid below their claim now (adjusted or denied)
+    claimed: Decimal  # their claimed amounts
+    before: Decimal  # their approved amounts before (an undecided line counts nothing)
+    after: Decimal  # and after
+
+
+def _fen(column):
+    """A money column as the integer fen it is stored as (the SQL forms of the rules)."""
+    return type_coerce(column, BigInteger)
+
+
+def _from_fen(value) -> Decimal:
+    return (Decimal(int(value or 0)) / 100).quantize(Decimal("0.01"))
+
+
+def _bulk_terms(action: str, rule, percent, reason_code, reason_text) -> tuple:
+    """The checked request: (rule, percent, reason code, text). Raises DomainError."""
+    if action not in BULK_ACTIONS:
+        raise DomainError(_("Choose approve, adjust or deny."), field="action")
+    if action != "adjust":
+        rule = percent = None
+    elif rule not in rules.BULK_RULE_LABELS:
+        raise DomainError(_("Choose the rule to apply."), field="rule")
+    elif rule == rules.PAY_PERCENT:
+        percent = parse_amount(percent)
+        if percent is None or not 0 <= percent <= 100:
+            raise DomainError(_("Enter a percentage from 0 to 100 with at most two decimals."),
+                              field="percent")
+    else:
+        percent = None
+    if action == "approve":  # why exceptions are paid as claimed: the audit keeps it
+        return rule, percent, None, bounded(reason_text, "reason_text", required=True)
+    if reason_code not in REASON_CODES:
+        raise DomainError(_("Choose a reason code the agency will see."), field="reason_code")
+    return rule, percent, reason_code, bounded(reason_text, "reason_text",
+                                               required=reason_code == "other")
+
+
+def _selected(settlement: Settlement, selection: Selection) -> list:
+    """The WHERE clause of the selected lines of `settlement` (its owner included)."""
+    if selection.view is not None:
+        return queries.view_conditions(settlement, selection.view)
+    ids = sorted(set(selection.line_ids))
+    if not ids:
+        raise DomainError(_("Select at least one line."), field="line_ids")
+    if len(ids) > MAX_SELECTED:
+        raise DomainError(_("Select at most %(count)s lines, or every line that matches the "
+                            "filter.", count=MAX_SELECTED), field="line_ids")
+    return [SettlementLine.agency_id == settlement.agency_id,
+            SettlementLine.settlement_id == settlement.id, SettlementLine.id.in_(ids)]
+
+
+def _new_amount(action: str, rule, percent, settings):
+    """SQL: each selected line's new amount in integer fen (the rules' SQL forms)."""
+    line, claimed = SettlementLine, _fen(SettlementLine.claimed_amount)
+    if action == "approve":
+        return claimed
+    if action == "deny":
+        return literal(0, BigInteger)
+    if rule == rules.CAP_STANDARD:
+        return rules.capped_to_standard_sql(
+            claimed, _fen(line.labor_fee), _fen(line.labor_hours), _fen(line.hourly_rate),
+            _fen(line.labor_share_pct), settings.max_order_hours)
+    if rule == rules.DEDUCT_UNCERTIFIED:
+        return rules.without_uncertified_labor_sql(claimed, _fen(line.labor_fee),
+                                                   line.exception_codes)
+    return rules.percent_paid_sql(claimed, percent)
+
+
+def _check_selection(where: list, amount, selection: Selection, action: str) -> tuple:
+    """One aggregate over the selection: refuses lines of elsewhere, open appeals, and rules on
+    deductions; returns (count, changed, claimed, before, after), amounts in fen."""
+    line = SettlementLine
+    appealed = exists().where(Appeal.agency_id == line.agency_id, Appeal.line_id == line.id,
+                              Appeal.status == AppealStatus.OPEN)
+    count, others, appeals, claimed, before, after, changed = db.session.execute(select(
+        func.count(), func.sum(case((line.kind != LineKind.ORDER, 1), else_=0)),
+        func.sum(case((appealed, 1), else_=0)), func.sum(_fen(line.claimed_amount)),
+        func.sum(_fen(line.approved_amount)),
+        func.sum(amount), func.sum(case((amount < _fen(line.claimed_amount), 1), else_=0)),
+    ).where(*where)).one()
+    if selection.view is None and count != len(set(selection.line_ids)):
+        raise DomainError(_("Some of the selected lines are not lines of this settlement: "
+                            "nothing was changed."), field="line_ids")
+    if not count:
+        raise DomainError(_("No line matches the filter."), field="line_ids")
+    if appeals:
+        raise DomainError(ngettext("%(num)s selected line has an open appeal: decide it first.",
+                                   "%(num)s selected lines have an open appeal: decide them "
+                                   "first.", appeals), field="line_ids")
+    if action == "adjust" and others:
+        raise DomainError(_("Rules apply to work order lines: leave deductions and bonuses out "
+                            "of the selection."), field="line_ids")
+    return count, changed or 0, claimed, before, after
+
+
+def _decided(action: str, amount, reason_code, text: str) -> dict:
+    """SQL values of a decided line; a rule that leaves a line at its claim approves it."""
+    decision, code, why = BULK_ACTIONS[action], reason_code, text if action != "approve" else ""
+    if action != "adjust":
+        return {"decision": literal(str(decision)), "reason_code": literal(code),
+                "reason_text": literal(why or None)}
+    same = amount == _fen(SettlementLine.claimed_amount)
+    return {"decision": case((same, str(Decision.APPROVED)), else_=str(Decision.ADJUSTED)),
+            "reason_code": case((same, None), else_=code),
+            "reason_text": case((same, None), else_=why or None)}
+
+
+def _write_decisions(settlement: Settlement, where: list, amount, values: dict, text: str,
+                     actor) -> None:
+    """Set-based: one INSERT … SELECT of the decision records (the amounts before), then one
+    UPDATE of the lines; the session's loaded lines are refreshed from it."""
+    now, actor_id = clock.now(), actor.id if actor else None
+    line = SettlementLine
+    db.session.execute(insert(LineDecisionRecord).from_select(
+        ["agency_id", "settlement_id", "line_id", "decision", "amount_before", "amount_after",
+         "reason_code", "reason_text", "is_automatic", "actor_id", "at"],
+        select(line.agency_id, line.settlement_id, line.id, values["decision"],
+               _fen(line.approved_amount), amount, values["reason_code"],
+               func.coalesce(values["reason_text"], literal(text or None)), false(),
+               literal(actor_id, BigInteger), literal(now, UTCDateTime)).where(*where)))
+    db.session.execute(
+        update(SettlementLine).where(*where).values(
+            approved_amount=amount, decided_at=now, decided_by_id=actor_id,
+            version=SettlementLine.version + 1, **values)
+        .execution_options(synchronize_session="fetch"))
+
+
+@transition("settlement.lines_decided", SettlementLine, label=_l("Lines decided together"),
+            permission=policy.DECIDE_LINES, source=IN_REVIEW, versioned=True, audit=amounts)
+def decide_lines(settlement: Settlement, selection: Selection, action: str, *, acting_user,
+                 rule=None, percent=None, reason_code=None, reason_text: str = ""
+                 ) -> BulkOutcome:
+    """HQ approves, denies or adjusts by a rule (settlement.rules.BULK_RULE_LABELS) the
+    selected lines at once, with one reason: one INSERT of the decision records and one UPDATE
+    of the lines whatever their number; the audit entry names the lines and the money change.
+
+    Raises DomainError, changing nothing, outside HQ review, for an empty selection, lines of
+    another settlement, lines under appeal, a rule on deductions or bad input."""
+    _hq_reviews(settlement)
+    rule, percent, reason_code, text = _bulk_terms(action, rule, percent, reason_code,
+                                                   reason_text)
+    where = _selected(settlement, selection)
+    amount = _new_amount(action, rule, percent, config.current_settings())
+    count, changed, claimed, before, after = _check_selection(where, amount, selection,
+                                                               action)
+    line_ids = list(db.session.scalars(select(SettlementLine.id).where(*where)
+                                       .order_by(SettlementLine.id)))
+    _write_decisions(settlement, where, amount, _decided(action, amount, reason_code, text),
+                     text, acting_user)
+    _after_change(settlement)
+    add_event(settlement, "lines_decided", acting_user, comment=str(count))
+    outcome = BulkOutcome(count, changed, _from_fen(claimed), _from_fen(before),
+                          _from_fen(after))
+    note(after={"lines": line_ids, "line_count": count, "decision": action, "rule": rule,
+                "percent": percent, "reason_code": reason_code, "changed": changed,
+                "lines_claimed": outcome.claimed, "lines_approved_before": outcome.before,
+                "lines_approved_after": outcome.after,
+                "change": outcome.after - outcome.before}, reason=text or None)
+    return outcome
+
+
 def _line_name(line: SettlementLine) -> str:
     """How both sides find the line in the story: its order number (the page's line numbers
     change as lines are added or removed)."""
@@ -226,7 +421,7 @@ def adjusters(settlement: Settlement) -> set[int]:
         LineDecisionRecord.actor_id.is_not(None))))
 
 
-def _open_appeal_count(settlement: Settlement, line_id: int | None = None) -> int:
+def open_appeal_count(settlement: Settlement, line_id: int | None = None) -> int:
     stmt = select(func.count(Appeal.id)).where(Appeal.agency_id == settlement.agency_id,
                                                Appeal.settlement_id == settlement.id,
                                                Appeal.status == AppealStatus.OPEN)
@@ -266,7 +461,7 @@ def _approver(settlement: Settlement, user, today: date | None) -> Power:
         SettlementLine.decision == Decision.PENDING))
     if pending:
         raise DomainError(_("%(count)s lines still wait for a decision.", count=pending))
-    if _open_appeal_count(settlement):
+    if open_appeal_count(settlement):
         raise DomainError(_("Decide the open appeals first."))
     refusal, power = approval_refusal(user, settlement, today)
     if refusal:
@@ -335,7 +530,7 @@ def mark_paid(settlement: Settlement, reference: str, paid_on: date | None, *, a
             settlement.approved_at):
         raise DomainError(_("The payment date cannot be in the future or before the "
                             "approval."), field="paid_on")
-    if _open_appeal_count(settlement):
+    if open_appeal_count(settlement):
         raise DomainError(_("Decide the open appeals first."))
     settlement.paid_at, settlement.paid_on = clock.now(), paid_on
     settlement.paid_by_id, settlement.payment_reference = acting_user.id, reference

@@ -272,6 +272,83 @@ def visible_codes(codes: Iterable[str], is_hq: bool) -> list[str]:
     return [c for c in codes if is_hq or c not in HQ_ONLY_CODES]
 
 
+# --- rules a reviewer applies to a selection of order lines ----------------------------------
+# Each has its exact Python form (the reference, tested against the SQL) and its SQL form over
+# amounts in integer fen (how :class:`portal.models.Money` stores them), so that one UPDATE
+# decides any number of lines. Amounts of order lines are never negative: integer division
+# then rounds half up exactly as :func:`money` does.
+
+CAP_STANDARD = "cap_standard_hours"
+DEDUCT_UNCERTIFIED = "deduct_uncertified_labor"
+PAY_PERCENT = "pay_percent"
+
+BULK_RULE_LABELS = {
+    CAP_STANDARD: _l("Cap at the rate card fee for the standard hours per order"),
+    DEDUCT_UNCERTIFIED: _l("Deduct the labor of engineers without a valid certificate"),
+    PAY_PERCENT: _l("Pay a percentage of the claimed amount"),
+}
+
+# Short names of the exception codes for the review table (the full label is its title).
+EXCEPTION_SHORT_LABELS = {
+    OUT_OF_WARRANTY: _l("Warranty"),
+    LATE: _l("Late"),
+    DUPLICATE: _l("Duplicate?"),
+    UNCERTIFIED: _l("Uncertified"),
+    DISTANCE_OVER_CAP: _l("Distance"),
+    HOURS_OVER_STANDARD: _l("Hours"),
+    MISSING_EVIDENCE: _l("Evidence"),
+    NO_RATE_CARD: _l("No rate"),
+}
+
+
+def capped_to_standard(claimed: Decimal, labor_fee: Decimal, labor_hours: Decimal,
+                       hourly_rate: Decimal, share_pct: Decimal, max_hours: Decimal) -> Decimal:
+    """The claimed amount with its labor paid for at most `max_hours` (the rate card's hourly
+    rate and the line's labor share, as :func:`compute_order` pays labor)."""
+    if labor_hours <= max_hours:
+        return claimed
+    return claimed - labor_fee + money(max_hours * hourly_rate * share_pct / HUNDRED)
+
+
+def without_uncertified_labor(claimed: Decimal, labor_fee: Decimal, codes: Iterable[str]
+                              ) -> Decimal:
+    """The claimed amount less its labor fee when the engineer had no valid certificate."""
+    return claimed - labor_fee if UNCERTIFIED in codes else claimed
+
+
+def percent_paid(claimed: Decimal, pct: Decimal) -> Decimal:
+    return percent_of(claimed, pct)
+
+
+def _half_up(numerator, denominator: int):
+    """SQL: numerator / denominator rounded half up, for a numerator that is never negative."""
+    return (numerator + denominator // 2) // denominator
+
+
+def capped_to_standard_sql(claimed, labor_fee, labor_hours, hourly_rate, share_pct,
+                           max_hours: Decimal):
+    """SQL form of :func:`capped_to_standard` over integer fen, hundredths of an hour and
+    hundredths of a percent: hours × rate × share = fen × 10⁶."""
+    from sqlalchemy import case
+
+    hundredths = int(max_hours * 100)
+    capped = _half_up(hourly_rate * share_pct * hundredths, 1_000_000)
+    return case((labor_hours > hundredths, claimed - labor_fee + capped), else_=claimed)
+
+
+def without_uncertified_labor_sql(claimed, labor_fee, codes):
+    """SQL form of :func:`without_uncertified_labor` (`codes`: the comma-joined column)."""
+    from sqlalchemy import case, literal
+
+    listed = (literal(",") + codes + literal(",")).like(f"%,{UNCERTIFIED},%")
+    return case((listed, claimed - labor_fee), else_=claimed)
+
+
+def percent_paid_sql(claimed, pct: Decimal):
+    """SQL form of :func:`percent_paid`: fen × pct (in hundredths of a percent) / 10⁴."""
+    return _half_up(claimed * int(pct * 100), 10_000)
+
+
 # --- deductions and bonuses ------------------------------------------------------------------
 
 DEFAULT_GRADE_PCT = {"A": Decimal("5.00"), "B": Decimal("0.00"), "C": Decimal("-3.00"),

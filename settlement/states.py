@@ -31,7 +31,8 @@ DECISION_LABELS = {Decision.PENDING: _l("Pending"), Decision.APPROVED: _l("Appro
 APPEAL_LABELS = {AppealStatus.OPEN: _l("Appeal open"), AppealStatus.UPHELD: _l("Appeal upheld"),
                  AppealStatus.REJECTED: _l("Appeal rejected")}
 EVENT_LABELS = {
-    "opened": _l("Opened"), "refreshed": _l("Recalculated"), "order_added": _l("Order added"),
+    "opened": _l("Opened"), "lines_decided": _l("Lines decided together"),
+    "refreshed": _l("Recalculated"), "order_added": _l("Order added"),
     "line_removed": _l("Line removed"), "submitted": _l("Submitted"),
     "withdrawn": _l("Withdrawn"), "regional_forwarded": _l("Regional review passed"),
     "returned": _l("Returned to the agency"), "first_approved": _l("First approval"),

@@ -6,12 +6,13 @@ form, perform one transition (portal.commit.perform commits or rolls back), redi
 """
 from datetime import date
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from portal import clock
 from portal.auth.access import allow, performs
 from portal.auth.roles import AGENCY_ROLES
 from portal.clock import last_ended_month
@@ -20,7 +21,7 @@ from portal.listing import int_arg, paginate
 from portal.navigation import add_nav
 from portal.tenancy import get_or_404
 from service.api import agency_filter
-from settlement import queries, review, services
+from settlement import config, queries, review, services
 from settlement.forms import ActionForm, AddOrderForm, AppealForm, OpenForm
 from settlement.models import Settlement, SettlementLine, Status
 from settlement.page import page_of_line, settlement_page
@@ -36,19 +37,30 @@ def locale() -> str:
     return str(get_locale())
 
 
+# The query arguments of the lines being read: the page and HQ's table view (filters, order).
+KEPT_ARGS = ("lines", "code", "disposition", "state", "reason", "sort")
+
+
+def kept_args(page: int | None = None) -> dict:
+    """The reader's place among the lines, from the form's address (the view re-checks it)."""
+    args = {name: request.args[name][:32] for name in KEPT_ARGS if request.args.get(name)}
+    page = page if page is not None else int_arg("page", None, high=100000)
+    return {**args, **({"page": page} if page and page > 1 else {})}
+
+
 def back_to(settlement_id: int, anchor: str = ""):
     """Back to the settlement's page, on the page of its lines the reader came from."""
-    page = int_arg("page", None, high=100000)
     return redirect(url_for("settlement.settlement", settlement_id=settlement_id,
-                            **({"page": page} if page and page > 1 else {})) + anchor)
+                            **kept_args()) + anchor)
 
 
 def back_to_line(settlement: Settlement, line_id: int):
     """Back to the page of the settlement's lines that shows the line (its place in the
-    reading order may have changed), at the line."""
-    page = page_of_line(settlement, line_id)
+    reading order may have changed), at the line; where the view no longer shows it, back to
+    the page the reader came from."""
     return redirect(url_for("settlement.settlement", settlement_id=settlement.id,
-                            **({"page": page} if page > 1 else {})) + f"#line-{line_id}")
+                            **kept_args(page_of_line(settlement, line_id)))
+                    + f"#line-{line_id}")
 
 
 def load_line(line_id) -> tuple[Settlement, SettlementLine]:
@@ -68,7 +80,16 @@ def settlements():
         "settlement/list.html", page=paginate(stmt), sort=sort, totals=queries.totals(),
         statuses=list(Status), is_hq=is_hq,
         regions=queries.regions_for_filter() if is_hq else [],
-        by_agency=agency_filter())
+        by_agency=agency_filter(), review_limit=config.review_limit_days() if is_hq else None,
+        in_review=in_review_days)
+
+
+def in_review_days(settlement: Settlement) -> int | None:
+    """Whole days a submitted settlement has waited in review (from its submission, as the
+    workplace's escalation counts them); None for the other states."""
+    if settlement.status != Status.SUBMITTED or settlement.submitted_at is None:
+        return None
+    return (clock.now() - settlement.submitted_at).days
 
 
 @bp.route("/new", methods=["GET", "POST"])

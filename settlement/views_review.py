@@ -3,17 +3,19 @@ import io
 
 from flask import abort, flash, request, send_file
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 
 from portal.auth.access import allow, performs
 from portal.auth.roles import AGENCY_ROLES
 from portal.commit import perform
 from portal.exports import csv_response
+from portal.i18n import format_money
 from portal.pdf import render_pdf
 from portal.tenancy import get_or_404
 from settlement import evidence, forms, queries, review, statement
 from settlement.models import Appeal, Attachment, Settlement
-from settlement.page import settlement_page
+from settlement.page import current_view, settlement_page
 from settlement.policy import READERS
 from settlement.views import back_to, bp, load_line, locale, on_button, on_form, refused
 
@@ -45,6 +47,28 @@ def approve_clean(settlement_id):
     return on_button(get_or_404(Settlement, settlement_id), review.approve_clean_lines,
                message=lambda count: _("%(count)s lines without exceptions approved.",
                                        count=count))
+
+
+@bp.route("/<int:settlement_id>/lines/decide", methods=["POST"])
+@performs("settlement.lines_decided")
+def decide_lines(settlement_id):
+    """A decision on the ticked lines, or on every line the table's filter shows."""
+    settlement = get_or_404(Settlement, settlement_id)
+    form = forms.BulkDecideForm()
+    selection = review.Selection(
+        line_ids=tuple(form.line_ids.data or ()),
+        view=current_view(settlement) if form.all_matching.data else None)
+    return on_form(settlement, form, "bulk", review.decide_lines, selection, form.action.data,
+                   rule=form.rule.data or None, percent=form.percent.data,
+                   reason_code=form.reason_code.data or None, reason_text=form.reason_text.data,
+                   message=_lines_decided)
+
+
+def _lines_decided(outcome: review.BulkOutcome) -> str:
+    return ngettext("%(num)s line decided: %(approved)s approved of %(claimed)s claimed.",
+                    "%(num)s lines decided: %(approved)s approved of %(claimed)s claimed.",
+                    outcome.count, approved=format_money(outcome.after),
+                    claimed=format_money(outcome.claimed))
 
 
 @bp.route("/<int:settlement_id>/approve", methods=["POST"])

@@ -1,8 +1,10 @@
 """Input shapes for the network pages; rules live in services."""
 from flask_babel import lazy_gettext as _l
 from wtforms import (
+    BooleanField,
     DateField,
     EmailField,
+    HiddenField,
     IntegerField,
     PasswordField,
     SelectField,
@@ -76,11 +78,28 @@ class AgencyForm(PortalForm):
             raise ValidationError(_l("The end date is before the start date."))
 
 
+# The drop-down's first entry: no status is chosen for the user (terminating is never a default).
+CHOOSE_STATUS = ("", _l("Choose the new status…"))
+
+
 class StatusChangeForm(PortalForm):
+    """A lifecycle change. The view narrows the choices to the moves the lifecycle allows (the
+    service refuses the others); a change the evidence speaks against, and any termination,
+    also needs `confirm`, given for the very status it names (`confirmed_status`)."""
+
     to_status = SelectField(_l("New status"),
-                            choices=[(k.value, v) for k, v in STATUS_LABELS.items()])
+                            choices=[CHOOSE_STATUS,
+                                     *((k.value, v) for k, v in STATUS_LABELS.items())],
+                            validators=[DataRequired()])
     reason = TextAreaField(_l("Reason"), validators=[DataRequired(), Length(min=3, max=2000)])
+    confirm = BooleanField(_l("I confirm this change."))
+    confirmed_status = HiddenField()
     submit = SubmitField(_l("Change status"))
+
+    @property
+    def is_confirmed(self) -> bool:
+        """Ticked, for the status chosen now (not for one shown on an earlier answer)."""
+        return bool(self.confirm.data) and self.confirmed_status.data == self.to_status.data
 
 
 class RegionForm(PortalForm):

@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, literal, select
 
+from portal import profile
 from portal.audit.services import changes, snapshot
 from portal.auth.models import User
 from portal.auth.roles import AGENCY_ROLES, Role
@@ -143,13 +144,62 @@ def update_agency(agency: Agency, data: dict, product_line_ids: list[int], *,
     _changed(before, {**snapshot(agency), "product_line_ids": sorted(product_line_ids)})
 
 
+def allowed_statuses(agency: Agency) -> list[AgencyStatus]:
+    """The statuses the lifecycle lets `agency` move to, in the lifecycle's order."""
+    allowed = m.TRANSITIONS[AgencyStatus(agency.status)]
+    return [s for s in AgencyStatus if s in allowed]
+
+
+def status_concerns(agency: Agency, to_status) -> list[str]:
+    """What the evidence of the areas above says against moving `agency` to `to_status`
+    (portal.profile concerns: an elimination warning, open settlements, open orders…)."""
+    try:
+        target = AgencyStatus(to_status)
+    except ValueError:
+        return []
+    if target not in m.TRANSITIONS[AgencyStatus(agency.status)]:
+        return []
+    return profile.concerns_for(agency, target)
+
+
+def needs_confirmation(to_status, concerns: list[str]) -> bool:
+    """A move against the evidence, and any termination (it cannot be undone), is confirmed."""
+    return bool(concerns) or to_status == AgencyStatus.TERMINATED
+
+
+def consequence(agency: Agency, to_status) -> str:
+    """What the move does, in words the confirmation names (see User.is_active, the coverage
+    of certification.queries, evaluation.figures.EVALUATED_STATUSES and the audiences of
+    inbox.announcements: a terminated agency is in none of them)."""
+    code = agency.code
+    if to_status == AgencyStatus.TERMINATED:
+        return _("Terminating %(code)s stops its users from signing in and ends their open "
+                 "sessions at once; it leaves the certification coverage, the quarterly "
+                 "evaluation and HQ's announcements, and can never be reactivated.", code=code)
+    if to_status == AgencyStatus.SUSPENDED:
+        return _("Suspending %(code)s leaves its users signed in and its open work with it; it "
+                 "stays in the quarterly evaluation until it is reactivated or terminated.",
+                 code=code)
+    if to_status == AgencyStatus.ACTIVE:
+        return _("Activating %(code)s authorizes it fully, although the evidence above speaks "
+                 "against it.", code=code)
+    return _("Putting %(code)s on probation lets it work on trial as an authorized agency, "
+             "although the evidence above speaks against it.", code=code)
+
+
 @transition("agency.status_changed", Agency, label=_l("Agency status changed"),
             permission=policy.AGENCY_CHANGE_STATUS, audit=lambda a: {"status": a.status})
-def change_agency_status(agency: Agency, to_status: str, reason: str, *, acting_user) -> None:
+def change_agency_status(agency: Agency, to_status: str, reason: str, *, acting_user,
+                         confirmed: bool | None = None) -> None:
     """Move an agency along its lifecycle (tenants.models.TRANSITIONS); raises DomainError for
     a move it does not allow.
 
     A terminated agency's users can no longer sign in (User.is_active follows the agency).
+
+    `confirmed`: a person's form says whether they ticked the confirmation; a move the evidence
+    speaks against (status_concerns), and any termination, is refused without it, and the
+    audit entry keeps the warnings they confirmed over. None: a caller that decided on the
+    evidence itself (an accepted evaluation proposal, the demo) asks no confirmation.
     """
     current = AgencyStatus(agency.status)
     try:
@@ -163,6 +213,14 @@ def change_agency_status(agency: Agency, to_status: str, reason: str, *, acting_
     reason = clean(reason, multiline=True)
     if not reason:
         raise DomainError(_("Give a reason."), field="reason")
+    if confirmed is not None:
+        concerns = status_concerns(agency, target)
+        if needs_confirmation(target, concerns) and not confirmed:
+            raise DomainError(_("Read the warnings, then tick the box to confirm this change.")
+                              if concerns else
+                              _("Tick the box to confirm the termination."), field="confirm")
+        if concerns:
+            note(after={"confirmed_concerns": concerns})
     agency.status = target
     db.session.add(m.AgencyStatusChange(agency_id=agency.id, from_status=current,
                                         to_status=target, reason=reason,

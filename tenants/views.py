@@ -16,11 +16,13 @@ from portal.errors_domain import DomainError, attach_to_form
 from portal.extensions import db
 from portal.listing import paginate, sorted_by
 from portal.navigation import add_nav
-from portal.policy import roles
+from portal.policy import can, roles
+from portal.profile import panels_for
 from portal.tenancy import get_or_404
 from portal.text import clean
 from tenants import policy, queries, services
 from tenants.forms import (
+    CHOOSE_STATUS,
     AgencyForm,
     ProductLineForm,
     ProductModelForm,
@@ -31,7 +33,6 @@ from tenants.forms import (
 )
 from tenants.models import (
     STATUS_LABELS,
-    TRANSITIONS,
     Agency,
     AgencyStatus,
     ProductLine,
@@ -84,13 +85,33 @@ def my_agency():
 @bp.route("/agencies/<int:agency_id>")
 @allow(*Role)
 def agency(agency_id):
+    """The agency's 360: its profile and lifecycle, and what every area above the network
+    knows of it (portal.profile panels, each for the roles that may read it)."""
     return _agency_page(get_or_404(Agency, agency_id), StatusChangeForm())
 
 
 def _agency_page(agency: Agency, form: StatusChangeForm, status: int = 200):
-    allowed = TRANSITIONS[AgencyStatus(agency.status)]
-    form.to_status.choices = [(s.value, STATUS_LABELS[s]) for s in allowed]
+    allowed = services.allowed_statuses(agency)
+    form.to_status.choices = [CHOOSE_STATUS] + [(s.value, STATUS_LABELS[s]) for s in allowed]
+    warnings, confirmation = [], None
+    if allowed and can(current_user, policy.AGENCY_CHANGE_STATUS, agency):
+        # What the evidence says against each move, before one is chosen.
+        warnings = [(s, found) for s in allowed
+                    if (found := services.status_concerns(agency, s))]
+        chosen = next((s for s in allowed if s == form.to_status.data), None)
+        if form.is_submitted() and chosen is not None:
+            concerns = dict(warnings).get(chosen, [])
+            if services.needs_confirmation(chosen, concerns):
+                # The answer to a change that needs confirming: the box, naming what it does
+                # (unticked unless it was ticked for this very status).
+                if not form.is_confirmed:
+                    form.confirm.data = False
+                form.confirm.label.text = services.consequence(agency, chosen)
+                form.confirmed_status.data = chosen.value
+                confirmation = {"status": chosen, "concerns": concerns}
     return render_template("tenants/agency.html", agency=agency, status_form=form,
+                           status_warnings=warnings, confirmation=confirmation,
+                           panels=panels_for(agency, current_user),
                            **queries.agency_profile(agency)), status
 
 
@@ -161,7 +182,8 @@ def agency_status(agency_id):
     agency = get_or_404(Agency, agency_id)
     form = StatusChangeForm()
     if form.validate_on_submit() and perform(services.change_agency_status, agency,
-                                             form.to_status.data, form.reason.data, form=form):
+                                             form.to_status.data, form.reason.data,
+                                             confirmed=form.is_confirmed, form=form):
         return done(_("Status changed."), "tenants.agency", agency_id=agency.id)
     return _agency_page(agency, form, 422)
 

@@ -10,6 +10,7 @@ no partial write; a PDF render failure during publication leaves the quarter a d
 retry publishes.
 """
 import os
+import re
 import threading
 from datetime import date, timedelta
 from decimal import Decimal
@@ -285,6 +286,11 @@ def test_two_score_sheets_for_one_exam_issue_certificates_once(site, monkeypatch
     data = {k: ("90" if k.endswith(("theory", "practical")) else v)
             for k, v in form.fields.items()}
     data = {k: v for k, v in data.items() if not k.endswith("absent")}
+
+    # Both certifiers confirm the same checked sheet (the first submit only summarises it).
+    summary = clients[0].post(f"/certification/sessions/{session_id}/scores", data=data)
+    data["confirm"] = re.search(r'name="confirm" value="([0-9a-f]+)"',
+                                summary.get_data(as_text=True)).group(1)
 
     def send(client):
         return lambda: client.post(f"/certification/sessions/{session_id}/scores", data=data)

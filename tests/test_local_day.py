@@ -121,7 +121,7 @@ def test_a_certificate_is_valid_through_its_last_local_day(moment, app, world, c
     state = "Expired" if moment.after_midnight else "Expiring"
     assert f">{state}</span>" in page
     # Issued at the instant: the page shows the local day of issue.
-    assert f"{moment.today.month}/{moment.today.day}/{moment.today:%y}," in page
+    assert f"{moment.today:%b} {moment.today.day}, {moment.today.year}" in page
     expired = client.get("/certification/certificates/?state=expired").get_data(as_text=True)
     assert (number in expired) is moment.after_midnight
 
@@ -204,7 +204,7 @@ def test_the_appeal_deadline_is_seven_days_after_publication_shown_in_local_time
         services.lodge_appeal(result, "The revisits of two orders are another agency's.", None,
                               acting_user=None)
     shown = clock.local_day(deadline)
-    assert f"{shown.month}/{shown.day}/{shown:%y}" in late.value.message
+    assert f"{shown:%b} {shown.day}, {shown.year}" in late.value.message
     moment.go(deadline)
     with _agency(hq):
         services.lodge_appeal(result, "The revisits of two orders are another agency's.", None,

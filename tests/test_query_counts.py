@@ -47,6 +47,7 @@ SINGLE_ROW = {
     "evaluation.ranking_download": "the stored bytes of one ranking report",
     "evaluation.resolve": "the form deciding one appeal",
     "jobs.show": "one job's progress",
+    "jobs.download": "the stored bytes of one job's file (an import's rows with errors)",
     "jobs.progress": "one job's progress (JSON)",
 }
 SKIPPED = {"static", "bootstrap.static"}
@@ -55,7 +56,9 @@ FILTERED = {
     "service.orders": ["status=completed&type=onsite&warranty=in&rework=0",
                        "from=2000-01-01&to=2100-12-31&certified=1&sort=-completed", "page=2"],
     "settlement.settlements": ["status=submitted", "status=paid&page=2"],
-    "audit.index": ["action=work_order&page=2", "object_type=Settlement"],
+    "audit.index": ["action=work_order&page=2", "object_type=Settlement", "signins=only",
+                    "object=ST&page=2", "agency=A&actor=a", "from=2000-01-01&to=2100-01-01"],
+    "audit.export": ["action=work_order"],
     "tenants.agencies": ["page=2&sort=-code"],
 }
 HQ_KEYS = {Role.HQ_ADMIN: "admin", Role.HQ_CERTIFIER: "certifier",

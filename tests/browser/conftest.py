@@ -6,9 +6,18 @@ users in browser contexts of their own. `Journey.step()` photographs a page at 1
 at a phone's 390×844, checks that nothing overflows sideways on the phone, and switches the
 language with the navigation bar's button (checking that the page really changed language),
 so every page of a journey is seen in both languages.
+
+Accessibility: axe-core (tests/browser/node_modules, `make browser-deps`) checks every page any
+browser test shows, in every context made from the `browser` fixture: each document when the
+tab leaves it (a navigation waits for the check), the pages still open when the test ends, and
+every journey step again at phone width. A violation of WCAG 2.1 A/AA with impact serious or
+critical fails the test, listed by page. axe-core comes in as an init script and reports
+through a binding (both by the DevTools protocol), so the portal's Content-Security-Policy
+stays as strict as in production. A context made with java_script_enabled=False is not checked.
 """
 import email
 import email.policy
+import json
 import os
 import re
 import shutil
@@ -29,6 +38,10 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
 DESKTOP = {"width": 1366, "height": 768}
 PHONE = {"width": 390, "height": 844}
 PASSWORD = "demo-portal-2026"
+REQUIRED = os.environ.get("PORTAL_REQUIRE_BROWSER") == "1"
+AXE = Path(__file__).resolve().parent / "node_modules" / "axe-core" / "axe.min.js"
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+BLOCKING = ("serious", "critical")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -37,17 +50,219 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.browser)
 
 
+# --- accessibility: axe-core on every page ----------------------------------------------------
+
+# In every document of a watched context, after axe-core's source: a top-level portal page
+# runs axe once loaded and reports through the __portalAxeReport binding; __portalAxeRun()
+# runs it again (once per window width), e.g. at phone width. Runs never overlap.
+_AXE_RUNNER = """(() => {
+  if (window.top !== window || !/^https?:$/.test(location.protocol)) { return; }
+  const tags = %s, blocking = %s;
+  const done = {};
+  window.__portalAxeRun = () => {
+    const key = "w" + window.innerWidth;
+    if (done[key]) { return Promise.resolve(null); }
+    done[key] = true;
+    const run = (window.__portalAxeChain || Promise.resolve()).then(() => window.axe.run(
+      document, {runOnly: {type: "tag", values: tags}, resultTypes: ["violations"]}))
+    .then(result => ({
+      url: location.href, lang: document.documentElement.lang, width: window.innerWidth,
+      violations: result.violations.filter(v => blocking.includes(v.impact)).map(v => ({
+        id: v.id, impact: v.impact, help: v.help, more: Math.max(0, v.nodes.length - 5),
+        nodes: v.nodes.slice(0, 5).map(n => n.target.join(" ") + (n.failureSummary
+          ? " — " + n.failureSummary.split("\\n").slice(1).join(" ").trim() : ""))}))}));
+    window.__portalAxeChain = run.catch(() => null);
+    return run;
+  };
+  window.addEventListener("load", () => {
+    window.__portalAxeRun()
+      .then(found => window.__portalAxeReport(found || {url: location.href}))
+      .catch(error => window.__portalAxeReport({url: location.href, error: String(error)}));
+  });
+})();"""
+REPORT_WAIT_MS = 20000
+
+
+class Accessibility:
+    """axe-core in every page of the browser contexts it watches; what it finds is kept for
+    the running test (see the module's docstring).
+
+    Each top-level document runs axe itself once loaded (an init script, which the page's
+    CSP does not govern) and reports through a binding. Before a tab navigates away, the
+    route handler waits for the report of the document it leaves, so no page goes unchecked
+    however fast a test clicks on."""
+
+    def __init__(self, source: str):
+        self.script = source + "\n" + _AXE_RUNNER % (json.dumps(AXE_TAGS),
+                                                     json.dumps(list(BLOCKING)))
+        self.violations: list[str] = []
+        self.contexts: list = []
+        self.reported: dict = {}  # page -> has its current document reported?
+        self.pages = 0
+
+    def start_test(self) -> None:
+        self.violations, self.contexts = [], []
+
+    def watch(self, context) -> None:
+        context.add_init_script(script=self.script)
+        context.expose_binding("__portalAxeReport", self._on_report)
+        context.route("**/*", self._on_route)
+        context.on("page", self._track)
+        close = context.close
+
+        def checked_close(*args, **kwargs):
+            self.check_context(context)
+            return close(*args, **kwargs)
+
+        context.close = checked_close
+        self.contexts.append(context)
+
+    def _track(self, page) -> None:
+        self.reported[page] = True  # about:blank: nothing to check
+
+        def loaded(_):
+            if page.url.startswith("http"):
+                self.reported[page] = False
+
+        page.on("domcontentloaded", loaded)
+        page.on("close", lambda _: self.reported.pop(page, None))
+
+    def _on_report(self, source, payload) -> None:
+        page = source["page"]
+        if page in self.reported and payload.get("url") == page.url:
+            self.reported[page] = True
+        self._record(payload)
+
+    def _record(self, payload) -> list[str]:
+        if not payload:
+            return []
+        where = f"{payload.get('url')} ({payload.get('lang')}, {payload.get('width')}px)"
+        if payload.get("error"):
+            problems = [f"{payload['url']}: axe-core failed: {payload['error']}"]
+        else:
+            if "violations" in payload:
+                self.pages += 1
+            problems = [
+                f"{where}: {v['id']} [{v['impact']}] {v['help']}: " + "; ".join(v["nodes"])
+                + (f" (+{v['more']} more)" if v["more"] else "")
+                for v in payload.get("violations", [])]
+        self.violations.extend(problems)
+        return problems
+
+    def _on_route(self, route) -> None:
+        request = route.request
+        try:
+            if request.is_navigation_request() and request.frame.parent_frame is None:
+                self.wait_for_report(request.frame.page)
+        finally:
+            route.fallback()
+
+    def wait_for_report(self, page) -> None:
+        """Until the document `page` shows has reported (its tab may then leave it)."""
+        waited = 0
+        while not self.reported.get(page, True) and not page.is_closed():
+            if waited >= REPORT_WAIT_MS:
+                self.violations.append(f"{page.url}: axe-core did not report within "
+                                       f"{REPORT_WAIT_MS / 1000:.0f} s")
+                self.reported[page] = True
+                break
+            page.wait_for_timeout(50)
+            waited += 50
+
+    def check_context(self, context) -> None:
+        for page in list(context.pages):
+            if not page.is_closed():
+                self.wait_for_report(page)
+
+    def check_open_pages(self) -> None:
+        for context in self.contexts:
+            self.check_context(context)
+
+    def check(self, page) -> list[str]:
+        """axe-core again on the document `page` shows, at the window's present width."""
+        self.wait_for_report(page)
+        if not page.url.startswith("http"):
+            return []
+        return self._record(page.evaluate(
+            "() => window.__portalAxeRun ? window.__portalAxeRun() : null"))
+
+
+class CheckedBrowser:
+    """The Playwright browser whose every context is watched by `accessibility`."""
+
+    def __init__(self, browser, accessibility: Accessibility):
+        self._browser, self.accessibility = browser, accessibility
+
+    def __getattr__(self, name):
+        return getattr(self._browser, name)
+
+    def new_context(self, **kwargs):
+        context = self._browser.new_context(**kwargs)
+        if kwargs.get("java_script_enabled", True):  # axe-core is a script
+            self.accessibility.watch(context)
+        return context
+
+    def new_page(self, **kwargs):
+        context = self.new_context(**kwargs)
+        page = context.new_page()
+        page.on("close", lambda _: context.close())
+        return page
+
+
+_ACCESSIBILITY: Accessibility | None = None
+
+
 @pytest.fixture(scope="session")
-def browser():
+def accessibility():
+    """axe-core, from tests/browser/node_modules (npm ci --prefix tests/browser)."""
+    global _ACCESSIBILITY
+    if not AXE.exists():
+        message = (f"axe-core is missing ({AXE}): run `make browser-deps` "
+                   "(npm ci --prefix tests/browser); every browser test checks its pages with it")
+        if REQUIRED:
+            pytest.fail(message)
+        pytest.skip(message)
+    _ACCESSIBILITY = Accessibility(AXE.read_text(encoding="utf-8"))
+    yield _ACCESSIBILITY
+    _ACCESSIBILITY = None
+
+
+@pytest.fixture(autouse=True)
+def _accessibility_per_test(accessibility):
+    accessibility.start_test()
+    yield
+    accessibility.check_open_pages()  # pages a test left open in teardown fixtures' contexts
+    late, accessibility.violations = accessibility.violations, []
+    if late:
+        pytest.fail("accessibility (axe-core) violations:\n" + "\n".join(late), pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """Once the test's body has run, the pages it still shows are checked too, and every
+    violation found during the test fails it."""
+    result = yield
+    checker = _ACCESSIBILITY
+    if checker is not None:
+        checker.check_open_pages()
+        found, checker.violations = checker.violations, []
+        if found:
+            raise AssertionError(f"{len(found)} accessibility (axe-core) violations, serious or "
+                                 "critical:\n" + "\n".join(dict.fromkeys(found)))
+    return result
+
+
+@pytest.fixture(scope="session")
+def browser(accessibility):
     if not Path(CHROMIUM).exists():
-        if os.environ.get("PORTAL_REQUIRE_BROWSER") == "1":
+        if REQUIRED:
             pytest.fail("Chromium is required here but /usr/bin/chromium is missing")
         pytest.skip("no Chromium: apt-get install -y chromium (the browser tests drive it)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
+        yield CheckedBrowser(browser, accessibility)
         browser.close()
 
 
@@ -112,6 +327,21 @@ def mailbox():
     controller.stop()
 
 
+def _buffered(app):
+    """The WSGI app with each response read to the end and closed before it is sent: when the
+    browser drops a request (a favicon as the tab moves on), Werkzeug's development server can
+    skip closing the response, and the file it had open would be a ResourceWarning."""
+    def application(environ, start_response):
+        body = app(environ, start_response)
+        try:
+            return [b"".join(body)]
+        finally:
+            if hasattr(body, "close"):
+                body.close()
+
+    return application
+
+
 @pytest.fixture(scope="session")
 def live_portal(tmp_path_factory, browser, mailbox):
     """The portal with the demo network, served by Werkzeug on 127.0.0.1."""
@@ -135,7 +365,7 @@ def live_portal(tmp_path_factory, browser, mailbox):
         upgrade(directory=app.extensions["migrate"].directory, revision="heads")
         if not prebuilt:
             load_demo()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, _buffered(app), threaded=True)
     base = f"http://127.0.0.1:{server.server_port}"
     # E-mail on after the demo is loaded (else its history would be queued and sent): every
     # change the journeys make is e-mailed, as in production, to the test's SMTP server.
@@ -234,6 +464,9 @@ class Journey:
         page.set_viewport_size(PHONE)
         overflow = page.evaluate(
             "() => [document.scrollingElement.scrollWidth, window.innerWidth]")
+        checker = getattr(self.browser, "accessibility", None)
+        if checker is not None:
+            checker.check(page)  # axe-core at phone width too
         self._photo(page, f"{base}-phone")
         page.set_viewport_size(DESKTOP)
         if overflow[0] > overflow[1]:  # judged at the end: the journey goes on

@@ -94,14 +94,15 @@ def test_a_settlement_is_claimed_returned_with_an_adjustment_and_resubmitted(jou
     journey.step(manager, "manager-forwarded")
 
     reviewer = journey.as_user(REVIEWER, "zh_CN")
-    reviewer.goto(settlement_url)
+    reviewer.goto(settlement_url + "?lines=all")
     journey.step(reviewer, "hq-review")
-    decide = reviewer.locator("form[action$='/decide']").first
-    line_card = reviewer.locator("div.card[id^=line-]").filter(has=decide).first
-    line_id = line_card.get_attribute("id")
-    claimed = _money(line_card.locator(".text-end").first.inner_text())
+    line_row = reviewer.locator("tbody[id^=line-]").filter(
+        has=reviewer.locator("select[name=decision]")).first
+    line_id = line_row.get_attribute("id")
+    claimed = _money(line_row.locator("td.rv-claimed").inner_text())
     adjusted = f"{claimed * 0.8:.2f}" if claimed > 0.05 else "0.00"
-    line_card.locator("details").filter(has=decide).first.evaluate("d => d.open = true")
+    line_row.locator("details").evaluate_all("all => all.forEach(d => { d.open = true; })")
+    decide = line_row.locator("form").filter(has=reviewer.locator("select[name=decision]"))
     decide.locator("select[name=decision]").select_option("adjusted")
     decide.locator("input[name=amount]").fill(adjusted)
     decide.locator("select[name=reason_code]").select_option("rate_mismatch")
@@ -163,6 +164,10 @@ def test_exam_scores_issue_a_certificate_the_owner_downloads(journey):
     journey.step(certifier, "certifier-score-sheet")
     for field in certifier.locator("input[name$=theory], input[name$=practical]").all():
         field.fill("88")
+    # Checking the sheet records nothing: the summary says how many certificates saving issues.
+    _submit(certifier, "form [type=submit].btn-primary")
+    assert certifier.locator("form [type=submit].btn-success[name=confirm]").count() == 1
+    journey.step(certifier, "certifier-score-summary")
     _submit(certifier, "form [type=submit].btn-success")
     assert certifier.url.rstrip("/") == open_session
     journey.step(certifier, "certifier-scored")

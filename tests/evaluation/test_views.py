@@ -351,7 +351,7 @@ def test_compute_from_the_page_runs_the_job(app, client, world):
     response = client.post("/evaluation/compute", data={"period": "2026Q2"})
     assert response.status_code == 302 and "/jobs/" in response.headers["Location"]
     body = client.get(response.headers["Location"]).get_data(as_text=True)
-    assert "evaluation.compute" in body
+    assert "Quarter computation" in body and "evaluation.compute" not in body
     progress = client.get(response.headers["Location"] + "/progress.json").get_json()
     assert progress["status"] == "succeeded" and progress["percent"] == 100
     assert progress["total"] == len(compute.STEPS)  # the job reported its steps
@@ -376,7 +376,7 @@ def test_publish_from_the_page_reports_each_agency(app, client, world, fast_pdfs
     progress = client.get(job + "/progress.json").get_json()
     # one step per agency report (both languages), then the network ranking
     assert progress["status"] == "succeeded" and progress["total"] == 3 + 1
-    assert progress["note"] == "network ranking"
+    assert progress["note"] == ""  # finished: no step is under way any more
     assert progress["result"]["reports"] == 6
 
 

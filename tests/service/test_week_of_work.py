@@ -41,7 +41,9 @@ from tests.service import factories as f
 ZONE = ZoneInfo("Asia/Shanghai")
 CJK = re.compile(r"[\u3400-\u9fff]")
 # Words of the page chrome a Chinese page may hold: the language switch, file formats, units.
-LATIN_ALLOWED = {"English", "CSV", "XLSX", "km", "SN"}
+# Words a Chinese page may show: names, formats, and the codes an import file holds (the
+# import page's example column: service type "onsite", revisit channel "phone").
+LATIN_ALLOWED = {"English", "CSV", "XLSX", "km", "SN", "onsite", "phone"}
 
 
 def form_time(moment) -> str:

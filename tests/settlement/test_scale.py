@@ -181,6 +181,7 @@ def paged(web, monkeypatch):
     """The web world with four more clean orders serviced earlier in the month, so that the
     long one (an exception) is the last of six lines; two lines per page."""
     monkeypatch.setitem(web.app.config, "PAGE_SIZE", 2)
+    monkeypatch.setitem(web.app.config, "SETTLEMENT_REVIEW_PAGE_SIZE", 2)
     with web.app.app_context(), unscoped("test fixtures"):
         code = f.repair_code(web.world.line, "1.00")
         web.earlier = [f.order(web.world.a, web.world.line, day=web.day - timedelta(days=n),
@@ -191,9 +192,12 @@ def paged(web, monkeypatch):
 
 
 def _cards(page: str) -> list[tuple[int, str]]:
-    """(line number on the statement, line id) of the line cards, in page order."""
+    """(line number on the statement, line id) of the line cards (the agency's view) or the
+    review table's rows (HQ's), in page order."""
     found = re.findall(r'id="line-(\d+)">\s*<div class="card-body py-2">.*?'
                        r'<span class="text-muted small">#(\d+)', page, re.S)
+    found += re.findall(r'<tbody id="line-(\d+)"[^>]*>\s*<tr[^>]*>.*?'
+                        r'<td class="text-muted">(\d+)</td>', page, re.S)
     return [(int(n), line_id) for line_id, n in found]
 
 
@@ -225,7 +229,8 @@ def lines_of_with_orders(app, sid):
 def test_the_reviewer_sees_exceptions_first_and_approves_clean_lines_of_every_page(paged):
     app, sid = paged.app, submitted_and_forwarded(paged)
     reviewer = as_user(app, paged.reviewer)
-    page = reviewer.get(f"/settlements/{sid}").get_data(as_text=True)
+    # Every line, not only the exceptions (the reviewer's default view).
+    page = reviewer.get(f"/settlements/{sid}?lines=all").get_data(as_text=True)
     assert [n for n, _id in _cards(page)] == [6, 1]  # the exception (line 6) first
     response = post(reviewer, f"/settlements/{sid}/approve-clean", sid, app)
     assert response.status_code == 302
@@ -241,10 +246,10 @@ def test_the_reviewer_sees_exceptions_first_and_approves_clean_lines_of_every_pa
 def test_a_refused_line_form_shows_its_page_and_a_decision_leads_to_the_line(paged):
     app, sid = paged.app, submitted_and_forwarded(paged)
     reviewer = as_user(app, paged.reviewer)
-    page_2 = reviewer.get(f"/settlements/{sid}?page=2").get_data(as_text=True)
+    page_2 = reviewer.get(f"/settlements/{sid}?lines=all&page=2").get_data(as_text=True)
     (n, line_id), _second = _cards(page_2)
-    assert f'action="/settlements/lines/{line_id}/decide?page=2"' in page_2
-    response = post(reviewer, f"/settlements/lines/{line_id}/decide?page=2", sid, app,
+    assert f'action="/settlements/lines/{line_id}/decide?lines=all&amp;page=2"' in page_2
+    response = post(reviewer, f"/settlements/lines/{line_id}/decide?lines=all&page=2", sid, app,
                     decision="adjusted", amount="-5", reason_code="rate_mismatch",
                     reason_text="No.")
     body = response.get_data(as_text=True)

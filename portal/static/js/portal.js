@@ -32,3 +32,36 @@ document.querySelectorAll("[data-job-progress]").forEach(function (box) {
     window.setTimeout(poll, 500);
   }
 });
+// Lists as cards on a phone: every table of the page's lists (.table in <main>) gets its column
+// headers as each cell's data-label; portal.css lays the rows out as labelled cards at 576
+// pixels and less. A table outside a .table-responsive is put in one first, so that a table
+// without headers scrolls sideways instead of widening the page. Without script the tables
+// are as the templates wrote them (a .table-responsive scrolls sideways).
+document.querySelectorAll("main table.table").forEach(function (table) {
+  var box = table.parentElement;
+  if (!box.classList.contains("table-responsive")) {
+    box = document.createElement("div");
+    box.className = "table-responsive table-wrapped";
+    table.parentNode.insertBefore(box, table);
+    box.appendChild(table);
+  }
+  var head = table.tHead && table.tHead.rows[table.tHead.rows.length - 1];
+  if (!head || table.closest("[data-no-cards]")) { return; }
+  var labels = [];
+  Array.prototype.forEach.call(head.cells, function (cell) {
+    var text = cell.textContent.replace(/[▲▼]/g, "").replace(/\s+/g, " ").trim();
+    for (var i = 0; i < (cell.colSpan || 1); i++) { labels.push(text); }
+  });
+  Array.prototype.forEach.call(table.tBodies, function (body) {
+    Array.prototype.forEach.call(body.rows, function (row) {
+      var column = 0;
+      Array.prototype.forEach.call(row.cells, function (cell) {
+        if (!cell.hasAttribute("data-label")) {  // a cell across columns (a total) has none
+          cell.setAttribute("data-label", cell.colSpan > 1 ? "" : labels[column] || "");
+        }
+        column += cell.colSpan || 1;
+      });
+    });
+  });
+  box.classList.add("table-cards");
+});
