@@ -1,6 +1,6 @@
 """Home-page cards: an agency's latest evaluation and score trend; HQ's latest quarter, the
 grade distribution of the latest published one and HQ's own service level."""
-from flask_babel import format_decimal, get_locale
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
@@ -21,11 +21,6 @@ LEVEL_QUARTERS = 4
 GRADES = ("A", "B", "C", "D")
 DAY = 86400
 
-
-def count_text(value) -> str:
-    """A count as the reader writes numbers; the axis steps pygal puts between two whole
-    numbers (0.2, 0.4, …) stay unlabelled."""
-    return format_decimal(value) if float(value).is_integer() else ""
 
 
 def _trend(results: list[Result]) -> charts.Chart:
@@ -70,7 +65,7 @@ def _grade_chart(quarter: Quarter | None, grades: dict) -> charts.Chart:
                                                         else ())
     return _drawn("grades", _("Grades in %(period)s (latest published quarter)",
                               period=quarter.label), labels, ((_("Agencies"), values),),
-                  formatter=count_text)
+                  formatter=charts.count_text)
 
 
 def _level_chart(quarters: list[Quarter], levels: dict, scope: str) -> charts.Chart:

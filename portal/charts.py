@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import pygal
+from flask_babel import format_decimal
 from pygal.style import Style
 
 # pygal appends a legacy import hook (for its map plugins, unused here) to sys.meta_path; every
@@ -52,6 +53,12 @@ class Chart:
         return not self.rows
 
 
+def count_text(value) -> str:
+    """A count as the reader writes numbers ("1,200"); the axis steps pygal puts between two
+    whole numbers (0.2, 0.4, …) stay unlabelled. The default of bar charts."""
+    return format_decimal(value) if float(value).is_integer() else ""
+
+
 def _text(value, formatter: Callable[[object], str]) -> str:
     return "—" if value is None else formatter(value)
 
@@ -81,7 +88,7 @@ def _options(width: int, height: int, formatter, legend: bool) -> dict:
 
 
 def bars(title: str, labels: Sequence[str], series: Series, *, name: str = "bars",
-         formatter: Callable[[object], str] = str, stacked: bool = False,
+         formatter: Callable[[object], str] = count_text, stacked: bool = False,
          horizontal: bool = False, width: int = 560, height: int = 260) -> Chart:
     """Bars per label, one colour per series (stacked when the series add up to a whole)."""
     kind = {(False, False): pygal.Bar, (True, False): pygal.StackedBar,

@@ -2,7 +2,7 @@
 from dataclasses import replace
 from datetime import timedelta
 
-from flask_babel import format_decimal, get_locale
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from sqlalchemy import case, func, select
 
@@ -19,11 +19,6 @@ from tenants.models import Agency
 STALE_DAYS = 7  # an open order older than this is backlog worth a look
 TOP_AGENCIES = 12  # a regional manager's chart names the agencies with the most open orders
 
-
-def count_text(value) -> str:
-    """A count as the reader writes numbers; the axis steps pygal puts between two whole
-    numbers (0.2, 0.4, …) stay unlabelled."""
-    return format_decimal(value) if float(value).is_integer() else ""
 
 
 def _agency(user) -> dict:
@@ -47,7 +42,7 @@ def _chart(name: str, title: str, labels, rows, **options) -> charts.Chart:
                tuple(old for *_k, n, old in rows)))
     labels = tuple(labels)
     return remembered(f"chart.{name}", lambda: charts.bars(
-        title, labels, series, name=name, formatter=count_text, stacked=True, **options),
+        title, labels, series, name=name, formatter=charts.count_text, stacked=True, **options),
         title, labels, series, tuple(options.items()))
 
 

@@ -1,5 +1,5 @@
 """Home-page cards of the network area."""
-from flask_babel import format_decimal, get_locale
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
@@ -11,12 +11,6 @@ from portal.memo import remembered
 from portal.navigation import add_widget
 from portal.tenancy import get_or_404
 from tenants.models import Agency, AgencyStatus, Region
-
-
-def count_text(value) -> str:
-    """A count as the reader writes numbers; the axis steps pygal puts between two whole
-    numbers (0.2, 0.4, …) stay unlabelled."""
-    return format_decimal(value) if float(value).is_integer() else ""
 
 
 def _network(user) -> dict:
@@ -36,7 +30,7 @@ def _network(user) -> dict:
                    for s in AgencyStatus)
     # Drawn once a minute per reader and figures: pygal takes 10–40 ms a chart.
     chart = remembered("chart.network-status", lambda: charts.bars(
-        title, names, series, name="network-status", formatter=count_text, stacked=True),
+        title, names, series, name="network-status", formatter=charts.count_text, stacked=True),
         title, names, series)
     totals = {s.value: sum(n for (_r, status), n in counts.items() if status == s.value)
               for s in AgencyStatus}
