@@ -5,6 +5,7 @@ import sys
 from decimal import Decimal
 
 import click
+from babel.lists import format_list
 from babel.numbers import format_currency
 from flask import current_app, g, has_request_context, request, session
 from flask_babel import format_date, format_datetime, format_decimal, get_locale
@@ -102,6 +103,8 @@ def init_app(app) -> None:
         number=lambda v: format_decimal(v) if v is not None else "—",
         money=money_filter,
         phone=phone_link,
+        # ["状态", "金额"] → "状态和金额" / "Status and Amount": the reader's way of listing.
+        wordlist=lambda items: format_list([str(i) for i in items], locale=str(get_locale())),
     )
     app.jinja_env.globals["current_locale"] = lambda: str(get_locale())
     app.cli.add_command(translate)
