@@ -190,8 +190,11 @@ def settlement_page(settlement: Settlement, failed: dict | None = None, status: 
         if key.startswith(("decide-", "appeal-", "resolve-")):
             _unique_ids(form, key.split("-", 1)[1])
     locale = str(get_locale())
-    summary = (queries.change_summary(settlement)
-               if is_hq and settlement.status in SUMMARY_STATES else None)
+    # Read for every HQ reader whatever the state (a few aggregates, none over a draft), so
+    # the page's query count does not depend on the state; shown from submission on.
+    summary = queries.change_summary(settlement) if is_hq else None
+    if settlement.status not in SUMMARY_STATES:
+        summary = None
     return render_template(
         "settlement/settlement.html", s=settlement, data=data, forms=forms,
         offers=offer, is_hq=is_hq, settings=config.current_settings(),
