@@ -72,6 +72,7 @@ bench: install
 	  echo "WARNING: install the load generator: sudo apt-get install wrk"
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.imports
+	$(BIN)/python -m bench.documents
 
 clean:
 	rm -rf $(VENV) instance *.egg-info

@@ -19,8 +19,11 @@ from certification.models import (
     SessionStatus,
 )
 from certification.states import EXPIRING_DAYS, CertificateState
+from portal.audit.models import AuditEntry
+from portal.auth.models import User
 from portal.extensions import db
 from portal.listing import int_arg
+from portal.tenancy import unscoped
 from portal.text import query_text
 from tenants.models import Agency, AgencyProductLine, AgencyStatus, ProductLine
 
@@ -179,6 +182,28 @@ def session_seats(session: ExamSession) -> list[ExamSeat]:
         .options(joinedload(ExamSeat.engineer).joinedload(Engineer.agency),
                  selectinload(ExamSeat.certificate))
         .order_by(ExamSeat.seat_no)))
+
+
+def certifier_name(certificate: Certificate) -> str | None:
+    """Who certified: the person who recorded the scores of the exam session that issued
+    `certificate` (the actor of that session's "exam_session.scored" audit entry, written in
+    the same transaction as the certificate). None when no person did (the demo loader or
+    another command acting as the system) or no exam issued it."""
+    if certificate.seat_id is None:
+        return None
+    session_id = db.session.scalar(select(ExamSeat.session_id).where(
+        ExamSeat.agency_id == certificate.agency_id, ExamSeat.id == certificate.seat_id))
+    if session_id is None:
+        return None
+    # HQ's accounts and the audit log are visible in the whole network's scope only; the
+    # reader may see the certificate, and this reads one name of the person who issued it.
+    with unscoped("a certificate names the certifier who recorded its exam's scores"):
+        return db.session.scalar(
+            select(User.name).join(AuditEntry, AuditEntry.actor_id == User.id)
+            .where(AuditEntry.object_type == "ExamSession",
+                   AuditEntry.object_id == str(session_id),
+                   AuditEntry.action == "exam_session.scored")
+            .order_by(AuditEntry.id).limit(1))
 
 
 def waiting_nominations(session: ExamSession) -> list[Nomination]:

@@ -1,6 +1,7 @@
 """Certificate pages: lists, detail, revocation, the PDF, coverage, and the public check."""
 import hmac
 
+import segno
 from flask import (
     Response,
     abort,
@@ -14,6 +15,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -30,10 +32,10 @@ from portal.extensions import db, limiter
 from portal.listing import paginate, sorted_by
 from portal.masking import mask_name
 from portal.navigation import add_nav
-from portal.pdf import render_pdf
 from portal.policy import roles
 from portal.tenancy import get_or_404, unscoped
 from portal.throttle import address_key
+from tenants.issuer import render_document
 from tenants.models import Agency
 
 PDF_LOCALES = ("zh_CN", "en")
@@ -88,19 +90,37 @@ def certificate_revoke(certificate_id):
                      back=url_for("certification.certificate", certificate_id=cert.id))
 
 
+def verification_url(number: str, code: str) -> str:
+    """The public check of a certificate, filled in with its number and code (the QR code's
+    target). It points at PORTAL_BASE_URL, the portal's public address (as links in e-mails
+    do), not at whatever host the PDF was downloaded from."""
+    base = (current_app.config.get("PORTAL_BASE_URL") or request.host_url).rstrip("/")
+    return base + url_for("certification.verify", number=number, code=code)
+
+
+def qr_svg(text: str) -> Markup:
+    """`text` as a QR code: an inline SVG sized by the stylesheet, its quiet zone the
+    stylesheet's white margin."""
+    svg = segno.make(text, error="m", micro=False).svg_inline(
+        border=0, omitsize=True, dark="#1b2a41", svgclass="qr-code")
+    return Markup(svg)  # noqa: S704 - one path of modules: none of `text` reaches the markup
+
+
 def pdf_context(cert: Certificate, pdf_locale: str, today) -> dict:
     """Plain values for the certificate PDF (no ORM objects reach the template)."""
     engineer, program = cert.engineer, cert.program
     state = certificate_state(cert, today)
+    url = verification_url(cert.number, cert.verification_code)
     return {
         "number": cert.number, "code": cert.verification_code, "name": engineer.name,
         "id_number": engineer.masked_id_number, "agency": engineer.agency.legal_name,
         "agency_code": engineer.agency.code,
         "product_line": program.product_line.name(pdf_locale), "level": cert.level,
         "level_label": LEVEL_LABELS[cert.level], "valid_from": cert.valid_from,
-        "valid_to": cert.valid_to, "issued_on": local_day(cert.issued_at), "state": state.value,
+        "valid_to": cert.valid_to, "issued_on": local_day(cert.issued_at),
+        "certifier": queries.certifier_name(cert), "state": state.value,
         "state_label": STATE_LABELS[state], "revoked_on": cert.revoked_on,
-        "verify_url": url_for("certification.verify", _external=True),
+        "verify_url": url, "verify_page": url.split("?", 1)[0], "qr": qr_svg(url),
     }
 
 
@@ -111,8 +131,8 @@ def certificate_pdf(certificate_id):
     pdf_locale = request.args.get("lang", locale())
     if pdf_locale not in PDF_LOCALES:
         pdf_locale = "zh_CN" if locale().startswith("zh") else "en"
-    body = render_pdf("certification/pdf/certificate.html", locale=pdf_locale,
-                      cert=pdf_context(cert, pdf_locale, local_today()))
+    body = render_document("certification/pdf/certificate.html", locale=pdf_locale,
+                           cert=pdf_context(cert, pdf_locale, local_today()))
     filename = f"certificate-{cert.number}-{pdf_locale}.pdf"
     return Response(body, mimetype="application/pdf",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"',
@@ -194,7 +214,13 @@ def public_certificate(number: str, code: str, today) -> dict | None:
 @limiter.limit(_limit("CERTIFICATE_CHECK_LIMITS_PER_NUMBER_ADDRESS", "5 per 15 minutes"),
                methods=["POST"], key_func=_number_address_key, deduct_when=_lookup_failed)
 def verify():
+    """The public check. A GET only fills the form in (from the certificate's QR code:
+    ?number=&code=); the check itself is the throttled POST, so following a link never uses
+    up anyone's allowance of failed checks nor changes the counters (no state change on GET)."""
     form = VerifyForm()
+    if request.method == "GET":
+        form.number.data = (request.args.get("number") or "").strip()[:32]
+        form.code.data = (request.args.get("code") or "").strip()[:32]
     result = None
     if form.validate_on_submit():
         result = public_certificate(form.number.data, form.code.data, local_today())

@@ -50,7 +50,9 @@ def register() -> None:
         "result_score": Field(_l("Score")),
         "kpi_code": state("evaluation.kpi", _l("KPI"), KPI_LABELS),
         "resolution": Field(_l("Resolution")),
-        "reports": Field(_l("Reports (SHA-256)")),
+        # The files' SHA-256, named as every page names it (never the content fingerprint).
+        "reports": Field(_l("Reports (file SHA-256)")),
+        "ranking": Field(_l("Network ranking (file SHA-256)")),
         "scheme_version": Field(_l("KPI scheme version")),
         "agencies": Field(_l("Agencies")),
         "graded": Field(_l("Graded")),

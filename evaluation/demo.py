@@ -16,7 +16,15 @@ from datetime import UTC, datetime, time, timedelta
 from sqlalchemy import select, update
 
 from evaluation import compute, publication, services
-from evaluation.models import Appeal, Proposal, Quarter, Report, Result, ResultStatus
+from evaluation.models import (
+    Appeal,
+    Proposal,
+    Quarter,
+    RankingReport,
+    Report,
+    Result,
+    ResultStatus,
+)
 from portal import demo
 from portal.clock import local_day, local_today
 from portal.extensions import db
@@ -158,6 +166,10 @@ def _backdate(quarter: Quarter, period: Period) -> None:
                 update(model).where(owner.in_(quarter_results),
                                     getattr(model, column).is_not(None))
                 .values({column: answered}), execution_options={"synchronize_session": False})
+    # A ranking re-issued after an upheld appeal: dated the day of the answer, like the reports.
+    db.session.execute(update(RankingReport).where(
+        RankingReport.quarter_id == quarter.id, RankingReport.version > 1).values(
+        created_at=answered), execution_options={"synchronize_session": False})
     db.session.expire_all()
 
 

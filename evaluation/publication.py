@@ -15,7 +15,7 @@ from datetime import date, timedelta
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from evaluation import consequences, policy, reports
@@ -31,7 +31,7 @@ from evaluation.models import (
     ResultStatus,
 )
 from portal import jobs
-from portal.clock import local_day, local_today
+from portal.clock import local_day
 from portal.errors_domain import DomainError
 from portal.extensions import db
 from portal.models import utcnow
@@ -201,8 +201,8 @@ def write_publication(quarter: Quarter, plan: Plan, *, acting_user,
     proposals = [p for _result, _figures, made in found.reports for p in made]
     actor_id = getattr(acting_user, "id", None)
     _store_previous([result for result, _figures, _made in found.reports])
-    _store(rendered, actor_id, "published")
-    _store_ranking(quarter, ranking, actor_id)
+    _store(rendered, actor_id, "published", created_at=now)
+    _store_ranking(quarter, ranking, actor_id, created_at=now)
     if proposals:
         db.session.execute(insert(Proposal), [_proposal_row(p) for p in proposals])
     db.session.execute(update(Result.__table__).where(Result.__table__.c.quarter_id == quarter.id)
@@ -247,43 +247,58 @@ def _store_previous(results: list[Result]) -> None:
             previous_grade=bindparam("before"), elimination_warning=bindparam("warned")), rows)
 
 
-def _store(rendered: list, actor_id, reason: str) -> None:
-    rows = [{**{k: f[k] for k in ("locale", "content", "size_bytes", "sha256", "number",
-                                  "fingerprint", "version")},
-             "agency_id": result.agency_id, "result_id": result.id, "reason": reason,
-             "created_by_id": actor_id}
+FILE_COLUMNS = ("locale", "content", "size_bytes", "sha256", "number", "fingerprint", "version")
+
+
+def _store(rendered: list, actor_id, reason: str, created_at=None) -> None:
+    rows = [{**{k: f[k] for k in FILE_COLUMNS}, "agency_id": result.agency_id,
+             "result_id": result.id, "reason": reason, "created_by_id": actor_id,
+             "created_at": created_at or utcnow()}
             for result, files in rendered for f in files]
     if rows:
         db.session.execute(insert(Report), rows)
 
 
-def _store_ranking(quarter: Quarter, files: list, actor_id) -> None:
+def _store_ranking(quarter: Quarter, files: list, actor_id, created_at=None) -> None:
     db.session.execute(insert(RankingReport), [
-        {**{k: f[k] for k in ("locale", "content", "size_bytes", "sha256", "number",
-                              "fingerprint", "version")},
-         "quarter_id": quarter.id, "created_by_id": actor_id} for f in files])
+        {**{k: f[k] for k in FILE_COLUMNS}, "quarter_id": quarter.id,
+         "created_by_id": actor_id, "created_at": created_at or utcnow()} for f in files])
 
 
 def reissue(result: Result, *, acting_user=None, issued_on: date | None = None) -> dict:
     """A new version of the result's report (both languages) and of the network ranking,
-    dated `issued_on` (by default today), rendered before anything is written; returns
-    {number: sha256} of the new files."""
+    dated `issued_on` (by default today) and naming the versions they supersede, rendered
+    before anything is written; returns {number: file SHA-256} of the new files."""
     quarter = db.session.scalars(select(Quarter).where(Quarter.id == result.quarter_id)).one()
     context = reports.load_context(quarter, [result])
     version = result.report_version + 1
-    day = issued_on or local_today()
-    files = reports.pdf_set(reports.report_figures(quarter, result, context, version=version,
-                                                   issued_on=day), reports.render_report)
+    moment = utcnow()  # the files' issue moment: the day they print is its local day
+    day = issued_on or local_day(moment)
+    files = reports.pdf_set(reports.report_figures(
+        quarter, result, context, version=version, issued_on=day,
+        supersedes=_previous(quarter, Report, Report.result_id == result.id)),
+        reports.render_report)
     everyone = reports.results_for_reports(quarter.id)
-    ranking_version = (db.session.scalar(select(func.max(RankingReport.version)).where(
-        RankingReport.quarter_id == quarter.id)) or 0) + 1
-    ranking = reports.pdf_set(reports.ranking_figures(quarter, everyone, ranking_version,
-                                                      issued_on=day), reports.render_ranking)
+    before = _previous(quarter, RankingReport, RankingReport.quarter_id == quarter.id)
+    ranking = reports.pdf_set(reports.ranking_figures(
+        quarter, everyone, (before or {"version": 0})["version"] + 1, issued_on=day,
+        supersedes=before), reports.render_ranking)
     actor_id = getattr(acting_user, "id", None)
-    _store([(result, files)], actor_id, "reissued")
-    _store_ranking(quarter, ranking, actor_id)
+    _store([(result, files)], actor_id, "reissued", created_at=moment)
+    _store_ranking(quarter, ranking, actor_id, created_at=moment)
     result.report_version = version
     return {f["number"]: f["sha256"] for f in [*files, *ranking]}
+
+
+def _previous(quarter: Quarter, model, of_report) -> dict | None:
+    """The latest stored version of a report (`model` rows matching `of_report`), as the next
+    version names it (`reports.superseding`); None when there is none."""
+    row = db.session.execute(select(model.version, model.created_at).where(of_report)
+                             .order_by(model.version.desc()).limit(1)).first()
+    if row is None:
+        return None
+    return reports.superseding(row.version, reports.issued_day(row.version, row.created_at,
+                                                               quarter))
 
 
 def _quarter(quarter_id: int, *, lock: bool = False) -> Quarter:

@@ -151,7 +151,13 @@ def quarter_extras(quarter: Quarter) -> dict:
     rankings = list(db.session.scalars(select(RankingReport).where(
         RankingReport.quarter_id == quarter.id).order_by(RankingReport.version.desc(),
                                                          RankingReport.locale)))
-    return {"inspections": inspections, "appeals": appeals, "rankings": rankings}
+    return {"inspections": inspections, "appeals": appeals, "rankings": rankings,
+            "issued": issued_days(rankings, quarter)}
+
+
+def issued_days(files: list, quarter: Quarter) -> dict[int, object]:
+    """{id: the day it was issued} of stored report or ranking files of `quarter`."""
+    return {f.id: reports.issued_day(f.version, f.created_at, quarter) for f in files}
 
 
 def agency_results(agency_id: int, limit: int | None = None) -> list[Result]:
@@ -179,6 +185,7 @@ def result_page(result: Result) -> dict:
         .order_by(Proposal.id)))
     return {"quarter": quarter, "values": context["values"].get(result.id, []),
             "trend": reports.trend_points(context, result), "versions": versions,
+            "issued": issued_days(versions, quarter),
             "appeal": appeal, "inspection": inspection, "proposals": proposals,
             "service": {"agency": reports.result_service(result),
                         "region": reports.level_figures(context["levels"].get(result.region_id)),
@@ -339,15 +346,31 @@ def own_ratings(agency_id: int) -> dict[int, HqRating]:
 
 
 def report_by_hash(digest: str) -> dict:
-    """The stored report or ranking report whose file has this SHA-256, and the latest
-    version of the same report (two queries at most)."""
-    report = db.session.scalars(select(Report).options(
+    """What the auditors' check says of a file SHA-256: the stored report or network ranking
+    with those bytes (`found`, else None), the day it was issued, and the current version of
+    the same report in the same language (`current`: itself when no newer one replaced it),
+    with its day (three queries at most)."""
+    found = db.session.scalars(select(Report).options(
         joinedload(Report.agency), joinedload(Report.result).joinedload(Result.quarter))
         .where(Report.sha256 == digest)).first()
-    ranking = None if report is not None else db.session.scalars(
-        select(RankingReport).options(joinedload(RankingReport.quarter))
-        .where(RankingReport.sha256 == digest)).first()
-    return {"report": report, "ranking": ranking}
+    if found is not None:
+        quarter, model = found.result.quarter, Report
+        same = (Report.agency_id == found.agency_id, Report.result_id == found.result_id)
+    else:
+        found = db.session.scalars(select(RankingReport).options(
+            joinedload(RankingReport.quarter)).where(RankingReport.sha256 == digest)).first()
+        if found is None:
+            return {"found": None, "current": None}
+        quarter, model = found.quarter, RankingReport
+        same = (RankingReport.quarter_id == found.quarter_id,)
+    current = db.session.scalars(select(model).where(*same, model.locale == found.locale)
+                                 .order_by(model.version.desc()).limit(1)).one()
+    return {"found": found, "kind": "report" if model is Report else "ranking",
+            "quarter": quarter, "issued_on": reports.issued_day(found.version,
+                                                                  found.created_at, quarter),
+            "current": current, "superseded": current.version > found.version,
+            "current_issued_on": reports.issued_day(current.version, current.created_at,
+                                                    quarter)}
 
 
 def regions_by_id(ids) -> dict[int, Region]:

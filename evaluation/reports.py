@@ -1,15 +1,17 @@
 """What a report says, as plain values, and the PDFs rendered from it.
 
-A report's *figures* are a plain, language-free record (numbers and codes). Its content
-fingerprint is the SHA-256 of their canonical JSON, printed in the footer of both language
-versions. A PDF cannot carry the SHA-256 of its own bytes: that hash is computed after
-rendering and recorded in the portal under the report number (report table and audit log),
-where the auditors' page checks a copy against it.
+One hash story. The value an auditor compares is the *file SHA-256*: the SHA-256 of the PDF's
+bytes, computed when the portal issues the file and shown under that name beside each
+download, on the "Verify a report" page and in the audit log. A PDF cannot print the hash of
+its own bytes, so its footer prints something else under another name: the *content
+fingerprint*, a digest of the report's figures (a plain, language-free record of numbers and
+codes: the same for the Chinese and English files). It is never called a SHA-256 where people
+read it, and never matches a file's.
 """
 import hashlib
 import json
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from flask import current_app, has_request_context
@@ -32,8 +34,8 @@ from evaluation.models import (
 )
 from portal.clock import local_day, local_today
 from portal.extensions import db
-from portal.pdf import render_pdf
 from portal.periods import Period
+from tenants.issuer import render_document
 
 LOCALES = ("zh_CN", "en")
 TENTH = Decimal("0.1")
@@ -114,16 +116,31 @@ def issue_day(quarter: Quarter) -> date:
     return local_day(quarter.published_at) if quarter.published_at else local_today()
 
 
+def issued_day(version: int, created_at: datetime, quarter: Quarter) -> date:
+    """The day a stored file was issued, as it prints it: version 1 is dated the local day of
+    its quarter's publication, a later version the local day it was issued (re-issued)."""
+    if version == 1 and quarter.published_at is not None:
+        return local_day(quarter.published_at)
+    return local_day(created_at)
+
+
+def superseding(version: int, issued_on: date) -> dict:
+    """What a new version says it replaces: the version before it and that one's issue day."""
+    return {"version": version, "issued_on": issued_on.isoformat()}
+
+
 def report_figures(quarter: Quarter, result: Result, context: dict, *, version: int,
-                   proposals: list | None = None, issued_on: date | None = None) -> dict:
+                   proposals: list | None = None, issued_on: date | None = None,
+                   supersedes: dict | None = None) -> dict:
     """The language-free record of one agency's report (what the fingerprint covers), dated
-    `issued_on` (by default the quarter's publication day)."""
+    `issued_on` (by default the quarter's publication day); a later version names the one it
+    `supersedes` (see `superseding`)."""
     agency = result.agency
     proposals = context["proposals"].get(result.id, []) if proposals is None else proposals
     return {
         "kind": "agency", "number": report_number(quarter, agency.code, version),
         "version": version, "period": quarter.label,
-        "issued_on": (issued_on or issue_day(quarter)).isoformat(),
+        "issued_on": (issued_on or issue_day(quarter)).isoformat(), "supersedes": supersedes,
         "agency": {"code": agency.code, "name": agency.legal_name, "tier": result.tier_at,
                    "region_zh": result.region.name_zh, "region_en": result.region.name_en},
         "score": _s(result.score), "grade": result.grade,
@@ -150,11 +167,11 @@ def report_figures(quarter: Quarter, result: Result, context: dict, *, version: 
 
 
 def ranking_figures(quarter: Quarter, results: list[Result], version: int,
-                    issued_on: date | None = None) -> dict:
+                    issued_on: date | None = None, supersedes: dict | None = None) -> dict:
     rows = sorted(results, key=lambda r: (r.rank_national or 10**9, r.agency.code))
     return {"kind": "ranking", "number": report_number(quarter, "NET", version),
             "version": version, "period": quarter.label,
-            "issued_on": (issued_on or issue_day(quarter)).isoformat(),
+            "issued_on": (issued_on or issue_day(quarter)).isoformat(), "supersedes": supersedes,
             "rows": [{"code": r.agency.code, "name": r.agency.legal_name,
                       "region_zh": r.region.name_zh, "region_en": r.region.name_en,
                       "score": _s(r.score), "grade": r.grade, "rank": r.rank_national,
@@ -198,28 +215,34 @@ def _page_context():
         yield
 
 
+def _dates(figures: dict) -> dict:
+    """The issue day and what the version supersedes, as dates for the template."""
+    before = figures.get("supersedes")
+    return {"issued_on": date.fromisoformat(figures["issued_on"]),
+            "supersedes": before and {"version": before["version"],
+                                      "issued_on": date.fromisoformat(before["issued_on"])}}
+
+
 def render_report(figures: dict, locale: str) -> bytes:
     """One agency's report PDF in `locale` (the trend chart inline as SVG markup)."""
     svg = charts.trend_svg([(label, None if score is None else Decimal(score))
                             for label, score, _grade in figures["trend"]])
     with _page_context(), force_locale(locale):
         formulas = {k.code: kpis.formula_text(k, figures["sla"]) for k in kpis.KPIS}
-        return render_pdf("evaluation/pdf/report.html", locale=locale, r=figures,
-                          fp=fingerprint(figures), chart=Markup(svg),  # noqa: S704 - pygal
-                          labels=_labels(), formulas=formulas,
-                          issued_on=date.fromisoformat(figures["issued_on"]),
-                          suffix=kpis.UNIT_SUFFIX)
+        return render_document("evaluation/pdf/report.html", locale=locale, r=figures,
+                               fp=fingerprint(figures), chart=Markup(svg),  # noqa: S704 - pygal
+                               labels=_labels(), formulas=formulas, suffix=kpis.UNIT_SUFFIX,
+                               **_dates(figures))
 
 
 def render_ranking(figures: dict, locale: str) -> bytes:
     with _page_context():
-        return render_pdf("evaluation/pdf/ranking.html", locale=locale, r=figures,
-                          fp=fingerprint(figures),
-                          issued_on=date.fromisoformat(figures["issued_on"]))
+        return render_document("evaluation/pdf/ranking.html", locale=locale, r=figures,
+                               fp=fingerprint(figures), **_dates(figures))
 
 
 def pdf_set(figures: dict, render) -> list[dict]:
-    """Both language versions of one report: bytes, SHA-256, number and fingerprint."""
+    """Both language versions of one report: bytes, file SHA-256, number and fingerprint."""
     out = []
     for locale in LOCALES:
         body = render(figures, locale)

@@ -213,6 +213,8 @@ def scheme_new():
 @bp.route("/verify", methods=["GET", "POST"])
 @allow(*VERIFIERS, self_service=True, read_only=True)  # a POST that only reads: auditors too
 def verify():
+    """An auditor uploads a copy: the file SHA-256 decides (authentic or not), and the page
+    says whether it is the current version or which version superseded it, and when."""
     form = VerifyForm()
     outcome = None
     if form.validate_on_submit():

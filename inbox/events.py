@@ -332,7 +332,8 @@ silent(_l("HQ's own evaluation work; publication tells the agencies"),
 silent(_l("HQ's records of the network, visible on their pages and in the audit log"),
        "agency.created", "agency.updated", "agency.status_changed", "region.created",
        "region.updated", "province.created", "province.updated", "product.line.created",
-       "product.line.updated", "product.model.created", "product.model.updated")
+       "product.line.updated", "product.model.created", "product.model.updated",
+       "issuer.changed")
 silent(_l("a person's own account: they did it themselves or were told by the person who "
           "did"),
        "auth.sign_in", "auth.sign_out", "auth.password_changed", "user.locale_changed",

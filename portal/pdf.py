@@ -42,11 +42,15 @@ class PortalAssetFetcher(URLFetcher):
 
     refused: list[str]
 
-    def __init__(self):
+    def __init__(self, images: dict[str, tuple[bytes, str]] | None = None):
         super().__init__(allowed_protocols=("file",), allow_redirects=False)
         self.refused = []
+        self.images = images or {}
 
     def fetch(self, url, headers=None):
+        if url.startswith(IMAGE_SCHEME) and url[len(IMAGE_SCHEME):] in self.images:
+            body, content_type = self.images[url[len(IMAGE_SCHEME):]]
+            return URLFetcherResponse(url, body=body, headers={"Content-Type": content_type})
         parsed = urlparse(url)
         path = Path(unquote(parsed.path))
         if parsed.scheme != "file" or not _allowed(path):
@@ -56,6 +60,10 @@ class PortalAssetFetcher(URLFetcher):
         return URLFetcherResponse(url, body=path.read_bytes(),
                                   headers={"Content-Type": content_type})
 
+
+# Images handed to one rendering by the caller (the issuer's logo and seal): a template names
+# them "portal-image:<name>", and no other URL of that scheme loads.
+IMAGE_SCHEME = "portal-image:"
 
 _fonts = threading.local()
 
@@ -82,13 +90,16 @@ def _font_config() -> FontConfiguration:
     return config
 
 
-def render_pdf(template: str, *, locale: str, **context) -> bytes:
-    """Render `template` (fed plain values, not ORM objects) to PDF bytes in `locale`."""
+def render_pdf(template: str, *, locale: str, images: dict[str, tuple[bytes, str]] | None = None,
+               **context) -> bytes:
+    """Render `template` (fed plain values, not ORM objects) to PDF bytes in `locale`.
+
+    `images`: {name: (bytes, content type)} the template may show as "portal-image:<name>"."""
     font = cjk_font_path()
     with force_locale(locale):
         html = render_template(
             template, cjk_font_url=font.as_uri() if font else None,
             pdf_css_url=(PDF_ASSETS / "print.css").as_uri(), **context
         )
-    return HTML(string=html, base_url=None, url_fetcher=PortalAssetFetcher()).write_pdf(
+    return HTML(string=html, base_url=None, url_fetcher=PortalAssetFetcher(images)).write_pdf(
         font_config=_font_config())

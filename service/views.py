@@ -17,7 +17,7 @@ from portal.auth.access import allow, performs
 from portal.auth.roles import Role
 from portal.clock import from_local, to_local
 from portal.commit import done, perform
-from portal.exports import csv_response, refuse_if_too_many
+from portal.exports import csv_response, refuse_if_too_many, xlsx_response, zone_heading
 from portal.listing import int_arg, paginate, sorted_by
 from portal.navigation import add_nav
 from portal.tenancy import get_or_404
@@ -85,9 +85,11 @@ def orders_export():
     if refused := refuse_if_too_many(stmt, EXPORT_LIMIT, "service.orders"):
         return refused
     lang = locale()
+    # Times on the network's wall clock, the heading names the zone (portal.exports).
     header = [_("Agency"), _("Order number"), _("Service type"), _("Status"), _("Customer"),
               _("Phone"), _("Product line"), _("Model"), _("Serial number"), _("In warranty"),
-              _("Received"), _("Responded"), _("Arrived on site"), _("Completed"),
+              *(zone_heading(label) for label in (_("Received"), _("Responded"),
+                                                  _("Arrived on site"), _("Completed"))),
               _("Distance (km)"), _("Engineer"), _("Certified engineer"), _("Rework"),
               _("First-time fix")]
     yes, no = _("yes"), _("no")
@@ -98,17 +100,14 @@ def orders_export():
                    ORDER_STATUS_LABELS[o.status], o.masked_customer_name,
                    o.masked_customer_phone, o.product_line.name(lang), o.product_model.code,
                    o.serial_number, yes if o.is_in_warranty else no,
-                   *(_local_text(t) for t in (o.received_at, o.responded_at, o.arrived_at,
-                                              o.completed_at)),
+                   o.received_at, o.responded_at, o.arrived_at, o.completed_at,
                    o.distance_km, o.engineer.name if o.engineer else "",
                    yes if o.is_engineer_certified else no, yes if o.is_rework else no,
                    yes if o.is_first_time_fix else no]
 
+    if request.args.get("format") == "xlsx":
+        return xlsx_response("work-orders", header, rows())
     return csv_response("work-orders", header, rows())
-
-
-def _local_text(moment) -> str:
-    return local_input(moment).strftime("%Y-%m-%d %H:%M") if moment else ""
 
 
 # --- detail ------------------------------------------------------------------------------------

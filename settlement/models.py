@@ -217,6 +217,8 @@ class Settlement(AgencyOwned, Versioned, db.Model):
     __tablename__ = "settlements"
     __owned_table_args__ = (
         UniqueConstraint("agency_id", "number"),
+        # ST-<agency code>-YYYYMM-NN: unique across the network (migration stl0004).
+        Index("uq_settlements_number", "number", unique=True),
         Index("ix_settlements_agency_id_year_month", "agency_id", "year", "month"),
         Index("ix_settlements_agency_id_status", "agency_id", "status"),
         CheckConstraint(_in("status", Status), name="status_known"),
@@ -234,6 +236,8 @@ class Settlement(AgencyOwned, Versioned, db.Model):
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(40))
+    # The number it had before numbers named the agency ("ST202610-01"), still searched.
+    former_number: Mapped[str | None] = mapped_column(String(40), index=True)
     year: Mapped[int]
     month: Mapped[int]
     status: Mapped[str] = mapped_column(String(16), default=Status.DRAFT)

@@ -17,6 +17,7 @@ from portal.auth.models import User
 from portal.extensions import db
 from portal.listing import int_arg, paginate
 from portal.models import Money
+from portal.tenancy import unscoped
 from service.api import PartReturn, WorkOrder, WorkOrderRepair, agency_filter
 from settlement import config, rules
 from settlement.models import (
@@ -61,8 +62,10 @@ def _filters() -> list:
     if year := int_arg("year", None, low=2000, high=2200):
         where.append(Settlement.year == year)
     if q := args.get("q", "").strip()[:40]:
-        like = q.replace("\\", "").replace("%", "").replace("_", "") + "%"
-        where.append(or_(Settlement.number.like(like), Agency.code.like(like)))
+        # A number as it is now or was before numbers named the agency, or an agency code;
+        # "_" is a letter of codes, not a wildcard.
+        where.append(or_(*(column.startswith(q, autoescape=True) for column in (
+            Settlement.number, Settlement.former_number, Agency.code))))
     if args.get("overdue") == "1":
         where.append(past_review_limit())
     return where
@@ -238,6 +241,56 @@ def _counts(lines) -> dict:
         counts["decision:" + line.decision] += 1
         counts["disposition:" + line.disposition] += 1
     return dict(counts)
+
+
+# The events that may carry the colleague an approver stood in for (settlement.delegation).
+STAND_IN_EVENTS = ("regional_forwarded", "first_approved", "approved")
+
+
+def signoffs(settlement: Settlement) -> dict:
+    """Who signed the settlement off and when, as its statement prints it (four eyes):
+
+    - `steps`: submission, regional review, first and second approval and payment, each with
+      the person and instant the settlement keeps (None: not done), and for a review or an
+      approval given by a stand-in, the colleague they stood in for (from its latest event);
+    - `deciders`: who decided the lines (None: the automatic checks), how many, the latest
+      when, in the order they last decided.
+
+    Three queries whatever the number of lines. HQ's people are named to the agency too: the
+    names are read outside the agency's scope, and nothing else about them."""
+    s = settlement
+    deciders = db.session.execute(
+        select(SettlementLine.decided_by_id, func.count(), func.max(SettlementLine.decided_at))
+        .where(_owned(SettlementLine, s), SettlementLine.decision != Decision.PENDING)
+        .group_by(SettlementLine.decided_by_id)
+        .order_by(func.max(SettlementLine.decided_at), SettlementLine.decided_by_id)).all()
+    stood_in = dict(db.session.execute(
+        select(SettlementEvent.action, SettlementEvent.on_behalf_of_id)
+        .where(_owned(SettlementEvent, s), SettlementEvent.action.in_(STAND_IN_EVENTS))
+        .order_by(SettlementEvent.id)).all())  # the latest of each action wins
+    # The approval that made the claim payable is the first one, or the second above the
+    # threshold: its event is "approved" either way.
+    second = s.second_approved_by_id is not None
+    steps = [("submitted", s.submitted_by_id, s.submitted_at, None),
+             ("regional", s.regional_reviewed_by_id, s.regional_reviewed_at,
+              stood_in.get("regional_forwarded")),
+             ("first", s.first_approved_by_id, s.first_approved_at,
+              stood_in.get("approved" if s.approved_at and not second else "first_approved")),
+             ("second", s.second_approved_by_id, s.second_approved_at,
+              stood_in.get("approved") if second else None),
+             ("paid", s.paid_by_id, s.paid_at, None)]
+    ids = {i for _step, who, _at, for_whom in steps for i in (who, for_whom) if i}
+    ids |= {who for who, _count, _at in deciders if who}
+    with unscoped("a statement names the people who signed it off; names only"):
+        names = dict(db.session.execute(
+            select(User.id, User.name).where(User.id.in_(ids or [0]))).all())
+    return {
+        "steps": [{"step": step, "name": names.get(who), "at": at,
+                   "on_behalf_of": names.get(for_whom)}
+                  for step, who, at, for_whom in steps],
+        "deciders": [{"name": names.get(who), "is_automatic": who is None, "count": count,
+                      "at": at} for who, count, at in deciders],
+    }
 
 
 def history(agency_id: int, limit: int = 6) -> list[Settlement]:

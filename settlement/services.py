@@ -16,6 +16,7 @@ from portal import clock
 from portal.errors_domain import DomainError
 from portal.extensions import db
 from portal.numbering import next_number
+from portal.tenancy import unscoped
 from portal.transitions import note, transition
 from service.api import OrderStatus, WorkOrder
 from settlement import building, config, policy, rules
@@ -47,6 +48,14 @@ def _check_period(year, month, today: date) -> None:
                             day=format_date(following, "long")), field="period")
 
 
+def statement_number(agency: Agency, year: int, month: int) -> str:
+    """The next free ``ST-<agency code>-YYYYMM-NN`` (ST-SH-C01-202610-01): unique across the
+    network, so no two statements share a number or a file name. Looked up network-wide: an
+    agency code once given up and taken again must not reuse another agency's number."""
+    with unscoped("settlement numbers are unique across the network; numbers only"):
+        return next_number(Settlement.number, f"ST-{agency.code}-{year}{month:02d}-")
+
+
 @transition("settlement.opened", Settlement, label=_l("Opened"), permission=policy.OPEN,
             creates=True, audit=amounts)
 def open_settlement(agency: Agency, year: int, month: int, *, acting_user,
@@ -67,8 +76,7 @@ def open_settlement(agency: Agency, year: int, month: int, *, acting_user,
                             period=f"{year}-{month:02d}"), field="period")
     orders = building.unclaimed_orders(agency.id, year, month)
     settlement = Settlement(agency_id=agency.id, year=year, month=month,
-                            number=next_number(Settlement.number, f"ST{year}{month:02d}-",
-                                               agency_id=agency.id),
+                            number=statement_number(agency, year, month),
                             status=Status.DRAFT, computed_on=today,
                             created_by_id=acting_user.id if acting_user else None)
     db.session.add(settlement)

@@ -1,21 +1,30 @@
 """The settlement statement as plain values: one source for the PDF, the CSV and the XLSX.
 
-Amounts stay Decimals here (exact fen); the PDF formats them with Babel, the exports write
-them as they are. Texts are built in the reader's language.
+Amounts stay Decimals here (exact fen); the PDF formats them with Babel and writes the totals
+in Chinese capitals too (portal.capitals), the exports write them as they are (typed cells in
+the XLSX, portal.exports). Texts are built in the reader's language.
 """
-import io
 from datetime import datetime
 
-from flask import Response
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from portal import clock
-from portal.exports import cell
+from portal.capitals import rmb_capitals
 from portal.i18n import format_money
 from settlement import kinds, rules
 from settlement.models import Decision
 from settlement.states import DECISION_LABELS, stage_label
 from tenants.models import SERVICE_TYPE_LABELS
+
+# The sign-offs a statement prints (settlement.queries.signoffs), in the order they happen.
+SIGNOFF_LABELS = {
+    "submitted": _l("Submitted by the agency"),
+    "regional": _l("Regional review"),
+    "first": _l("First approval"),
+    "second": _l("Second approval"),
+    "paid": _l("Marked paid"),
+}
 
 
 def local_stamp(moment: datetime) -> str:
@@ -58,8 +67,10 @@ def explanation(line, repairs) -> list[str]:
     return steps
 
 
-def build(settlement, data: dict, locale: str, *, is_hq: bool) -> dict:
-    """The statement of `settlement` from queries.detail(), as plain values."""
+def build(settlement, data: dict, locale: str, *, is_hq: bool,
+          signoffs: dict | None = None) -> dict:
+    """The statement of `settlement` from queries.detail() (and queries.signoffs() for the
+    document; the exports list lines only), as plain values."""
     agency = settlement.agency
     lines = []
     for n, line in enumerate(data["lines"], start=1):
@@ -91,17 +102,37 @@ def build(settlement, data: dict, locale: str, *, is_hq: bool) -> dict:
             "evidence": [a.original_name for a in data["attachments"].get(line.id, [])],
         })
     return {
-        "number": settlement.number, "period": settlement.period,
-        "stage": stage_label(settlement), "agency_code": agency.code,
-        "agency_name": agency.legal_name, "bank": agency.bank_name,
+        "number": settlement.number, "former_number": settlement.former_number,
+        "period": settlement.period, "stage": stage_label(settlement),
+        "agency_code": agency.code, "agency_name": agency.legal_name, "bank": agency.bank_name,
         "bank_account": agency.masked_bank_account,
         "claimed_total": settlement.claimed_total, "approved_total": settlement.approved_total,
+        "claimed_capitals": rmb_capitals(settlement.claimed_total),
+        "approved_capitals": rmb_capitals(settlement.approved_total),
         "submitted_at": settlement.submitted_at, "approved_at": settlement.approved_at,
         "paid_on": settlement.paid_on, "payment_reference": settlement.payment_reference,
+        "signoffs": signoff_rows(settlement, signoffs) if signoffs else [],
+        "deciders": signoffs["deciders"] if signoffs else [],
         "lines": lines,
         "evidence": [a.original_name for a in data["attachments"].get(None, [])],
         "generated_at": local_stamp(clock.now()),
     }
+
+
+def signoff_rows(settlement, signoffs: dict) -> list[dict]:
+    """The sign-off table: each step with its label, and for a step not taken, why (a second
+    approval the amount did not need, a regional review the region does without)."""
+    rows = []
+    for step in signoffs["steps"]:
+        note = ""
+        if step["at"] is None:
+            if step["step"] == "second" and settlement.approved_at is not None:
+                note = _("Not needed for this amount")
+            elif step["step"] == "regional" and settlement.submitted_at is not None \
+                    and not settlement.needs_regional_review:
+                note = _("Not needed (no regional manager)")
+        rows.append({**step, "label": str(SIGNOFF_LABELS[step["step"]]), "note": note})
+    return rows
 
 
 COLUMNS = ("n", "kind", "subject", "service_date", "service_type", "rate_card", "callout_fee",
@@ -133,19 +164,3 @@ def rows(statement: dict) -> list[list]:
             row.append("; ".join(value) if isinstance(value, list) else value)
         out.append(row)
     return out
-
-
-def xlsx_response(basename: str, head: list[str], body: list[list]) -> Response:
-    from openpyxl import Workbook
-
-    book = Workbook()
-    sheet = book.active
-    sheet.append(head)
-    for row in body:
-        # Cells hold values, never formulas: text starting with = is quoted like the CSV.
-        sheet.append([v if not isinstance(v, str) else cell(v) for v in row])
-    out = io.BytesIO()
-    book.save(out)
-    return Response(out.getvalue(), mimetype="application/vnd.openxmlformats-officedocument."
-                    "spreadsheetml.sheet",
-                    headers={"Content-Disposition": f"attachment; filename={basename}.xlsx"})

@@ -168,7 +168,7 @@ class _Claims:
         manager = self.managers.get(agency.region_id)
         net.add(Settlement, {
             "id": settlement_id, "agency_id": agency.id,
-            "number": f"ST{year}{month:02d}-01", "year": year, "month": month,
+            "number": f"ST-{agency.code}-{year}{month:02d}-01", "year": year, "month": month,
             "status": status, "claimed_total": claimed, "approved_total": approved,
             "line_count": len(lines), "created_at": opened, "created_by_id": owner.id,
             "computed_on": claim_day, "submitted_at": times.get("submitted"),

@@ -9,15 +9,15 @@ from flask_login import current_user
 from portal.auth.access import allow, performs
 from portal.auth.roles import AGENCY_ROLES
 from portal.commit import perform
-from portal.exports import csv_response
+from portal.exports import csv_response, xlsx_response
 from portal.i18n import format_money
-from portal.pdf import render_pdf
 from portal.tenancy import get_or_404
 from settlement import evidence, forms, queries, review, statement
 from settlement.models import Appeal, Attachment, Settlement
 from settlement.page import current_view, settlement_page
 from settlement.policy import READERS
 from settlement.views import back_to, bp, load_line, locale, on_button, on_form, refused
+from tenants.issuer import render_document
 
 
 @bp.route("/<int:settlement_id>/regional-review", methods=["POST"])
@@ -161,17 +161,20 @@ def delete_evidence(attachment_id):
 # --- outputs -----------------------------------------------------------------------------------
 
 
-def _statement(settlement: Settlement) -> dict:
+def _statement(settlement: Settlement, *, document: bool = False) -> dict:
     return statement.build(settlement, queries.detail(settlement), locale(),
-                           is_hq=current_user.role not in AGENCY_ROLES)
+                           is_hq=current_user.role not in AGENCY_ROLES,
+                           signoffs=queries.signoffs(settlement) if document else None)
 
 
 @bp.route("/<int:settlement_id>/statement.pdf")
 @allow(*READERS)
 def statement_pdf(settlement_id):
+    """The statement as the issuer's document; its file is named by the number, which is
+    unique across the network (ST-SH-C01-202610-01.pdf)."""
     settlement = get_or_404(Settlement, settlement_id)
-    pdf = render_pdf("settlement/pdf/statement.html", locale=locale(),
-                     st=_statement(settlement))
+    pdf = render_document("settlement/pdf/statement.html", locale=locale(),
+                          st=_statement(settlement, document=True))
     return pdf, 200, {"Content-Type": "application/pdf",
                       "Content-Disposition": f"attachment; filename={settlement.number}.pdf"}
 
@@ -184,5 +187,5 @@ def export_lines(settlement_id):
     head, body = statement.header(), statement.rows(data)
     name = f"settlement-{settlement.number}"
     if request.args.get("format") == "xlsx":
-        return statement.xlsx_response(name, head, body)
+        return xlsx_response(name, head, body)
     return csv_response(name, head, body)

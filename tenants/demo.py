@@ -121,6 +121,64 @@ def load(ctx: dict) -> None:
             index += 1
     ctx.update(regions=regions, product_lines=lines, agencies=agencies)
     _accounts(ctx)
+    _issuer()
+
+
+DEMO_ISSUER = {"name_zh": "演示家电股份有限公司", "name_en": "Demo Appliances Co., Ltd.",
+               "address_zh": "上海市浦东新区演示路 1 号 售后服务总部",
+               "address_en": "After-sales Service HQ, 1 Demo Road, Pudong, Shanghai"}
+
+
+def demo_logo_svg() -> bytes:
+    """A neutral mark for the demo issuer: a blue tile with a white ring and a spark."""
+    return (
+        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 120 120" width="120" '
+        'height="120"><rect x="4" y="4" width="112" height="112" rx="22" fill="#1f3a5f"/>'
+        '<circle cx="60" cy="60" r="32" fill="none" stroke="#ffffff" stroke-width="10"/>'
+        '<path d="M60 34 L68 56 L90 60 L68 64 L60 86 L52 64 L30 60 L52 56 Z" '
+        'fill="#f2b134"/></svg>').encode()
+
+
+def demo_seal_svg(name: str = DEMO_ISSUER["name_zh"], purpose: str = "演示专用章") -> bytes:
+    """A round red seal in the usual layout, generated: the name along the upper arc (one
+    character at a time, each turned to the arc), a star in the middle, the purpose below."""
+    import math
+
+    size, centre, radius = 200, 100, 72
+    chars = list(name)
+    spread = 240  # degrees of arc the name covers, centred on the top
+    step = spread / max(len(chars) - 1, 1)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {size} {size}" '
+             f'width="{size}" height="{size}">',
+             '<g fill="#d42020" stroke="#d42020" '
+             'font-family="WenQuanYi Micro Hei, Portal CJK, sans-serif">',
+             f'<circle cx="{centre}" cy="{centre}" r="94" fill="none" stroke-width="6"/>']
+    for i, char in enumerate(chars):
+        angle = -spread / 2 + i * step  # 0 = straight up
+        x = centre + radius * math.sin(math.radians(angle))
+        y = centre - radius * math.cos(math.radians(angle))
+        parts.append(f'<text x="{x:.1f}" y="{y:.1f}" font-size="24" stroke="none" '
+                     f'text-anchor="middle" dominant-baseline="central" '
+                     f'transform="rotate({angle:.1f} {x:.1f} {y:.1f})">{char}</text>')
+    star = []
+    for k in range(10):
+        r = 26 if k % 2 == 0 else 10.5
+        a = math.radians(-90 + k * 36)
+        star.append(f"{centre + r * math.cos(a):.1f},{centre + r * math.sin(a):.1f}")
+    parts.append(f'<polygon points="{" ".join(star)}" stroke="none"/>')
+    parts.append(f'<text x="{centre}" y="152" font-size="17" stroke="none" '
+                 f'text-anchor="middle">{purpose}</text>')
+    parts.append("</g></svg>")
+    return "".join(parts).encode()
+
+
+def _issuer() -> None:
+    """The demo issuer: a made-up company with a generated logo and seal."""
+    from tenants import issuer
+
+    row = issuer.current()
+    issuer.save_issuer(row, DEMO_ISSUER, {"logo": demo_logo_svg(), "seal": demo_seal_svg()},
+                       acting_user=None, seen_version=row.version)
 
 
 def _walk_lifecycle(agency, target: str) -> None:

@@ -1,5 +1,6 @@
 """Input shapes for the network pages; rules live in services."""
 from flask_babel import lazy_gettext as _l
+from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
     DateField,
@@ -134,4 +135,19 @@ class UserForm(PortalForm):
     password = PasswordField(
         _l("Password"), validators=[Optional(), Length(min=PASSWORD_MIN, max=200)],
         description=_l("At least 10 characters. When editing, leave empty to keep it."))
+    submit = SubmitField(_l("Save"))
+
+
+class IssuerForm(PortalForm):
+    """The issuer of documents: names and addresses in both languages, logo and seal."""
+
+    name_zh = StringField(_l("Legal name (Chinese)"), validators=[Length(max=200)])
+    name_en = StringField(_l("Legal name (English)"), validators=[Length(max=200)])
+    address_zh = StringField(_l("Address (Chinese)"), validators=[Length(max=300)])
+    address_en = StringField(_l("Address (English)"), validators=[Length(max=300)])
+    logo = FileField(_l("Logo (PNG or SVG)"))
+    remove_logo = BooleanField(_l("Remove the logo"))
+    seal = FileField(_l("Seal (PNG or SVG, optional)"))
+    remove_seal = BooleanField(_l("Remove the seal"))
+    version = HiddenField()
     submit = SubmitField(_l("Save"))

@@ -208,3 +208,39 @@ class AgencyStatusChange(AgencyOwned, db.Model):
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     actor = relationship("User")
+
+
+class IssuerIdentity(db.Model):
+    """Who issues the network's documents (certificates, statements, evaluation reports): HQ's
+    legal name and address in both languages, its logo and optional seal (one row, id 1).
+
+    The images are files stored like evidence (outside the web root, under a generated name);
+    the row keeps their stored name, content type and SHA-256. Nothing configured: documents
+    carry the portal's name."""
+
+    __tablename__ = "issuer_identity"
+    __table_args__ = (CheckConstraint("id = 1", name="one_issuer"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name_zh: Mapped[str] = mapped_column(String(200), default="")
+    name_en: Mapped[str] = mapped_column(String(200), default="")
+    address_zh: Mapped[str] = mapped_column(String(300), default="")
+    address_en: Mapped[str] = mapped_column(String(300), default="")
+    logo_file: Mapped[str | None] = mapped_column(String(64))
+    logo_type: Mapped[str | None] = mapped_column(String(32))
+    logo_sha256: Mapped[str | None] = mapped_column(String(64))
+    seal_file: Mapped[str | None] = mapped_column(String(64))
+    seal_type: Mapped[str | None] = mapped_column(String(32))
+    seal_sha256: Mapped[str | None] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(default=1)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __mapper_args__ = {"version_id_col": version}
+
+    def name(self, locale: str) -> str:
+        zh, en = self.name_zh.strip(), self.name_en.strip()
+        return (zh or en) if locale.startswith("zh") else (en or zh)
+
+    def address(self, locale: str) -> str:
+        zh, en = self.address_zh.strip(), self.address_en.strip()
+        return (zh or en) if locale.startswith("zh") else (en or zh)

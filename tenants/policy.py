@@ -38,6 +38,7 @@ AGENCY_EDIT = rule("agency.edit", Role.HQ_ADMIN)
 # Evaluation's accepted proposals move agencies too (as HQ admin, or the demo as the system).
 AGENCY_CHANGE_STATUS = rule("agency.change_status", Role.HQ_ADMIN, system=True)
 REFERENCE_EDIT = rule("network.edit_reference", Role.HQ_ADMIN)
+ISSUER_EDIT = rule("network.edit_issuer", Role.HQ_ADMIN, system=True)
 USER_CREATE = rule("user.create", *ACCOUNT_MANAGERS, system=True)
 USER_MANAGE = rule("user.manage", *ACCOUNT_MANAGERS, when=_manages,
                    refusal=_l("You may not manage this account."))

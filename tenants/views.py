@@ -1,5 +1,5 @@
 """Network pages: the HQ overview, agency profiles, reference data and accounts."""
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -20,10 +20,11 @@ from portal.policy import can, roles
 from portal.profile import panels_for
 from portal.tenancy import get_or_404
 from portal.text import clean
-from tenants import policy, queries, services
+from tenants import issuer, policy, queries, services
 from tenants.forms import (
     CHOOSE_STATUS,
     AgencyForm,
+    IssuerForm,
     ProductLineForm,
     ProductModelForm,
     ProvinceForm,
@@ -47,6 +48,8 @@ add_nav("tenants.agencies", _l("Agencies"), policy.NETWORK_READERS, order=10, gr
 add_nav("tenants.my_agency", _l("My agency"), policy.AGENCY_MEMBERS, order=10, group="network")
 add_nav("tenants.users", _l("Accounts"), policy.ACCOUNT_MANAGERS, order=80, group="admin")
 add_nav("tenants.reference", _l("Regions & products"), roles(policy.REFERENCE_EDIT), order=85,
+        group="admin")
+add_nav("tenants.issuer_page", _l("Document issuer"), roles(policy.ISSUER_EDIT), order=86,
         group="admin")
 
 
@@ -243,6 +246,50 @@ _reference_pages("product_line", ProductLine, ProductLineForm, "product-lines",
 _reference_pages("product_model", ProductModel, ProductModelForm, "models", "model_id",
                  (_l("New model"), _l("Edit model")),
                  (ProductLine, "product-lines", "product_line_id"))
+
+
+# --- the issuer of documents ----------------------------------------------------------------
+
+
+@bp.route("/network/issuer", methods=["GET", "POST"])
+@performs("issuer.changed")
+def issuer_page():
+    row = issuer.current()
+    form = IssuerForm(obj=row if request.method == "GET" else None)
+    if request.method == "GET":
+        form.version.data = row.version
+    if form.validate_on_submit():
+        data = {name: getattr(form, name).data for name in issuer.TEXT_FIELDS}
+        images = {kind: _read(getattr(form, kind).data) for kind in issuer.KINDS
+                  if getattr(form, kind).data}
+        remove = tuple(kind for kind in issuer.KINDS if getattr(form, f"remove_{kind}").data)
+        if outcome := perform(issuer.save_issuer, row, data, images, remove, form=form,
+                              seen_version=form.version.data):
+            for path in outcome.value or ():
+                path.unlink(missing_ok=True)
+            return done(_("The document issuer is saved."), "tenants.issuer_page")
+    return render_template("tenants/issuer.html", form=form, row=row,
+                           max_kb=issuer.max_bytes() // 1024)
+
+
+def _read(upload) -> bytes:
+    """An uploaded file's bytes; its spooled temporary file is closed at once."""
+    with upload.stream as stream:
+        return stream.read()
+
+
+@bp.route("/network/issuer/<kind>")
+@allow(*roles(policy.ISSUER_EDIT))
+def issuer_image(kind):
+    """The logo or seal as stored, for the admin's preview (never run as a document)."""
+    row = issuer.current()
+    found = issuer.image(row, kind) if kind in issuer.KINDS else None
+    if found is None:
+        abort(404)
+    body, content_type = found
+    return Response(body, mimetype=content_type, headers={
+        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+        "X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-cache"})
 
 
 # --- accounts ------------------------------------------------------------------------------

@@ -273,3 +273,6 @@ def pytest_report_header(config):
 
 ARTIFACTS = Path(os.environ.get("PORTAL_TEST_ARTIFACTS", Path(__file__).parent.parent
                                 / "test-artifacts"))
+
+
+from tests.documents import own_upload_root  # noqa: E402, F401 - a shared fixture

@@ -54,6 +54,8 @@ PARAMS: dict[str, Owned | Reference] = {
     "province_id": Reference(_province),
     "product_line_id": Reference(lambda w: w.line.id),
     "model_id": Reference(_model),
+    # The document issuer's logo or seal (HQ's, one of each): "logo" names it.
+    "kind": Reference(lambda w: "logo"),
 }
 
 # Each area keeps its own parameters beside its tests; they are merged here.

@@ -49,6 +49,7 @@ SINGLE_ROW = {
     "jobs.show": "one job's progress",
     "jobs.download": "the stored bytes of one job's file (an import's rows with errors)",
     "jobs.progress": "one job's progress (JSON)",
+    "tenants.issuer_image": "the stored bytes of the document issuer's logo or seal",
 }
 SKIPPED = {"static", "bootstrap.static"}
 # List pages measured with their filters too.

@@ -7,8 +7,8 @@ from portal.audit import queries, readable, subjects
 from portal.audit.models import AuditEntry
 from portal.auth.access import allow
 from portal.auth.roles import Role
-from portal.clock import local_zone, to_local
-from portal.exports import csv_response, refuse_if_too_many
+from portal.clock import local_zone
+from portal.exports import csv_response, refuse_if_too_many, xlsx_response, zone_heading
 from portal.extensions import db
 from portal.listing import paginate, sorted_by
 from portal.navigation import add_nav
@@ -53,9 +53,11 @@ def export():
         return refused
     # The raw columns first (their names are codes, for scripts), then the same entries as
     # the page reads them; times on the network's wall clock, the header names the zone.
-    header = ["id", f"at ({local_zone().key})", "actor", "role", "agency_id", "action",
+    header = ["id", zone_heading("at"), "actor", "role", "agency_id", "action",
               "object_type", "object_id", "before", "after", "reason", "ip", "actor_id",
               _("Actor"), _("Role"), _("Agency"), _("Action"), _("Object"), _("Changes")]
+    if request.args.get("format") == "xlsx":
+        return xlsx_response("audit", header, _export_rows(stmt))
     return csv_response("audit", header, _export_rows(stmt))
 
 
@@ -64,7 +66,7 @@ def _export_rows(stmt):
     # not grow with its length either).
     for row in readable.rows(db.session.scalars(stmt)):
         e = row.entry
-        yield [e.id, to_local(e.at).strftime("%Y-%m-%d %H:%M:%S"), e.actor_email,
+        yield [e.id, e.at, e.actor_email,
                e.actor_role, e.agency_id, e.action, e.object_type, e.object_id, e.before,
                e.after, e.reason, e.ip, e.actor_id, row.actor.text, row.role,
                row.agency.text if row.agency else "", row.action, row.object.text,

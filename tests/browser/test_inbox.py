@@ -92,7 +92,7 @@ def test_a_returned_settlement_reaches_the_owner_and_comes_back_to_hq(journey, m
     settlement_url = _settlement_in_hq_review(reviewer, base)
     settlement_path = _path(settlement_url)
     number = reviewer.locator("h1").first.inner_text()
-    number = re.search(r"ST\d{6}-\d+", number).group(0)
+    number = re.search(r"ST-[A-Za-z0-9_-]+-\d{6}-\d{2,}", number).group(0)
     journey.step(reviewer, "hq-review")
     reviewer.locator("form[action$='/return']").evaluate(
         "f => f.closest('details') && (f.closest('details').open = true)")

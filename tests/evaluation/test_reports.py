@@ -127,7 +127,8 @@ def test_both_languages_share_the_content_fingerprint(app, client, world, publis
     en = _text(_download(client, published["reports"]["en"]).data)
     assert "季度考核报告" in zh and "客户满意度" in zh and "响应及时率" in zh
     assert "Quarterly evaluation report" in en and "Customer satisfaction" in en
-    fingerprints = {re.sub(r"\s", "", t).split("SHA-256)")[1][1:65] for t in (zh, en)}
+    fingerprints = {m for t in (zh, en)
+                    for m in re.findall(r"[0-9a-f]{64}", re.sub(r"\s", "", t))}
     assert len(fingerprints) == 1
     (fingerprint,) = fingerprints
     with app.app_context(), unscoped("test"):

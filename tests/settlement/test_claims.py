@@ -189,7 +189,7 @@ def _open_today(stl, year, month):
 
 def test_only_a_month_that_has_ended_can_be_claimed(stl):
     """On 5 December December cannot be claimed yet: a clear error on the month, nothing
-    written (the claim used to open as ST202612-01); November opens."""
+    written (the claim used to open as ST-A-OWN-202612-01); November opens."""
     code = stl.code()
     november = stl.order(day=date(2026, 11, 20), repairs=[code])
     stl.order(day=date(2026, 12, 2), repairs=[code])
@@ -202,7 +202,7 @@ def test_only_a_month_that_has_ended_can_be_claimed(stl):
             "January 1, 2027.")
         assert _written(stl) == before
         claim = _open_today(stl, 2026, 11)
-    assert claim.number == "ST202611-01"
+    assert claim.number == "ST-A-OWN-202611-01"
     assert [ln.work_order_id for ln in claim.lines] == [november.id]
 
 
@@ -214,11 +214,11 @@ def test_a_month_ends_at_local_midnight(stl):
         with pytest.raises(DomainError, match="month that has ended: 2026-11 can be claimed"):
             _open_today(stl, 2026, 11)
     with time_machine.travel(datetime(2026, 11, 30, 16, 30, tzinfo=UTC), tick=False):
-        assert _open_today(stl, 2026, 11).number == "ST202611-01"
+        assert _open_today(stl, 2026, 11).number == "ST-A-OWN-202611-01"
 
 
 def test_a_draft_of_a_month_not_over_cannot_be_submitted(stl):
-    """A draft of the current month (opened before the rule, e.g. ST202612-01 on 5 December)
+    """A draft of the current month (opened before the rule, e.g. ST-A-OWN-202612-01 on 5 December)
     stays a draft until the month is over: submitting it says why and changes nothing."""
     stl.order(day=stl.today, repairs=[stl.code()])
     next_month = (stl.today.replace(day=28) + timedelta(days=5)).replace(day=1)

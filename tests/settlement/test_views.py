@@ -190,7 +190,7 @@ def test_the_claim_form_offers_the_last_ended_month_and_refuses_the_current_one(
         response = owner.post("/settlements/new", data={"period": "2026-11"})
         assert response.status_code == 302
     sid = int(re.search(r"/settlements/(\d+)", response.headers["Location"]).group(1))
-    assert settlement_of(web.app, sid).number == "ST202611-01"
+    assert settlement_of(web.app, sid).number == "ST-A-OWN-202611-01"
 
 
 def test_bad_input_on_the_agency_forms(web):
