@@ -164,6 +164,25 @@ silent(_l("HQ's configuration, seen on its page and in the audit log"),
        "settlement.settings_changed", "settlement.rate_card_created",
        "settlement.rate_card_changed", "settlement.dispositions_changed",
        "settlement.delegation_created", "settlement.delegation_ended")
+silent(_l("HQ's configuration, seen on its page and in the audit log"),
+       "calendar.hours_changed", "calendar.exception_saved", "calendar.exception_removed")
+def _coverage_label(ctx: Context) -> str:
+    return " ".join(p for p in (ctx.record.city, ctx.record.district) if p)
+
+
+COVERAGE = _page("dispatch.coverage_list")
+task("coverage.declared", "dispatch", _l("Decide coverage area %(label)s"),
+     hq(Role.HQ_ADMIN), link=COVERAGE, label=_coverage_label)
+event("coverage.decided", "dispatch",
+      lambda params: _l("Coverage area %(label)s was approved")
+      if params.get("decision") == "approved" else _l("Coverage area %(label)s was rejected"),
+      agency_users(OWNER), link=COVERAGE, label=_coverage_label,
+      params=lambda ctx: {"decision": ctx.record.status}, closes=("coverage.declared",))
+silent(_l("the agency owner withdraws an area themselves; an HQ withdrawal shows on the "
+          "agency's coverage page and in the audit log"), "coverage.withdrawn")
+silent(_l("the hotline's own queue: the dispatchers work the requests on their console; offers "
+          "will tell the agencies"),
+       "service_request.created", "service_request.call_linked", "service_request.cancelled")
 
 # --- certification -------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ CATEGORIES: dict[str, object] = {
     "parts": _l("Parts and returns"),
     "quality": _l("Complaints and quality"),
     "evaluation": _l("Evaluation"),
+    "dispatch": _l("Dispatch"),
     "escalation": _l("Escalations"),
     "announcement": _l("Announcements"),
 }

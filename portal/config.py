@@ -29,7 +29,8 @@ def load(app) -> None:
     app.config.update(
         SECRET_KEY=secret,
         # The domain areas the core serves, lowest layer first (menus appear in this order).
-        AREAS=("tenants", "certification", "service", "settlement", "evaluation", "inbox"),
+        AREAS=("tenants", "certification", "service", "dispatch", "settlement", "evaluation",
+               "inbox"),
         SQLALCHEMY_DATABASE_URI=_database_url(app.instance_path),
         # Owner role for migrations on PostgreSQL; the app itself connects as a plain role.
         MIGRATION_DATABASE_URL=env.get("MIGRATION_DATABASE_URL"),

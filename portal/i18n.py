@@ -23,6 +23,7 @@ CATALOGS = {
     "tenants": ["tenants", "templates/tenants"],
     "certification": ["certification", "templates/certification"],
     "service": ["service", "templates/service"],
+    "dispatch": ["dispatch", "templates/dispatch"],
     "settlement": ["settlement", "templates/settlement"],
     "evaluation": ["evaluation", "templates/evaluation"],
     "inbox": ["inbox", "templates/inbox"],

@@ -44,6 +44,7 @@ ACCOUNTS = [
     (Role.HQ_SETTLEMENT, "settlement2@hq.demo", "赵复核", None, None),
     (Role.HQ_PARTS, "parts@hq.demo", "陈备件", None, None),
     (Role.HQ_SERVICE, "service@hq.demo", "刘服务", None, None),
+    (Role.HQ_DISPATCHER, "dispatcher@hq.demo", "许坐席", None, None),
     (Role.REGIONAL_MANAGER, "east.manager@hq.demo", "周华东", None, "E"),
     (Role.REGIONAL_MANAGER, "south.manager@hq.demo", "吴华南", None, "S"),
     (Role.AUDITOR, "auditor@hq.demo", "郑审计", None, None),

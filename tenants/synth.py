@@ -62,6 +62,7 @@ HQ_ACCOUNTS = [(Role.HQ_ADMIN, "admin", "总部管理员"), (Role.HQ_CERTIFIER, 
                (Role.HQ_SETTLEMENT, "settlement", "结算审核"),
                (Role.HQ_SETTLEMENT, "settlement2", "结算复核"),
                (Role.HQ_PARTS, "parts", "备件中心"), (Role.HQ_SERVICE, "service", "服务质量"),
+               (Role.HQ_DISPATCHER, "dispatcher", "呼叫中心"),
                (Role.AUDITOR, "auditor", "审计")]
 AGENCY_ACCOUNTS = [(Role.AGENCY_OWNER, "owner", "站长"), (Role.AGENCY_STAFF, "staff", "文员"),
                    (Role.ENGINEER, "engineer", "工程师")]

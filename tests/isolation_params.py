@@ -60,6 +60,7 @@ PARAMS: dict[str, Owned | Reference] = {
 
 # Each area keeps its own parameters beside its tests; they are merged here.
 from tests.certification.params import PARAMS as _certification  # noqa: E402
+from tests.dispatch.params import PARAMS as _dispatch  # noqa: E402
 from tests.evaluation.params import PARAMS as _evaluation  # noqa: E402
 from tests.evaluation.params import UNPUBLISHED_CANARIES  # noqa: E402,F401 - the test reads it
 from tests.inbox.params import PARAMS as _inbox  # noqa: E402
@@ -68,7 +69,8 @@ from tests.settlement.params import PARAMS as _settlement  # noqa: E402
 
 # Per blueprint: two areas may use the same parameter name for different rows.
 AREA_PARAMS = {"certification": _certification, "service": _service,
-               "settlement": _settlement, "evaluation": _evaluation, "inbox": _inbox}
+               "settlement": _settlement, "evaluation": _evaluation, "inbox": _inbox,
+               "dispatch": _dispatch}
 
 
 def param_for(endpoint: str, name: str):

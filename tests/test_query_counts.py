@@ -64,7 +64,8 @@ FILTERED = {
 }
 HQ_KEYS = {Role.HQ_ADMIN: "admin", Role.HQ_CERTIFIER: "certifier",
            Role.HQ_SETTLEMENT: "settlement", Role.HQ_PARTS: "parts",
-           Role.HQ_SERVICE: "service", Role.AUDITOR: "auditor"}
+           Role.HQ_SERVICE: "service", Role.HQ_DISPATCHER: "dispatcher",
+           Role.AUDITOR: "auditor"}
 
 
 def _one(stmt):
@@ -76,6 +77,28 @@ def _most(model, count_model, *join_on, agency_id):
     return _one(select(model.id).outerjoin(count_model, *join_on)
                 .where(model.agency_id == agency_id).group_by(model.id)
                 .order_by(func.count(count_model.id).desc(), model.id))
+
+
+def _service_request():
+    """The synthetic network has no hotline yet: one request waiting for dispatch."""
+    from dispatch.requests import ServiceRequest, ServiceRequestCall
+    from tenants.models import Province
+
+    found = _one(select(ServiceRequest.id).order_by(ServiceRequest.id))
+    if found is not None:
+        return found
+    model = db.session.scalars(select(ProductModel).limit(1)).one()
+    now = clock.now()
+    row = ServiceRequest(number="SR20000101-0001", received_at=now, customer_name="王小明",
+                         customer_phone="13800000000", province_id=_one(select(Province.id)),
+                         city="深圳市", district="南山区", product_line_id=model.product_line_id,
+                         product_model_id=model.id, serial_number="SYN-1", serial_key="SYN-1",
+                         fault_description="synthetic", service_type="onsite")
+    db.session.add(row)
+    db.session.flush()
+    db.session.add(ServiceRequestCall(request_id=row.id, at=now))
+    db.session.flush()
+    return row.id
 
 
 def _resolvers(agency):
@@ -93,6 +116,7 @@ def _resolvers(agency):
         "product_line_id": agency.line_ids[0],
         "model_id": _one(select(ProductModel.id)
                          .where(ProductModel.product_line_id == agency.line_ids[0])),
+        "service_request_id": _service_request(),
         "engineer_id": engineer,
         "certificate_id": _one(select(Certificate.id).where(Certificate.agency_id == a,
                                                             Certificate.engineer_id == engineer)),

@@ -1,4 +1,4 @@
-"""The ten roles of the portal and the groups the views speak of."""
+"""The eleven roles of the portal and the groups the views speak of."""
 from enum import StrEnum
 
 from flask_babel import lazy_gettext as _l
@@ -10,6 +10,7 @@ class Role(StrEnum):
     HQ_SETTLEMENT = "hq_settlement"
     HQ_PARTS = "hq_parts"
     HQ_SERVICE = "hq_service"
+    HQ_DISPATCHER = "hq_dispatcher"
     REGIONAL_MANAGER = "regional_manager"
     AUDITOR = "auditor"
     AGENCY_OWNER = "agency_owner"
@@ -35,6 +36,7 @@ ROLE_LABELS = {
     Role.HQ_SETTLEMENT: _l("HQ settlement"),
     Role.HQ_PARTS: _l("HQ parts desk"),
     Role.HQ_SERVICE: _l("HQ service quality"),
+    Role.HQ_DISPATCHER: _l("HQ dispatcher (call center)"),
     Role.REGIONAL_MANAGER: _l("Regional service manager"),
     Role.AUDITOR: _l("Auditor"),
     Role.AGENCY_OWNER: _l("Agency owner"),

@@ -14,8 +14,8 @@ from portal.periods import Period
 ROOT = Path(__file__).resolve().parents[2]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # Where code lives: every package, the entry point, the migrations and the tests.
-SOURCES = ["portal", "tenants", "certification", "service", "settlement", "evaluation", "bench",
-           "migrations", "tests", "wsgi.py"]
+SOURCES = ["portal", "tenants", "certification", "service", "dispatch", "settlement", "evaluation",
+           "inbox", "bench", "migrations", "tests", "wsgi.py"]
 # datetime.now(), datetime.utcnow(), datetime.today(), date.today(): the machine's clock,
 # called or passed as a default.
 READS_THE_MACHINE = {"date": {"today"}, "datetime": {"now", "utcnow", "today"}}

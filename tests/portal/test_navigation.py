@@ -23,7 +23,7 @@ def test_hq_admin_sees_every_group_it_has_items_in(app, world):
     assert list(menu) == ["", *GROUPS]  # the inbox on its own, then the groups in order
     assert menu[""] == ["inbox.index"]
     assert menu["work"][0] == "service.orders"
-    assert menu["network"] == ["tenants.agencies"]
+    assert menu["network"] == ["tenants.agencies", "dispatch.coverage_list"]
     assert {"tenants.users", "audit.index", "inbox.outbox_page"} <= set(menu["admin"])
     assert "settlement.settlements" in menu["money"]
 
@@ -75,13 +75,13 @@ def test_the_bar_shows_dropdowns_links_and_a_search_box(client, world):
     sign_in(client, world.user(Role.HQ_ADMIN))
     nav = _nav(client.get("/service/orders/").get_data(as_text=True))
     # groups of several items are Bootstrap dropdowns (keyboard: buttons), one item a link
-    for key in ("work", "certification", "money", "admin"):
+    for key in ("work", "network", "certification", "money", "admin"):
         assert f'id="nav-{key}" data-bs-toggle="dropdown"' in nav
     assert 'data-bs-toggle="dropdown" aria-expanded="false">Service<span class="visually-hidden">' \
         in nav  # the section shown, announced
     assert re.search(r'class="nav-link dropdown-toggle text-nowrap active"[^>]*id="nav-work"', nav)
     assert 'aria-current="page" href="/service/orders/"' in nav
-    assert re.search(r'<a class="nav-link text-nowrap"\s+href="/agencies/">Agencies</a>', nav)
+    assert re.search(r'<a class="nav-link text-nowrap"\s+href="/evaluation/">Evaluation</a>', nav)
     assert 'action="/agencies/"' in nav and 'name="q"' in nav and 'role="search"' in nav
 
 

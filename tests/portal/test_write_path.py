@@ -21,7 +21,8 @@ from portal.errors_domain import DomainError
 from portal.extensions import db
 from portal.tenancy import ALL, unscoped
 
-PACKAGES = ("portal", "tenants", "certification", "service", "settlement", "evaluation")
+PACKAGES = ("portal", "tenants", "certification", "service", "dispatch", "settlement", "evaluation",
+            "inbox")
 
 
 def _sources(*packages):
