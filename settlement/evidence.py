@@ -1,7 +1,6 @@
 """Evidence files: PDF, JPEG or PNG judged by their first bytes, size-limited, stored outside
 the web root under a generated name, and read back only through their settlement."""
 import hashlib
-import os
 import secrets
 import unicodedata
 from datetime import date
@@ -15,6 +14,7 @@ from sqlalchemy import func, select
 from portal.clock import local_today
 from portal.errors_domain import DomainError
 from portal.extensions import db
+from portal.files import write_new
 from portal.transitions import note, transition
 from settlement import building, config, policy
 from settlement.models import EDITABLE, Attachment, Settlement, SettlementLine
@@ -54,14 +54,6 @@ def display_name(raw: str | None, extension: str) -> str:
     name = "".join(c for c in name if unicodedata.category(c)[0] != "C").strip()
     name = name[:120] or "evidence"
     return name if name.lower().endswith(extension) else name + extension
-
-
-def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(path.suffix + ".part")
-    with open(temporary, "xb") as f:
-        f.write(data)
-    os.replace(temporary, path)
 
 
 @transition("settlement.evidence_added", Attachment, label=_l("Evidence added"),
@@ -110,7 +102,7 @@ def add_attachment(settlement: Settlement, line: SettlementLine | None, filename
     note(record=attachment, after={"settlement_id": settlement.id, "line_id": attachment.line_id,
                                    "content_type": content_type, "size_bytes": len(data),
                                    "sha256": attachment.sha256})
-    _write(file_path(attachment), data)
+    write_new(file_path(attachment), data)
     return attachment
 
 

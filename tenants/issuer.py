@@ -10,7 +10,6 @@ generated name, with its SHA-256 in the row and in the audit log.
 import hashlib
 import io
 import logging
-import os
 import secrets
 import xml.etree.ElementTree as ET  # noqa: S405 - no DTD or entity is accepted (see _check_svg)
 from pathlib import Path
@@ -22,6 +21,7 @@ from sqlalchemy import select
 
 from portal.errors_domain import DomainError
 from portal.extensions import db
+from portal.files import write_new
 from portal.pdf import IMAGE_SCHEME, render_pdf
 from portal.text import clean
 from portal.transitions import describe, note, transition
@@ -152,13 +152,8 @@ def checked_image(data: bytes, kind: str) -> str:
 
 
 def _store(data: bytes, content_type: str) -> str:
-    root = storage_root()
-    root.mkdir(parents=True, exist_ok=True)
     name = secrets.token_hex(16) + (".png" if content_type == "image/png" else ".svg")
-    temporary = root / (name + ".part")
-    with open(temporary, "xb") as f:
-        f.write(data)
-    os.replace(temporary, root / name)
+    write_new(storage_root() / name, data)
     return name
 
 
