@@ -1,16 +1,20 @@
-"""Dispatch: the network's clock. So far the network calendar on which SLA clocks run
-(working hours per weekday, China's statutory holidays and adjusted workdays, HQ's exceptions)
-and its business-hours arithmetic (dispatch/calendar.py); service requests, offers,
-appointments and SLA milestones come next (issue #18)."""
+"""Dispatch (统一派单): from HQ's hotline to the agency's door, on a running clock.
+
+The network calendar and its business-hours arithmetic (calendar.py, network_calendar.py);
+agencies' coverage areas (coverage.py); the hotline's service requests (requests.py); offers
+to agencies (offers.py); appointments (appointments.py); SLA targets and clocks (sla.py)."""
 
 
 def init_app(app) -> None:
     # The tables and pages: the calendar, service requests, coverage areas.
     from dispatch import (  # noqa: F401
+        appointments,
         coverage,
         demo,
         models,
+        offers,
         requests,
+        sla,
         views_coverage,
         views_requests,
     )
@@ -18,3 +22,4 @@ def init_app(app) -> None:
 
     app.register_blueprint(bp)
     demo.register()
+    sla.connect()

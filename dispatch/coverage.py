@@ -11,7 +11,7 @@ from enum import StrEnum
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, case, select, text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, case, func, select, text
 from sqlalchemy.orm import Mapped, joinedload, mapped_column, relationship
 
 from dispatch import policy
@@ -139,6 +139,36 @@ def _authorized(agency: Agency, product_line_id, service_type) -> tuple[int, str
         raise DomainError(_("The agency is not authorized for this service type."),
                           field="service_type")
     return product_line_id, str(service_type)
+
+
+# Agencies that receive offers: in service (a probation agency too; not an applicant, a
+# suspended or a terminated one).
+DISPATCHABLE = (AgencyStatus.ACTIVE, AgencyStatus.PROBATION)
+
+
+def covering(request):
+    """A SELECT of the agencies with an approved coverage of the request's area (its city, the
+    district or the whole city) for its product line and service type."""
+    return select(Coverage.agency_id).where(
+        Coverage.status == CoverageStatus.APPROVED, Coverage.province_id == request.province_id,
+        Coverage.city == request.city, Coverage.district.in_(["", request.district]),
+        Coverage.product_line_id == request.product_line_id,
+        Coverage.service_type == request.service_type)
+
+
+def covers(agency_id: int, request) -> bool:
+    """The agency may serve the request: active coverage approved for its area, and still
+    authorized for the product line and service type (an authorization withdrawn after the
+    approval ends it)."""
+    agency = db.session.get(Agency, agency_id)
+    if agency is None or agency.status not in DISPATCHABLE or not db.session.scalar(select(func.count()).select_from(
+            covering(request).where(Coverage.agency_id == agency_id).subquery())):
+        return False
+    try:
+        _authorized(agency, request.product_line_id, request.service_type)
+    except DomainError:
+        return False
+    return True
 
 
 @transition("coverage.declared", Coverage, label=_l("Coverage area declared"),

@@ -23,3 +23,20 @@ REQUEST_READERS = (*DISPATCHERS, Role.HQ_SERVICE, Role.AUDITOR)
 REQUEST_CREATE = rule("service_request.created", *DISPATCHERS, system=True)
 REQUEST_LINK = rule("service_request.call_linked", *DISPATCHERS, system=True)
 REQUEST_CANCEL = rule("service_request.cancelled", *DISPATCHERS, system=True)
+
+# Offers: the dispatcher offers a request to one agency, whose owner or staff answer it; the
+# tick (system) expires an unanswered one. Agencies read their offers, never the request.
+AGENCY_ANSWERERS = (Role.AGENCY_OWNER, Role.AGENCY_STAFF)
+OFFER_READERS = (*REQUEST_READERS, *AGENCY_ANSWERERS)
+OFFER_MAKE = rule("dispatch_offer.made", *DISPATCHERS, system=True)
+OFFER_ANSWER = rule("dispatch_offer.answer", *AGENCY_ANSWERERS)
+OFFER_WITHDRAW = rule("dispatch_offer.withdrawn", *DISPATCHERS, system=True)
+OFFER_EXPIRE = rule("dispatch_offer.expired", system=True)
+
+# Appointments (预约): the agency books and reschedules its orders' windows.
+APPOINTMENT_BOOK = rule("appointment.book", *AGENCY_ANSWERERS, system=True)
+
+# SLA: HQ admin sets the targets; dispatchers, HQ service and regional managers watch the
+# board (a regional manager sees the region's agencies: the tenant scope).
+SLA_TARGET_SET = rule("sla.target_set", Role.HQ_ADMIN, system=True)
+SLA_BOARD_READERS = (*DISPATCHERS, Role.HQ_SERVICE, Role.REGIONAL_MANAGER, Role.AUDITOR)

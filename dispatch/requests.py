@@ -4,11 +4,12 @@ starts at the call, and the rules of taking them (one open request per product s
 A request is HQ's row, not an agency's: agencies never read it (they will read offers, and
 their own work order once they accept one).
 
-Status: ``new`` (waiting for dispatch) or ``cancelled`` (with its reason). The column is a
-string checked against :class:`RequestStatus` (``ck_service_requests_status_known``): the
-offers of #18 add ``offered``, ``accepted`` and ``closed`` to the enum, to
-:data:`OPEN_STATUSES` where a duplicate call should still link (offered, accepted) and, in
-their migration, to the check constraint; no column changes.
+Status: ``new`` (waiting for dispatch), ``offered`` (an agency has an open offer),
+``accepted`` (an agency's work order serves it) or ``cancelled`` (with its reason). A
+refused, expired or withdrawn offer returns the request to ``new``.
+
+The request carries the accept clock (dispatch/sla.py): from the call until an agency
+accepts, on the network calendar.
 """
 import re
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from enum import StrEnum
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, func, select
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, func, select, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dispatch import policy
@@ -42,13 +43,19 @@ CALL_KEY = re.compile(r"^[0-9a-f]{32}$")
 
 class RequestStatus(StrEnum):
     NEW = "new"              # waiting for dispatch
+    OFFERED = "offered"      # an agency has an open offer
+    ACCEPTED = "accepted"    # an agency's work order serves it
     CANCELLED = "cancelled"  # with its reason; no longer catches duplicate calls
 
 
 REQUEST_STATUS_LABELS = {RequestStatus.NEW: _l("Waiting for dispatch"),
+                         RequestStatus.OFFERED: _l("Offered"),
+                         RequestStatus.ACCEPTED: _l("Accepted"),
                          RequestStatus.CANCELLED: _l("Cancelled")}
 # The states in which a new call about the same serial is the same case.
-OPEN_STATUSES = frozenset({RequestStatus.NEW})
+OPEN_STATUSES = frozenset({RequestStatus.NEW, RequestStatus.OFFERED, RequestStatus.ACCEPTED})
+# The states HQ can still cancel (an accepted request is the agency's order to cancel).
+CANCELLABLE = frozenset({RequestStatus.NEW, RequestStatus.OFFERED})
 
 
 def _in(column: str, values) -> str:
@@ -62,6 +69,9 @@ class ServiceRequest(Versioned, Stamped, db.Model):
     __table_args__ = (
         Index("ix_service_requests_status_received_at", "status", "received_at"),
         Index("ix_service_requests_duplicate", "product_line_id", "serial_key", "status"),
+        Index("ix_service_requests_accept_due", "accept_due_at",
+              postgresql_where=text("accepted_at IS NULL"),
+              sqlite_where=text("accepted_at IS NULL")),
         CheckConstraint(_in("status", RequestStatus), name="status_known"),
         CheckConstraint(_in("service_type", ServiceType), name="service_type_known"),
         CheckConstraint("preferred_from IS NULL OR preferred_to IS NULL "
@@ -96,6 +106,12 @@ class ServiceRequest(Versioned, Stamped, db.Model):
                                                                ondelete="RESTRICT"), index=True)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancel_reason: Mapped[str] = mapped_column(Text, default="")
+    # The accept clock (dispatch/sla.py), from the call until an agency accepts.
+    accept_target_seconds: Mapped[int | None]
+    accept_warn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    accept_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    accept_escalate_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     province = relationship("Province")
     product_line = relationship("ProductLine")
@@ -119,6 +135,16 @@ class ServiceRequest(Versioned, Stamped, db.Model):
     @property
     def status_label(self):
         return REQUEST_STATUS_LABELS[RequestStatus(self.status)]
+
+    @property
+    def accept_state(self):
+        """The accept clock's state now (dispatch/sla.py), None before it was set."""
+        from dispatch.sla import clock_state_of
+
+        if self.accept_due_at is None:
+            return None
+        return clock_state_of(self.accepted_at, self.accept_warn_at, self.accept_due_at,
+                              self.accept_escalate_at, clock.now())
 
     @property
     def service_type_label(self):
@@ -264,6 +290,7 @@ def create_service_request(checked: dict, *, at: datetime, acting_user) -> Servi
     fields = {k: v for k, v in checked.items() if k not in ("note", "call_key")}
     request = ServiceRequest(number=number, received_at=at,
                              taken_by_id=getattr(acting_user, "id", None), **fields)
+    start_accept_clock(request)
     db.session.add(request)
     _call(request, checked, at, acting_user)
     return request
@@ -283,8 +310,19 @@ def link_call(request: ServiceRequest, checked: dict, *, at: datetime,
     return call
 
 
+def start_accept_clock(request: ServiceRequest, cal=None) -> None:
+    """Set the request's accept clock from its call (again after a calendar change)."""
+    from dispatch import sla
+
+    seconds = sla.targets_for(request.service_type, request.product_line_id)[
+        sla.Milestone.ACCEPT]
+    request.accept_target_seconds = seconds
+    request.accept_warn_at, request.accept_due_at, request.accept_escalate_at = sla.instants(
+        request.received_at, seconds, cal=cal)
+
+
 @transition("service_request.cancelled", ServiceRequest, label=_l("Service request cancelled"),
-            permission=policy.REQUEST_CANCEL, source=OPEN_STATUSES,
+            permission=policy.REQUEST_CANCEL, source=CANCELLABLE,
             target=RequestStatus.CANCELLED, versioned=True, audit=_status_values)
 def cancel_service_request(request: ServiceRequest, reason: str, *, acting_user) -> None:
     """Cancel a request waiting for dispatch; the reason is required."""

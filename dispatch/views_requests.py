@@ -16,6 +16,7 @@ from sqlalchemy.orm import joinedload
 from dispatch import policy
 from dispatch.forms_requests import CallForm, CancelRequestForm
 from dispatch.requests import (
+    CANCELLABLE,
     REQUEST_STATUS_LABELS,
     RequestStatus,
     ServiceRequest,
@@ -169,7 +170,7 @@ def load_request(request_id: int) -> ServiceRequest:
 
 
 def _detail(row: ServiceRequest, cancel_form=None, status=200):
-    if cancel_form is None and row.is_open and _may(policy.REQUEST_CANCEL, row):
+    if cancel_form is None and row.status in CANCELLABLE and _may(policy.REQUEST_CANCEL, row):
         cancel_form = CancelRequestForm(formdata=None, version=row.version)
     calls = list(db.session.scalars(select(ServiceRequestCall).where(
         ServiceRequestCall.request_id == row.id).options(

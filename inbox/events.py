@@ -21,6 +21,7 @@ from inbox.registry import (
 )
 from portal.auth.models import User
 from portal.auth.roles import Role
+from portal.extensions import db
 
 OWNER, STAFF = Role.AGENCY_OWNER, Role.AGENCY_STAFF
 
@@ -183,6 +184,45 @@ silent(_l("the agency owner withdraws an area themselves; an HQ withdrawal shows
 silent(_l("the hotline's own queue: the dispatchers work the requests on their console; offers "
           "will tell the agencies"),
        "service_request.created", "service_request.call_linked", "service_request.cancelled")
+
+OFFER = _link("dispatch.offer", "offer_id")
+
+
+def _request_link(item, role=None):
+    """HQ's items about an offer open its request (the offer's subject is the offer)."""
+    from dispatch.offers import Offer
+
+    if item.subject_id is None:
+        return None
+    request_id = db.session.scalar(select(Offer.request_id).where(Offer.id == item.subject_id))
+    return url_for("dispatch.request_detail", service_request_id=request_id) if request_id else None
+
+
+def _offer_label(ctx: Context) -> str:
+    return f"{ctx.record.request_number} {ctx.record.city} {ctx.record.district}".strip()
+
+
+task("dispatch_offer.made", "dispatch",
+     _l("New dispatch offer %(label)s: accept or refuse before it expires"),
+     agency_users(OWNER, STAFF), link=OFFER, label=_offer_label,
+     due=lambda ctx: ctx.record.expires_at, legal=True)
+event("dispatch_offer.accepted", "dispatch", _l("Offer %(label)s was accepted"),
+      hq(Role.HQ_DISPATCHER), link=_request_link, label=_offer_label,
+      closes=("dispatch_offer.made",))
+task("dispatch_offer.refused", "dispatch",
+     _l("Offer %(label)s was refused: dispatch the request again"),
+     hq(Role.HQ_DISPATCHER), link=_request_link, label=_offer_label,
+     closes=("dispatch_offer.made",))
+task("dispatch_offer.expired", "dispatch",
+     _l("Offer %(label)s expired unanswered: dispatch the request again"),
+     hq(Role.HQ_DISPATCHER), link=_request_link, label=_offer_label,
+     closes=("dispatch_offer.made",))
+event("dispatch_offer.withdrawn", "dispatch", _l("Offer %(label)s was withdrawn by HQ"),
+      agency_users(OWNER, STAFF), link=OFFER, label=_offer_label,
+      closes=("dispatch_offer.made",))
+silent(_l("the agency's own scheduling, shown on the dispatched order's page and in the audit "
+          "log"), "appointment.booked", "appointment.rescheduled")
+silent(_l("HQ's configuration, seen on its page and in the audit log"), "sla.target_set")
 
 # --- certification -------------------------------------------------------------------------
 

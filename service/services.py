@@ -15,9 +15,11 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
+from certification.models import Engineer
 from certification.queries import valid_certificate_exists
 from portal.audit.services import changes, snapshot
 from portal.clock import local_day
+from portal.clock import now as clock_now
 from portal.errors_domain import DomainError
 from portal.extensions import db
 from portal.numbering import next_number
@@ -97,6 +99,21 @@ def write_order(agency: Agency, checked: Checked, order: WorkOrder | None = None
         effects["returns"] = _create_returns(order, used, checked.parts)
     db.session.flush()
     return effects
+
+
+def assign_engineer(order: WorkOrder, engineer_id, *, field: str = "engineer_id") -> None:
+    """Put an engineer of the order's agency, still employed, on an open order (dispatch's
+    appointment); no audit entry: the caller's transition writes it."""
+    found = None if db_id(engineer_id) is None else db.session.execute(
+        select(Engineer.id, Engineer.left_on).where(
+            Engineer.id == db_id(engineer_id), Engineer.agency_id == order.agency_id)
+    ).one_or_none()
+    if found is None:
+        raise DomainError(_("Choose an engineer of your agency."), field=field)
+    if found.left_on is not None and found.left_on < local_day(clock_now()):
+        raise DomainError(_("This engineer has left your agency."), field=field)
+    order.engineer_id = found.id
+    order.is_engineer_certified = _engineer_certified(order)
 
 
 def _engineer_certified(order: WorkOrder) -> bool:
