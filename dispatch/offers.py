@@ -135,10 +135,9 @@ class Offer(AgencyOwned, Versioned, db.Model):
     def is_open(self) -> bool:
         return self.status == OfferStatus.OPEN
 
-    @property
-    def area(self) -> str:
-        return " ".join(p for p in (self.province.name if self.province else "", self.city,
-                                    self.district) if p)
+    def area(self, lang: str) -> str:
+        return " · ".join(p for p in (self.province.name(lang) if self.province else "",
+                                      self.city, self.district) if p)
 
 
 describe(Offer, _l("dispatch offer"), lambda o: o.status_label)
@@ -231,7 +230,7 @@ def accept_offer(offer: Offer, *, acting_user, now: datetime | None = None):
     request = _request_of(offer)
     with unscoped("the accepting agency is checked against its own authorization"):
         agency = db.session.get(Agency, offer.agency_id)
-    address = " ".join(p for p in (request.province.name, request.city, request.district,
+    address = " ".join(p for p in (request.province.name_zh, request.city, request.district,
                                    request.street) if p)
     order = create_work_order(agency, {
         "number": "", "service_type": request.service_type,
@@ -242,7 +241,7 @@ def accept_offer(offer: Offer, *, acting_user, now: datetime | None = None):
         "responded_at": now, "fault_description": request.fault_description,
         "repair_code_ids": [], "parts": [], "engineer_id": None, "fault_code_id": None,
         "resolution": "", "is_first_time_fix": True}, acting_user=acting_user)
-    offer.work_order_id = order.id
+    offer.status, offer.work_order_id = OfferStatus.ACCEPTED, order.id
     offer.answered_at, offer.answered_by_id = now, getattr(acting_user, "id", None)
     request.status = RequestStatus.ACCEPTED
     request.accepted_at = now
@@ -262,6 +261,7 @@ def refuse_offer(offer: Offer, reason: str, note_text: str = "", *, acting_user,
         raise DomainError(_("Choose why you refuse the offer."), field="reason")
     text_note = bounded(note_text, "note", required=reason == "other", low=2, high=1000)
     _answerable(offer, now)
+    offer.status = OfferStatus.REFUSED
     offer.refusal_reason, offer.refusal_note = reason, text_note
     offer.answered_at, offer.answered_by_id = now, getattr(acting_user, "id", None)
     _back_to_queue(offer)
@@ -274,6 +274,7 @@ def refuse_offer(offer: Offer, reason: str, note_text: str = "", *, acting_user,
             target=OfferStatus.WITHDRAWN, versioned=True, audit=_answer_values)
 def withdraw_offer(offer: Offer, *, acting_user, now: datetime | None = None) -> None:
     """The dispatcher takes an open offer back (to offer the request elsewhere)."""
+    offer.status = OfferStatus.WITHDRAWN
     offer.answered_at = now or clock.now()
     offer.answered_by_id = getattr(acting_user, "id", None)
     _back_to_queue(offer)
@@ -286,7 +287,7 @@ def expire_offer(offer: Offer, *, acting_user=None, now: datetime | None = None)
     now = now or clock.now()
     if offer.expires_at > now:
         raise DomainError(_("The time to answer this offer has not passed yet."))
-    offer.answered_at = now
+    offer.status, offer.answered_at = OfferStatus.EXPIRED, now
     _back_to_queue(offer)
 
 
@@ -300,7 +301,7 @@ def expire_offers(now: datetime | None = None) -> int:
             Offer.status == OfferStatus.OPEN, Offer.expires_at <= now)
             .order_by(Offer.expires_at, Offer.id).with_for_update(skip_locked=True)).all()
         for offer in due:
-            expire_offer(offer, acting_user=None, now=now)
+            expire_offer(offer, acting_user=None, now=now, seen_version=offer.version)
     return len(due)
 
 
@@ -329,7 +330,7 @@ def _cancelled_request_withdraws(_sender, record=None, actor=None, **_kw) -> Non
     offer = open_offer(record.id)
     if offer is not None:
         with unscoped("the cancelled request's offer is the dispatcher's to withdraw"):
-            withdraw_offer(offer, acting_user=actor)
+            withdraw_offer(offer, acting_user=actor, seen_version=offer.version)
 
 
 signals.signal("service_request.cancelled").connect(_cancelled_request_withdraws, weak=False)
