@@ -73,6 +73,7 @@ bench: install
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.imports
 	$(BIN)/python -m bench.documents
+	$(BIN)/python -m bench.suggest
 
 clean:
 	rm -rf $(VENV) instance *.egg-info

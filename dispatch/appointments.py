@@ -184,6 +184,7 @@ def reschedule_appointment(order, engineer_id, window_from: datetime, window_to:
     previous = current(order.agency_id, order.id)
     if previous is None:
         raise DomainError(_("This order has no appointment yet: book one."))
+    _check_window(window_from, window_to, now)
     previous.superseded_at = now
     db.session.flush()
     row = _book(order, engineer_id, window_from, window_to, reason=reason,

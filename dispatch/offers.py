@@ -29,7 +29,7 @@ from portal.extensions import db
 from portal.models import UTCDateTime, Versioned
 from portal.tenancy import AgencyOwned, owner_fk, unscoped
 from portal.text import bounded
-from portal.transitions import describe, note, signals, transition
+from portal.transitions import STALE, describe, note, signals, transition
 from tenants.models import SERVICE_TYPE_LABELS, Agency, ServiceType
 
 
@@ -227,6 +227,11 @@ def accept_offer(offer: Offer, *, acting_user, now: datetime | None = None):
 
     now = now or clock.now()
     _answerable(offer, now)
+    # Claim the offer before the order is written: a second answer waits on the row lock,
+    # then finds a new version and gets the stale-page message (not a clash of order numbers).
+    if db.session.scalar(select(Offer.id).where(
+            Offer.id == offer.id, Offer.version == offer.version).with_for_update()) is None:
+        raise DomainError(str(STALE))
     request = _request_of(offer)
     with unscoped("the accepting agency is checked against its own authorization"):
         agency = db.session.get(Agency, offer.agency_id)

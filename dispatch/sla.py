@@ -276,7 +276,8 @@ def set_target(service_type: str, milestone: str, minutes: int, product_line_id:
     if milestone not in {str(m) for m in allowed}:
         raise DomainError(_("This milestone does not apply to the service type."),
                           field="milestone")
-    if not isinstance(minutes, int) or not 0 < minutes <= MAX_MINUTES:
+    if isinstance(minutes, bool) or not isinstance(minutes, int) or \
+            not 0 < minutes <= MAX_MINUTES:
         raise DomainError(_("Give the target in business minutes, from 1 to %(max)s.",
                             max=MAX_MINUTES), field="minutes")
     row = db.session.scalars(select(SlaTarget).where(

@@ -20,11 +20,27 @@ The reasons, each a column, in the order they rank:
 Agencies that refused an offer of this request or let it expire are left out through
 `exclude_agency_ids` (the offers' table is the caller's: a subquery of agency ids, or ids).
 """
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
+from types import SimpleNamespace
 
-from sqlalchemy import Numeric, Select, String, and_, case, func, literal, null, select
+from sqlalchemy import (
+    Date,
+    Integer,
+    Numeric,
+    Select,
+    String,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal,
+    null,
+    select,
+)
 from sqlalchemy.sql.elements import ColumnElement
 
 from certification.models import Certificate, Engineer, EngineerStatus
@@ -83,47 +99,54 @@ def registered_grade_source() -> Callable[[], Select] | None:
 # --- the rules in SQL -------------------------------------------------------------------------
 
 
-def authorized(agency_id, service_types, product_line_id, service_type: str) -> ColumnElement:
+def authorized(agency_id, service_types, product_line_id, service_type) -> ColumnElement:
     """SQL: the agency (its id and comma-separated service types, columns) is authorized for
-    the product line and the service type — the rule `dispatch.coverage._authorized` checks on
-    one loaded agency (its product lines, its `service_type_list`)."""
+    the product line and the service type (values or bound parameters) — the rule
+    `dispatch.coverage._authorized` checks on one loaded agency (its product lines, its
+    `service_type_list`)."""
     line = select(AgencyProductLine.id).where(AgencyProductLine.agency_id == agency_id,
                                               AgencyProductLine.product_line_id ==
                                               product_line_id).exists()
-    listed = (literal(",") + service_types + literal(",")).contains(
-        f",{service_type},", autoescape=True)
+    if isinstance(service_type, str):
+        service_type = type_pattern(service_type)
+    listed = (literal(",") + service_types + literal(",")).like(service_type, escape="/")
     return and_(line, listed)
 
 
-def _exclusion(exclude_agency_ids) -> ColumnElement | None:
-    if exclude_agency_ids is None:
-        return None
-    if isinstance(exclude_agency_ids, Select):
-        ids = exclude_agency_ids.subquery("excluded")
-        first = list(ids.c)[0]
-        # NOT IN over a NULL would leave nobody: the NULLs are dropped first.
-        return Agency.id.not_in(select(first).where(first.is_not(None)))
-    if hasattr(exclude_agency_ids, "c") or isinstance(exclude_agency_ids, ColumnElement):
-        return Agency.id.not_in(exclude_agency_ids)  # a subquery or scalar select as given
-    ids = sorted({int(i) for i in exclude_agency_ids if i is not None})
-    return Agency.id.not_in(ids) if ids else None
+def type_pattern(service_type: str) -> str:
+    """The LIKE pattern of one type in a comma-separated list ("%,carry/_in,%")."""
+    escaped = re.sub(r"([/%_])", r"/\1", str(service_type))
+    return f"%,{escaped},%"
 
 
-def statement(request: ServiceRequest, limit: int = 20, *, exclude_agency_ids=None) -> Select:
-    """The suggestion's one SELECT (see the module's doc): rows of agency_id, code, name,
-    region_zh, region_en, band, open_orders, engineers, capacity, grade, score, certified."""
-    today = clock.local_today()
-    district = request.district or ""
-    band_of_row = case((and_(Coverage.district == district, Coverage.district != ""),
+def _bound(name: str, kind=None):
+    return bindparam(f"suggest_{name}", type_=kind)
+
+
+def _address() -> SimpleNamespace:
+    """The request as `coverage.covering` reads it, its values bound parameters: the
+    statement is built once and run with each request's values."""
+    return SimpleNamespace(province_id=_bound("province_id", Integer()),
+                           city=_bound("city", String()),
+                           district=_bound("district", String()),
+                           product_line_id=_bound("line_id", Integer()),
+                           service_type=_bound("service_type", String()))
+
+
+@lru_cache(maxsize=8)
+def _candidates(source: Callable[[], Select] | None) -> Select:
+    """The candidates and their reasons, unordered (built once per grade source)."""
+    address = _address()
+    today = _bound("today", Date())
+    band_of_row = case((and_(Coverage.district == address.district, Coverage.district != ""),
                         BAND_DISTRICT), else_=BAND_CITY)
     # Per agency: its best band among the approved areas that cover the address (the areas
     # `coverage.covering` finds, the one statement of "covers the request's area").
-    areas = (covering(request)
+    areas = (covering(address)
              .with_only_columns(Coverage.agency_id.label("agency_id"),
                                 func.min(band_of_row).label("band"))
              .group_by(Coverage.agency_id)
              .subquery("areas"))
-
     open_orders = (select(func.count(WorkOrder.id))
                    .where(WorkOrder.agency_id == Agency.id,
                           WorkOrder.status == OrderStatus.OPEN)
@@ -134,47 +157,78 @@ def statement(request: ServiceRequest, limit: int = 20, *, exclude_agency_ids=No
                  .correlate(Agency).scalar_subquery())
     # The certificate check of the certification area, held to the engineer's own agency
     # (the certificates' index starts with the owner).
-    certified_now = valid_certificate_exists(Engineer.id, request.product_line_id, today).where(
+    certified_now = valid_certificate_exists(Engineer.id, address.product_line_id,
+                                             today).where(
         Certificate.agency_id == Engineer.agency_id)
     certified = (select(func.count(Engineer.id))
                  .where(Engineer.agency_id == Agency.id,
                         Engineer.status == EngineerStatus.ACTIVE, certified_now)
                  .correlate(Agency).scalar_subquery())
-    sqlite = db.session.get_bind().dialect.name == "sqlite"
-    capacity = func.max(engineers, 1) if sqlite else func.greatest(engineers, 1)
-
-    source = _grade_source() if _grade_source is not None else None
     if source is not None:
-        grades = source.subquery("grades")
+        grades = source().subquery("grades")
         grade = (select(grades.c.grade).where(grades.c.agency_id == Agency.id)
                  .correlate(Agency).limit(1).scalar_subquery())
         score = (select(grades.c.score).where(grades.c.agency_id == Agency.id)
                  .correlate(Agency).limit(1).scalar_subquery())
     else:
         grade, score = null().cast(String(1)), null().cast(Numeric(10, 2))
-
-    open_c = open_orders.label("open_orders")
-    capacity_c = capacity.label("capacity")
-    grade_c = grade.label("grade")
-    certified_c = certified.label("certified")
-    ratio = open_orders * literal(1.0) / capacity
-    stmt = (select(Agency.id.label("agency_id"), Agency.code, Agency.legal_name,
-                   Region.name_zh.label("region_zh"), Region.name_en.label("region_en"),
-                   areas.c.band, open_c, engineers.label("engineers"), capacity_c, grade_c,
-                   score.label("score"), certified_c)
+    return (select(Agency.id.label("agency_id"), Agency.code.label("code"),
+                   Agency.legal_name.label("legal_name"), Region.name_zh.label("region_zh"),
+                   Region.name_en.label("region_en"), areas.c.band,
+                   open_orders.label("open_orders"), engineers.label("engineers"),
+                   grade.label("grade"), score.label("score"), certified.label("certified"))
             .select_from(areas)
             .join(Agency, Agency.id == areas.c.agency_id)
             .join(Region, Region.id == Agency.region_id)
             .where(Agency.status.in_(DISPATCHABLE),
-                   authorized(Agency.id, Agency.service_types, request.product_line_id,
-                              request.service_type))
-            .order_by(areas.c.band, ratio, grade_c.is_(None), grade_c, certified_c.desc(),
-                      Agency.code)
-            .limit(limit))
-    excluded = _exclusion(exclude_agency_ids)
-    if excluded is not None:
-        stmt = stmt.where(excluded)
-    return stmt
+                   authorized(Agency.id, Agency.service_types, address.product_line_id,
+                              _bound("type_like", String()))))
+
+
+def _ranked(found: Select) -> Select:
+    """The candidates in the order of their reasons, at most `limit` (a bound parameter)."""
+    # Each candidate's figures worked out once (the order reads them again): materialized.
+    c = found.cte("candidates").prefix_with("MATERIALIZED")
+    capacity = case((c.c.engineers > 1, c.c.engineers), else_=1)
+    ratio = c.c.open_orders * literal(1.0) / capacity
+    return (select(c.c.agency_id, c.c.code, c.c.legal_name, c.c.region_zh, c.c.region_en,
+                   c.c.band, c.c.open_orders, c.c.engineers, capacity.label("capacity"),
+                   c.c.grade, c.c.score, c.c.certified)
+            .order_by(c.c.band, ratio, c.c.grade.is_(None), c.c.grade, c.c.certified.desc(),
+                      c.c.code)
+            .limit(_bound("limit", Integer())))
+
+
+@lru_cache(maxsize=8)
+def _by_ids(source) -> Select:
+    """The statement for no exclusion or excluded ids (an expanding parameter, maybe empty)."""
+    return _ranked(_candidates(source).where(
+        Agency.id.not_in(bindparam("suggest_excluded", expanding=True))))
+
+
+def _excluding(exclude_agency_ids: Select) -> ColumnElement:
+    ids = exclude_agency_ids.subquery("excluded")
+    first = list(ids.c)[0]
+    # NOT IN over a NULL would leave nobody: the NULLs are dropped first.
+    return Agency.id.not_in(select(first).where(first.is_not(None)))
+
+
+def statement(request: ServiceRequest, limit: int = 20, *,
+              exclude_agency_ids=None) -> tuple[Select, dict]:
+    """The suggestion's one SELECT (see the module's doc) and its parameters: rows of
+    agency_id, code, legal_name, region_zh, region_en, band, open_orders, engineers,
+    capacity, grade, score, certified."""
+    params = {"suggest_province_id": request.province_id, "suggest_city": request.city,
+              "suggest_district": request.district or "",
+              "suggest_line_id": request.product_line_id,
+              "suggest_service_type": str(request.service_type),
+              "suggest_type_like": type_pattern(request.service_type),
+              "suggest_today": clock.local_today(), "suggest_limit": int(limit)}
+    source = _grade_source
+    if isinstance(exclude_agency_ids, Select):
+        return _ranked(_candidates(source).where(_excluding(exclude_agency_ids))), params
+    ids = sorted({int(i) for i in (exclude_agency_ids or ()) if i is not None})
+    return _by_ids(source), {**params, "suggest_excluded": ids}
 
 
 def _load(open_orders: int, capacity: int) -> Decimal:
@@ -187,7 +241,8 @@ def suggestions(request: ServiceRequest, limit: int = 20, *,
 
     `exclude_agency_ids`: agencies to leave out (those that refused the request or let an
     offer of it expire) — a SELECT whose first column is agency ids, or the ids themselves."""
-    rows = db.session.execute(statement(request, limit, exclude_agency_ids=exclude_agency_ids))
+    stmt, params = statement(request, limit, exclude_agency_ids=exclude_agency_ids)
+    rows = db.session.execute(stmt, params)
     out = []
     for row in rows:
         score = row.score

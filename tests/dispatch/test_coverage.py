@@ -412,7 +412,12 @@ def test_the_demo_covers_each_active_agencys_city_and_keeps_one_waiting_one_reje
     with unscoped("the demo loads the whole network"):
         demo.load({})
         rows = list(db.session.scalars(select(Coverage)))
-        assert all(r.city == r.agency.city for r in rows)
+        # Each agency its own city; one neighbour also covers the dispatch day's city (the
+        # agency that refuses an offer there for lack of time).
+        away = [r for r in rows if r.city != r.agency.city]
+        assert len(away) <= 1
+        assert all(r.status == CoverageStatus.APPROVED and r.district for r in away)
+        rows = [r for r in rows if r not in away]
     statuses = [r.status for r in rows]
     assert statuses.count(CoverageStatus.APPROVED) == 3 * 3  # 3 agencies × 1 line × 3 types
     assert statuses.count(CoverageStatus.PROPOSED) == 1

@@ -293,8 +293,9 @@ def test_latest_grades_has_one_row_per_graded_agency(net):
 
 # --- the partial ----------------------------------------------------------------------------
 
-PARTIAL = """{% from "dispatch/_suggestions.html" import suggestions_table %}
-{% call(s) suggestions_table(rows) %}<button data-agency="{{ s.agency_id }}">OFFER</button>{% endcall %}"""
+PARTIAL = ('{% from "dispatch/_suggestions.html" import suggestions_table %}'
+           '{% call(s) suggestions_table(rows) %}'
+           '<button data-agency="{{ s.agency_id }}">OFFER</button>{% endcall %}')
 
 
 @pytest.mark.parametrize("locale,expected", [
@@ -323,3 +324,29 @@ def test_the_partial_says_when_nobody_covers_the_address(ctx):
         '{% from "dispatch/_suggestions.html" import suggestions_table %}'
         '{{ suggestions_table([]) }}')
     assert 'id="suggestions-none"' in html and "<table" not in html
+
+
+# --- the synthetic network (bench/suggest.py) ------------------------------------------------
+
+
+def test_the_synthetic_network_has_areas_and_waiting_calls_to_suggest_for(app, _transaction,
+                                                                         no_grades):
+    from dispatch import synth as dispatch_synth  # registers the generator
+    from portal import synth
+
+    with app.test_request_context():
+        net = synth.build_network(synth.Sizes(agencies=8, orders=80, engineers=40,
+                                              quarters=0), seed=11, commit=False,
+                                  run_jobs=False)
+        with unscoped("the test reads the synthetic network"):
+            requests = list(db.session.scalars(select(ServiceRequest).where(
+                ServiceRequest.number.like(f"{net.tag}-SR%")).order_by(ServiceRequest.id)))
+            assert len(requests) == dispatch_synth.request_count(8)
+            statuses = set(db.session.scalars(select(Coverage.status).join(
+                Coverage.agency).where(Coverage.agency_id.in_(
+                    select(AgencyProductLine.agency_id)))))
+            assert CoverageStatus.APPROVED in statuses
+            found = [suggestions(r) for r in requests]
+            assert not dispatch_synth.top_up(net.tag)  # built with it: nothing to add
+    assert sum(1 for rows in found if rows) > len(requests) // 2
+    assert all(row.band in (1, 2) for rows in found for row in rows)
