@@ -15,8 +15,12 @@ def init_app(app) -> None:
         offers,
         requests,
         sla,
+        synth,
         views_coverage,
+        views_offers,
         views_requests,
+        views_sla,
+        views_status,
     )
     from dispatch.views import bp
 

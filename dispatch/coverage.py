@@ -161,7 +161,9 @@ def covers(agency_id: int, request) -> bool:
     authorized for the product line and service type (an authorization withdrawn after the
     approval ends it)."""
     agency = db.session.get(Agency, agency_id)
-    if agency is None or agency.status not in DISPATCHABLE or not db.session.scalar(select(func.count()).select_from(
+    if agency is None or agency.status not in DISPATCHABLE:
+        return False
+    if not db.session.scalar(select(func.count()).select_from(
             covering(request).where(Coverage.agency_id == agency_id).subquery())):
         return False
     try:

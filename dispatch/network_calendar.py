@@ -75,6 +75,31 @@ def _forget() -> None:
         g.pop("_network_calendar", None)
 
 
+def recompute_clocks() -> tuple[int, int]:
+    """After a change of the calendar: the open clocks' instants on the new calendar (the
+    work orders' milestone clocks, and the accept clocks of the requests no agency has
+    accepted yet), so the board and the tick see the new due times at once.
+
+    An accept clock keeps the target it started with (as an order's clock does); one
+    without a stored target takes the current one. Returns (order clocks, accept clocks)."""
+    from dispatch import sla
+    from dispatch.requests import RequestStatus, ServiceRequest, start_accept_clock
+
+    _forget()
+    orders = sla.recompute_open_clocks()
+    cal = load()
+    waiting = db.session.scalars(select(ServiceRequest).where(
+        ServiceRequest.status.in_([RequestStatus.NEW, RequestStatus.OFFERED]),
+        ServiceRequest.accepted_at.is_(None), ServiceRequest.accept_due_at.isnot(None))).all()
+    for request in waiting:
+        if request.accept_target_seconds:
+            request.accept_warn_at, request.accept_due_at, request.accept_escalate_at = \
+                sla.instants(request.received_at, request.accept_target_seconds, cal=cal)
+        else:
+            start_accept_clock(request, cal)
+    return orders, len(waiting)
+
+
 def _check_hours(opens: time | None, closes: time | None, field_name: str):
     if (opens is None) != (closes is None):
         raise DomainError(_("Give both the opening and the closing time, or neither for a "
@@ -107,7 +132,8 @@ def save_hours(current: NetworkWeek, hours: dict[int, tuple[time | None, time | 
             db.session.add(row)
         row.opens, row.closes = span if span else (None, None)
     note(object_type="NetworkWeek", object_id=1)
-    _forget()
+    db.session.flush()
+    recompute_clocks()
 
 
 def _exception_values(row: CalendarException) -> dict:
@@ -140,7 +166,8 @@ def save_exception(day: date, opens: time | None, closes: time | None, note_text
         note(before=_exception_values(row))
     row.opens, row.closes = span if span else (None, None)
     row.note = text
-    _forget()
+    db.session.flush()
+    recompute_clocks()
     return row
 
 
@@ -151,4 +178,5 @@ def remove_exception(row: CalendarException, *, today: date, acting_user) -> Non
     if row.day < today:
         raise DomainError(_("A past day cannot change: its clocks were measured on it."))
     db.session.delete(row)
-    _forget()
+    db.session.flush()
+    recompute_clocks()

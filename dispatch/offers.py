@@ -21,7 +21,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, select, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from dispatch import coverage, network_calendar, policy, sla
+from dispatch import coverage, policy, sla
 from dispatch.requests import RequestStatus, ServiceRequest
 from portal import clock
 from portal.errors_domain import DomainError
@@ -43,7 +43,7 @@ class OfferStatus(StrEnum):
 
 OFFER_STATUS_LABELS = {
     OfferStatus.OPEN: _l("Waiting for the agency"),
-    OfferStatus.ACCEPTED: _l("Accepted"),
+    OfferStatus.ACCEPTED: _l("Accepted by the agency"),
     OfferStatus.REFUSED: _l("Refused"),
     OfferStatus.EXPIRED: _l("Expired unanswered"),
     OfferStatus.WITHDRAWN: _l("Withdrawn"),

@@ -50,7 +50,7 @@ class RequestStatus(StrEnum):
 
 REQUEST_STATUS_LABELS = {RequestStatus.NEW: _l("Waiting for dispatch"),
                          RequestStatus.OFFERED: _l("Offered"),
-                         RequestStatus.ACCEPTED: _l("Accepted"),
+                         RequestStatus.ACCEPTED: _l("Accepted by the agency"),
                          RequestStatus.CANCELLED: _l("Cancelled")}
 # The states in which a new call about the same serial is the same case.
 OPEN_STATUSES = frozenset({RequestStatus.NEW, RequestStatus.OFFERED, RequestStatus.ACCEPTED})

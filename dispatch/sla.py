@@ -44,7 +44,7 @@ class Milestone(StrEnum):
 
 MILESTONE_LABELS = {
     Milestone.ANSWER: _l("Offer answered"),
-    Milestone.ACCEPT: _l("Accepted"),
+    Milestone.ACCEPT: _l("Accepted by the agency"),
     Milestone.APPOINTMENT: _l("Appointment booked"),
     Milestone.ARRIVAL: _l("On site"),
     Milestone.DIAGNOSIS: _l("Diagnosed"),

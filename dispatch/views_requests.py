@@ -13,8 +13,10 @@ from flask_login import current_user
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload
 
-from dispatch import policy
+from dispatch import offers, policy, sla, suggest
+from dispatch.forms_offers import OfferForm, VersionForm
 from dispatch.forms_requests import CallForm, CancelRequestForm
+from dispatch.offers import Offer
 from dispatch.requests import (
     CANCELLABLE,
     REQUEST_STATUS_LABELS,
@@ -34,7 +36,15 @@ from portal.extensions import db
 from portal.listing import int_arg, paginate
 from portal.navigation import add_nav
 from portal.text import query_text
-from tenants.models import SERVICE_TYPE_LABELS, ProductLine, ProductModel, Province, ServiceType
+from portal.transitions import check_version
+from tenants.models import (
+    SERVICE_TYPE_LABELS,
+    Agency,
+    ProductLine,
+    ProductModel,
+    Province,
+    ServiceType,
+)
 
 add_nav("dispatch.requests", _l("Service requests"), policy.REQUEST_READERS, order=38,
         group="work")
@@ -55,7 +65,11 @@ def _filtered():
     calls = (select(func.count(ServiceRequestCall.id))
              .where(ServiceRequestCall.request_id == ServiceRequest.id)
              .correlate(ServiceRequest).scalar_subquery())
-    stmt = select(ServiceRequest, calls.label("calls")).options(
+    offered_to = (select(Agency.code).join(Offer, Offer.agency_id == Agency.id)
+                  .where(Offer.request_id == ServiceRequest.id,
+                         Offer.status == offers.OfferStatus.OPEN)
+                  .correlate(ServiceRequest).limit(1).scalar_subquery())
+    stmt = select(ServiceRequest, calls.label("calls"), offered_to.label("offered_to")).options(
         joinedload(ServiceRequest.product_line), joinedload(ServiceRequest.product_model),
         joinedload(ServiceRequest.province))
     status = request.args.get("status", RequestStatus.NEW)
@@ -85,6 +99,7 @@ def requests():
         age=lambda r: format_timedelta(now - r.received_at, add_direction=False),
         statuses=REQUEST_STATUS_LABELS, types=SERVICE_TYPE_LABELS,
         status=request.args.get("status", RequestStatus.NEW),
+        clock_labels=sla.CLOCK_STATE_LABELS, clock_styles=sla.CLOCK_STATE_STYLES,
         lines=[(x.id, x.name(lang)) for x in db.session.scalars(
             select(ProductLine).order_by(ProductLine.code))],
         provinces=[(p.id, p.name(lang)) for p in db.session.scalars(
@@ -169,16 +184,39 @@ def load_request(request_id: int) -> ServiceRequest:
     return found
 
 
-def _detail(row: ServiceRequest, cancel_form=None, status=200):
+def request_page(row: ServiceRequest, cancel_form=None, offer_form=None, withdraw_form=None,
+                 status=200):
+    """The request's page: its calls and, for the dispatcher, its offers (the open one with
+    its withdraw button, the history) and the suggestion of agencies while it waits."""
     if cancel_form is None and row.status in CANCELLABLE and _may(policy.REQUEST_CANCEL, row):
         cancel_form = CancelRequestForm(formdata=None, version=row.version)
     calls = list(db.session.scalars(select(ServiceRequestCall).where(
         ServiceRequestCall.request_id == row.id).options(
         joinedload(ServiceRequestCall.taken_by)).order_by(ServiceRequestCall.id)))
+    history = list(db.session.scalars(select(Offer).where(Offer.request_id == row.id)
+                                      .options(joinedload(Offer.agency))
+                                      .order_by(Offer.offered_at.desc(), Offer.id.desc())))
+    open_offer = next((o for o in history if o.is_open), None)
+    if open_offer is not None and withdraw_form is None and _may(policy.OFFER_WITHDRAW,
+                                                                 open_offer):
+        withdraw_form = VersionForm(formdata=None, version=open_offer.version)
+    offering = row.status == RequestStatus.NEW and _may(policy.OFFER_MAKE, row)
+    now = clock.now()
     return render_template(
         "dispatch/request.html", sr=row, calls=calls, lang=_lang(), cancel_form=cancel_form,
-        show_customer=_may(policy.REQUEST_CREATE), now=clock.now(),
-        age=format_timedelta(clock.now() - row.received_at, add_direction=False)), status
+        show_customer=_may(policy.REQUEST_CREATE), now=now,
+        age=format_timedelta(now - row.received_at, add_direction=False),
+        offers=history, open_offer=open_offer,
+        withdraw_form=withdraw_form if open_offer is not None else None,
+        offer_form=offer_form, offering=offering,
+        suggestions=suggest.suggestions(
+            row, exclude_agency_ids=offers.declined_agencies(row.id)) if offering else [],
+        clock_state=row.accept_state, clock_labels=sla.CLOCK_STATE_LABELS,
+        clock_styles=sla.CLOCK_STATE_STYLES,
+        refusals=offers.REFUSAL_REASONS), status
+
+
+_detail = request_page
 
 
 @bp.route("/requests/<int:service_request_id>")
@@ -197,3 +235,30 @@ def request_cancel(service_request_id):
         return done(_("Service request %(number)s cancelled.", number=row.number),
                     "dispatch.request_detail", service_request_id=row.id)
     return _detail(row, cancel_form=form, status=422)
+
+
+def _offer(row: ServiceRequest, agency_id: int, *, acting_user, seen_version):
+    """Offer the request as the page showed it (a second click finds a newer version)."""
+    check_version(row, seen_version)
+    return offers.make_offer(row, agency_id, acting_user=acting_user)
+
+
+@bp.route("/requests/<int:service_request_id>/offer", methods=["POST"])
+@performs("dispatch_offer.made")
+def request_offer(service_request_id):
+    row = load_request(service_request_id)
+    form = OfferForm()
+    if form.validate_on_submit():
+        ok, made = perform(_offer, row, form.agency_id.data, form=form,
+                           seen_version=form.version.data)
+        if ok:
+            return done(_("Offered to %(agency)s; it has until %(when)s to answer.",
+                          agency=made.agency.code, when=format_datetime_local(made.expires_at)),
+                        "dispatch.request_detail", service_request_id=row.id)
+    return request_page(row, offer_form=form, status=422)
+
+
+def format_datetime_local(moment) -> str:
+    from portal.i18n import datetime_filter
+
+    return datetime_filter(moment)

@@ -53,9 +53,12 @@ def check_computable(period: Period | None) -> Period:
 
 
 def score_counts(terms: dict, counts: dict) -> tuple[list, Decimal | None, str | None]:
-    """Figures of every KPI from {code: (numerator, denominator)}, the score and the grade."""
+    """Figures of the scheme's KPIs (`terms`) from {code: (numerator, denominator)}, the score
+    and the grade."""
     out = []
     for kpi in kpis.KPIS:
+        if kpi.code not in terms:
+            continue  # not a KPI of this scheme version
         weight, minimum, curve, _position = terms[kpi.code]
         numerator, denominator = counts.get(kpi.code, (0, 0))
         out.append(kpis.figure(kpi, int(numerator), int(denominator), weight, minimum, curve))
@@ -63,11 +66,21 @@ def score_counts(terms: dict, counts: dict) -> tuple[list, Decimal | None, str |
     return out, score, kpis.grade_of(score)
 
 
-def kpi_row(figure: kpis.Figure, effective: dict, position: int) -> dict:
+def kpi_row(figure: kpis.Figure, effective: dict, position: int,
+            by_clocks: int | None = None) -> dict:
     return {"code": figure.code, "position": position, "weight": figure.weight,
             "min_count": figure.min_count, "numerator": figure.numerator,
             "denominator": figure.denominator, "raw": figure.raw, "points": figure.points,
-            "effective_weight": effective[figure.code], "is_sufficient": figure.is_sufficient}
+            "effective_weight": effective[figure.code], "is_sufficient": figure.is_sufficient,
+            "by_clocks": by_clocks}
+
+
+def clocks_measured(clocks: bool, counts: dict, code: str) -> int | None:
+    """How many of a timed KPI's orders the clocks measured (a version with the clocks),
+    else None."""
+    if not clocks or not kpis.BY_CODE[code].timed:
+        return None
+    return int(counts.get(figures.BY_CLOCKS, {}).get(code, 0))
 
 
 def warning_of(grade: str | None, previous_grade: str | None) -> bool:
@@ -129,6 +142,7 @@ class Gathered:
 
     scheme_id: int
     scheme_version: int
+    clocks: bool  # the version grades dispatched orders by the SLA clocks
     terms: dict
     agencies: list
     counts: dict  # {agency_id: {kpi code: (numerator, denominator)}}, inspections apart
@@ -142,13 +156,15 @@ def gather(period: Period, tick) -> Gathered:
     scheme = scheme_in_force(period)
     agencies = figures.evaluated_agencies()
     tick("agencies")
-    counts = figures.count_figures(period, scheme.sla_minutes, None, tick=tick)
+    counts = figures.count_figures(period, scheme.sla_minutes, None, tick=tick,
+                                   clocks=scheme.dispatch_clocks)
     previous = figures.previous_results(period)
     gaps = figures.coverage_gaps(period.last_day)
     tick("history")
     levels = figures.service_level_sums(period)
     tick("service levels")
-    return Gathered(scheme.id, scheme.version, scheme_terms(scheme), agencies, counts,
+    return Gathered(scheme.id, scheme.version, scheme.dispatch_clocks, scheme_terms(scheme),
+                    agencies, counts,
                     previous, gaps, levels)
 
 
@@ -170,7 +186,8 @@ def write_drafts(period: Period, gathered: Gathered, *, acting_user, tick=None) 
         for kpi in kpis.of_source("inspection"):
             counts.setdefault(agency_id, {})[kpi.code] = (score, 1)
     results, kpi_rows = _rows(quarter, gathered.agencies, gathered.terms, counts,
-                              gathered.previous, gathered.gaps, gathered.levels)
+                              gathered.previous, gathered.gaps, gathered.levels,
+                              clocks=gathered.clocks)
     tick("scoring")
     _clear_drafts(quarter.id)
     _write(results, kpi_rows)
@@ -199,10 +216,11 @@ def _clear_drafts(quarter_id: int) -> None:
                        execution_options={"synchronize_session": False})
 
 
-def _rows(quarter, agencies, terms, counts, previous, gaps, levels):
+def _rows(quarter, agencies, terms, counts, previous, gaps, levels, *, clocks=False):
     now, results, kpi_rows = utcnow(), [], {}
     for agency_id, region_id, tier, status in agencies:
-        found, score, grade = score_counts(terms, counts.get(agency_id, {}))
+        counted = counts.get(agency_id, {})
+        found, score, grade = score_counts(terms, counted)
         effective = kpis.effective_weights(found)
         before = previous.get(agency_id, (None, None))[0]
         level = levels.get(agency_id, {})
@@ -216,7 +234,8 @@ def _rows(quarter, agencies, terms, counts, previous, gaps, levels):
             "hq_parts_count": parts[0], "hq_parts_seconds": parts[1],
             "hq_settlement_count": settlement[0], "hq_settlement_seconds": settlement[1],
             "hq_verdict_count": verdict[0], "hq_verdict_seconds": verdict[1]})
-        kpi_rows[agency_id] = [kpi_row(f, effective, n) for n, f in enumerate(found)]
+        kpi_rows[agency_id] = [kpi_row(f, effective, n, clocks_measured(clocks, counted, f.code))
+                               for n, f in enumerate(found)]
     return results, kpi_rows
 
 

@@ -7,10 +7,12 @@ KPI add up to its figure.
 from datetime import date
 
 from flask import current_app
-from sqlalchemy import Integer, and_, case, func, select
+from sqlalchemy import Integer, and_, case, exists, func, not_, or_, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
+from dispatch.appointments import Appointment
+from dispatch.sla import Milestone, SlaClock
 from evaluation import kpis
 from evaluation.models import Inspection, Quarter
 from portal.extensions import db
@@ -79,14 +81,102 @@ def within_sla(sla_minutes: dict, order=WorkOrder):
     return and_(clock.is_not(None), elapsed_seconds(clock, order.received_at) <= limit)
 
 
-# Conditions an order KPI may count besides a WorkOrder flag (kpis.Kpi.counted).
-ORDER_CONDITIONS = {"within_sla": within_sla}
+# --- dispatched orders: the SLA clocks (versions with ``Scheme.dispatch_clocks``) ----------------
+# A dispatched order has clocks (dispatch/sla.py, one row per milestone after accept; the
+# unique index (agency_id, work_order_id, milestone) answers each test below).
 
 
-def order_condition(kpi: kpis.Kpi, sla_minutes: dict, order=WorkOrder):
-    """What an order KPI counts in its numerator: a condition on the completed orders."""
-    named = ORDER_CONDITIONS.get(kpi.counted)
+def _clocks_of(order, *where):
+    return exists().where(SlaClock.agency_id == order.agency_id,
+                          SlaClock.work_order_id == order.id, *where)
+
+
+def dispatched(order=WorkOrder):
+    """The order came from HQ's dispatch: it has SLA clocks."""
+    return _clocks_of(order)
+
+
+def timeliness_milestone(order=WorkOrder):
+    """The milestone the response timeliness reads: arrival on site, diagnosis carry-in,
+    completion by phone (a phone order's only clock)."""
+    return case((order.service_type == "onsite", Milestone.ARRIVAL.value),
+                (order.service_type == "carry_in", Milestone.DIAGNOSIS.value),
+                else_=Milestone.COMPLETION.value)
+
+
+def clock_in_time(milestone, order=WorkOrder):
+    """The order's clock of `milestone` was reached by its due time (never reached: late)."""
+    return _clocks_of(order, SlaClock.milestone == milestone, SlaClock.met_at.is_not(None),
+                      SlaClock.met_at <= SlaClock.due_at)
+
+
+def within_sla_by_clocks(sla_minutes: dict, order=WorkOrder):
+    """Dispatched orders by their clock, the others by the typed times."""
+    return or_(and_(dispatched(order), clock_in_time(timeliness_milestone(order), order)),
+               and_(not_(dispatched(order)), within_sla(sla_minutes, order)))
+
+
+def dispatched_visit(period: Period, order=WorkOrder):
+    """A dispatched on-site or carry-in order (one with an appointment clock)."""
+    return and_(order.service_type.in_(("onsite", "carry_in")),
+                _clocks_of(order, SlaClock.milestone == Milestone.APPOINTMENT.value))
+
+
+def appointment_in_time(sla_minutes: dict, order=WorkOrder):
+    return clock_in_time(Milestone.APPOINTMENT.value, order)
+
+
+def _current_window(order, *where):
+    return exists().where(Appointment.agency_id == order.agency_id,
+                          Appointment.work_order_id == order.id,
+                          Appointment.superseded_at.is_(None), *where)
+
+
+def window_ended(period: Period, order=WorkOrder):
+    """A dispatched on-site order whose current appointment window ended by the quarter's
+    end."""
+    end = period.utc_bounds(zone())[1]
+    return and_(order.service_type == "onsite", dispatched(order),
+                _current_window(order, Appointment.window_to < end))
+
+
+def window_kept(sla_minutes: dict, order=WorkOrder):
+    """The arrival clock's recorded moment lies inside the current window (inclusive)."""
+    arrival = (select(SlaClock.met_at).where(
+        SlaClock.agency_id == order.agency_id, SlaClock.work_order_id == order.id,
+        SlaClock.milestone == Milestone.ARRIVAL.value).scalar_subquery())
+    return _current_window(order, arrival.is_not(None), arrival >= Appointment.window_from,
+                           arrival <= Appointment.window_to)
+
+
+# Conditions an order KPI may count besides a WorkOrder flag (kpis.Kpi.counted); versions
+# with the clocks count ``CLOCK_CONDITIONS`` instead where they name one. ``BASE_CONDITIONS``:
+# the completed orders a KPI counts at all (kpis.Kpi.base), for the quarter.
+ORDER_CONDITIONS = {"within_sla": within_sla, "appointment_in_time": appointment_in_time,
+                    "window_kept": window_kept}
+CLOCK_CONDITIONS = {"within_sla": within_sla_by_clocks}
+BASE_CONDITIONS = {"dispatched_visit": dispatched_visit, "window_ended": window_ended}
+
+
+def order_condition(kpi: kpis.Kpi, sla_minutes: dict, order=WorkOrder, *,
+                    clocks: bool = False):
+    """What an order KPI counts in its numerator: a condition on the completed orders
+    (`clocks`: the scheme version judges dispatched orders by their SLA clocks)."""
+    named = ((CLOCK_CONDITIONS.get(kpi.counted) if clocks else None)
+             or ORDER_CONDITIONS.get(kpi.counted))
     return named(sla_minutes, order) if named else getattr(order, kpi.counted)
+
+
+def order_base(kpi: kpis.Kpi, period: Period, order=WorkOrder):
+    """Which of the quarter's completed orders an order KPI counts (its denominator); None:
+    all of them."""
+    return None if kpi.base is None else BASE_CONDITIONS[kpi.base](period, order)
+
+
+def measured_by_clocks(kpi: kpis.Kpi, period: Period, order=WorkOrder):
+    """Of a timed KPI's orders, those the clocks measure (the dispatched ones)."""
+    base = order_base(kpi, period, order)
+    return dispatched(order) if base is None else and_(base, dispatched(order))
 
 
 def substantiated_in(period: Period):
@@ -140,9 +230,34 @@ def _only(stmt, column, agency_id):
     return stmt if agency_id is None else stmt.where(column == agency_id)
 
 
+# The key of count_figures' answer that holds, per timed KPI, the orders the clocks measured.
+BY_CLOCKS = "by_clocks"
+
+
+def _order_columns(period: Period, sla_minutes: dict, clocks: bool) -> list:
+    """(code, numerator, denominator, measured by clocks or None) expressions of each order
+    KPI the version counts (a version without the clocks: the KPIs it always had)."""
+    out = []
+    for kpi in kpis.of_source("orders"):
+        if kpi.base is not None and not clocks:
+            continue  # the appointment KPIs come with the clocks
+        base = order_base(kpi, period)
+        counted = order_condition(kpi, sla_minutes, clocks=clocks)
+        numerator = _count_if(counted if base is None else and_(base, counted))
+        denominator = func.count(WorkOrder.id) if base is None else _count_if(base)
+        measured = _count_if(measured_by_clocks(kpi, period)) if clocks and kpi.timed else None
+        out.append((kpi.code, numerator, denominator, measured))
+    return out
+
+
 def count_figures(period: Period, sla_minutes: dict, quarter_id: int | None,
-                  agency_id: int | None = None, tick=None) -> dict[int, dict]:
-    """{agency_id: {kpi code: (numerator, denominator)}} for every agency with data."""
+                  agency_id: int | None = None, tick=None, *,
+                  clocks: bool = False) -> dict[int, dict]:
+    """{agency_id: {kpi code: (numerator, denominator)}} for every agency with data.
+
+    `clocks` (the scheme version's ``dispatch_clocks``): dispatched orders' timeliness from
+    their SLA clocks, the appointment KPIs counted, and under :data:`BY_CLOCKS` {code: orders
+    measured by the clocks} of each timed KPI."""
     out: dict[int, dict] = {}
 
     def put(rows, build):
@@ -151,15 +266,26 @@ def count_figures(period: Period, sla_minutes: dict, quarter_id: int | None,
 
     tick = tick or (lambda note: None)
     # Every order KPI in one GROUP BY; complaints count per completed order.
-    counted = kpis.of_source("orders")
-    orders = _only(select(
-        WorkOrder.agency_id, func.count(WorkOrder.id),
-        *(_count_if(order_condition(k, sla_minutes)) for k in counted))
-        .where(completed_in(period)), WorkOrder.agency_id, agency_id
-    ).group_by(WorkOrder.agency_id)
-    put(db.session.execute(orders), lambda r: {
-        **{k.code: (r[2 + n], r[1]) for n, k in enumerate(counted)},
-        **{k.code: (0, r[1]) for k in kpis.of_source("complaints")}})
+    columns = _order_columns(period, sla_minutes, clocks)
+    flat = [expr for _code, num, den, measured in columns
+            for expr in (num, den, *(() if measured is None else (measured,)))]
+    orders = _only(select(WorkOrder.agency_id, func.count(WorkOrder.id), *flat)
+                   .where(completed_in(period)), WorkOrder.agency_id, agency_id
+                   ).group_by(WorkOrder.agency_id)
+
+    def order_row(row) -> dict:
+        found, measured, at = {}, {}, 2
+        for code, _num, _den, by_clocks in columns:
+            found[code] = (row[at], row[at + 1])
+            at += 2
+            if by_clocks is not None:
+                measured[code] = row[at]
+                at += 1
+        if clocks:
+            found[BY_CLOCKS] = measured
+        return {**found, **{k.code: (0, row[1]) for k in kpis.of_source("complaints")}}
+
+    put(db.session.execute(orders), order_row)
     tick("orders")
     revisits = _only(select(WorkOrder.agency_id, func.coalesce(func.sum(Revisit.score), 0),
                             func.count(Revisit.id))

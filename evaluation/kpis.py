@@ -11,6 +11,22 @@ points come from a piecewise-linear curve (raw value → 0–100, flat beyond th
 the weighted mean of the points of the KPIs with enough data, the weights of the others spread
 over them in proportion (``Σ points × weight ÷ Σ weight``), rounded half up to two places.
 Nothing here touches the database.
+
+Dispatched orders (#18). A scheme version made since the dispatch (``Scheme.dispatch_clocks``)
+judges the timeliness of a dispatched order (one with SLA clocks) by its clock of the matching
+milestone — arrival on site, diagnosis carry-in, completion by phone — on time when the
+clock's recorded moment is at or before its due time (never reached: late); other orders keep
+the typed times. Such a version also carries the appointment rate (预约率) and the kept-window
+rate (预约达成率), counted from the clocks and appointments. The timed KPIs (``timed``) store
+how many of their orders the clocks measured. Older versions have neither the rules nor the
+KPIs: their quarters compute exactly as before.
+
+A new version's starting weights (``proposed_weight``) give 5 each to the two appointment
+KPIs, taken from defective-part returns (10 → 5) and certified-engineer coverage (10 → 5):
+the visit kept as promised weighs as much as the paperwork after it. Their curves: 60 % → 0,
+90 % → 80, 100 % → 100 for appointments booked in time (as timeliness, a little more lenient
+at the bottom); 60 % → 0, 85 % → 80, 100 % → 100 for windows kept (traffic and the previous
+visit make a few late arrivals unavoidable); at least 5 orders each.
 """
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -52,6 +68,15 @@ class Kpi:
     # ("counted") or all of them ("all"); and the table that shows them.
     listed: str = "missed"
     records: str = "orders"
+    # An order KPI counting only some of the completed orders: the figures condition that
+    # picks them (its denominator); None: all of them.
+    base: str | None = None
+    # About time: measured by the SLA clocks for dispatched orders (versions with the
+    # clocks), and the share so measured is stored and shown; `clock_formula` says how.
+    timed: bool = False
+    clock_formula: object = None
+    # A new version's starting weight when it differs from the default scheme's (`weight`).
+    proposed_weight: int | None = None
 
 
 def _c(*pairs) -> tuple:
@@ -70,7 +95,11 @@ KPIS: tuple[Kpi, ...] = (
            "%(carry_in)s h"),
         _l("Within the SLA"), _l("Completed orders"), _l("Orders outside the SLA"),
         "percent", HUNDRED, 15, 10, _c((70, 0), (90, 80), (100, 100)),
-        counted="within_sla", records="late_orders"),
+        counted="within_sla", records="late_orders", timed=True,
+        clock_formula=_l("Dispatched orders by the system's SLA clock of the milestone "
+                         "(arrival on site, diagnosis carry-in, completion by phone): within "
+                         "the SLA when reached by its due time; other orders by the typed "
+                         "times.")),
     Kpi("first_time_fix", _l("First-time fix rate"),
         _l("Orders fixed at the first visit ÷ completed orders × 100"),
         _l("Fixed the first time"), _l("Completed orders"),
@@ -94,14 +123,14 @@ KPIS: tuple[Kpi, ...] = (
            "due in the quarter × 100"),
         _l("Returned on time"), _l("Returns due"), _l("Returns late, missing or rejected"),
         "percent", HUNDRED, 10, 3, _c((50, 0), (90, 80), (100, 100)),
-        source="returns", records="returns"),
+        source="returns", records="returns", proposed_weight=5),
     Kpi("certified", _l("Certified-engineer coverage"),
         _l("Completed orders serviced by an engineer with a valid certificate for the product "
            "line ÷ completed orders × 100"),
         _l("By certified engineers"), _l("Completed orders"),
         _l("Orders by engineers without a valid certificate"),
         "percent", HUNDRED, 10, 10, _c((0, 0), (50, 70), (100, 100)),
-        counted="is_engineer_certified"),
+        counted="is_engineer_certified", proposed_weight=5),
     Kpi("settlement", _l("Settlement accuracy"),
         _l("Claimed order lines approved without adjustment ÷ decided order lines of the "
            "quarter's settlements × 100"),
@@ -113,11 +142,38 @@ KPIS: tuple[Kpi, ...] = (
         _l("Inspection score"), _l("Inspections"), _l("Inspection"),
         "points", Decimal(1), 10, 1, _c((0, 0), (100, 100)),
         source="inspection", listed="all", records="inspection"),
+    # Since the dispatch (#18): in scheme versions with the clocks only (weight 0 in the
+    # default scheme, which does not hold them).
+    Kpi("appointment", _l("Appointment rate (预约率)"),
+        _l("Dispatched on-site and carry-in orders whose appointment was booked by the SLA "
+           "clock's due time ÷ dispatched on-site and carry-in orders completed × 100"),
+        _l("Booked in time"), _l("Dispatched visits"),
+        _l("Dispatched orders whose appointment was booked late or never"),
+        "percent", HUNDRED, 0, 5, _c((60, 0), (90, 80), (100, 100)),
+        counted="appointment_in_time", base="dispatched_visit", timed=True,
+        proposed_weight=5),
+    Kpi("kept_window", _l("Kept-window rate (预约达成率)"),
+        _l("Dispatched on-site orders whose engineer arrived inside the current appointment "
+           "window (the moment the portal recorded the arrival) ÷ dispatched on-site orders "
+           "completed whose window had ended × 100"),
+        _l("Window kept"), _l("Windows ended"),
+        _l("Dispatched orders that arrived outside the window or never"),
+        "percent", HUNDRED, 0, 5, _c((60, 0), (85, 80), (100, 100)),
+        counted="window_kept", base="window_ended", timed=True, proposed_weight=5),
 )
 
 BY_CODE = {k.code: k for k in KPIS}
 CODES = tuple(k.code for k in KPIS)
 assert sum(k.weight for k in KPIS) == 100
+
+
+def proposed_weight(kpi: Kpi) -> int:
+    """A new scheme version's starting weight of `kpi`."""
+    return kpi.weight if kpi.proposed_weight is None else kpi.proposed_weight
+
+
+assert sum(proposed_weight(k) for k in KPIS) == 100
+assert all(k.source == "orders" for k in KPIS if k.timed or k.base)
 assert all((k.source == "orders") == (k.counted is not None) for k in KPIS)
 
 
@@ -128,10 +184,23 @@ def of_source(source: str) -> list[Kpi]:
 UNIT_SUFFIX = {"percent": "%", "mean": "", "per100": "", "points": ""}
 
 
-def formula_text(kpi: Kpi, sla_minutes: dict) -> str:
-    """The KPI's formula with the scheme's SLA hours filled in."""
+def formula_text(kpi: Kpi, sla_minutes: dict, clocks: bool = False) -> str:
+    """The KPI's formula with the scheme's SLA hours filled in (`clocks`: a version with the
+    dispatch clocks, which says how they count)."""
     text = str(kpi.formula)
-    return text % {k: _hours(v) for k, v in sla_minutes.items()} if "%(" in text else text
+    text = text % {k: _hours(v) for k, v in sla_minutes.items()} if "%(" in text else text
+    return f"{text} {kpi.clock_formula}" if clocks and kpi.clock_formula else text
+
+
+def clock_share(by_clocks: int | None, counted: int) -> dict | None:
+    """How much of a timed KPI the clocks measured: {"clocks", "typed", "of", "percent"}
+    (percent whole, rounded half up); None when not recorded or nothing was counted."""
+    if by_clocks is None or not counted:
+        return None
+    percent = (Decimal(by_clocks) * HUNDRED / Decimal(counted)).quantize(
+        Decimal(1), rounding=ROUND_HALF_UP)
+    return {"clocks": by_clocks, "typed": counted - by_clocks, "of": counted,
+            "percent": int(percent)}
 
 
 def _hours(minutes: int) -> str:

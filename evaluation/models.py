@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
@@ -118,6 +119,10 @@ class Scheme(db.Model):
     sla_phone_minutes: Mapped[int]
     sla_onsite_minutes: Mapped[int]
     sla_carry_in_minutes: Mapped[int]
+    # The version's rules for dispatched orders (#18): timeliness from the system's SLA
+    # clocks, and the appointment KPIs. Versions made before them (False) keep the typed
+    # times for every order, so that the quarters computed on them stay as they were.
+    dispatch_clocks: Mapped[bool] = mapped_column(default=False, server_default=false())
     note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id",
@@ -338,6 +343,10 @@ class KpiValue(AgencyOwned, db.Model):
     effective_weight: Mapped[Decimal | None] = mapped_column(Points)
     is_sufficient: Mapped[bool]
     correction_note: Mapped[str | None] = mapped_column(Text)
+    # Of the `denominator` orders of a timed KPI, how many were measured by the system's SLA
+    # clocks (dispatched orders; the rest by the typed times). None: not a timed KPI, or a
+    # scheme version without the clocks.
+    by_clocks: Mapped[int | None]
 
 
 class Inspection(AgencyOwned, db.Model):

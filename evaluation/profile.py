@@ -83,13 +83,14 @@ def _kpis(agency, user) -> dict:
         scheme = scheme_in_force(period)
     except DomainError:
         return {"period": period, "rows": [], "scheme": None, "link": link}
-    counts = figures.count_figures(period, scheme.sla_minutes, None,
-                                   agency_id=agency.id).get(agency.id, {})
+    counts = figures.count_figures(period, scheme.sla_minutes, None, agency_id=agency.id,
+                                   clocks=scheme.dispatch_clocks).get(agency.id, {})
     terms = scheme_terms(scheme)
     rows = []
     for kpi in kpis.KPIS:
-        if kpi.source == "inspection":
-            continue  # the regional manager's score of the quarter, entered on the draft
+        if kpi.source == "inspection" or kpi.code not in terms:
+            continue  # the regional manager's score (entered on the draft), or not a KPI
+            # of the version in force
         weight, min_count, _curve, _position = terms[kpi.code]
         numerator, denominator = counts.get(kpi.code, (0, 0))
         raw = kpis.raw_value(kpi, numerator, denominator)

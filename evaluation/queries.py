@@ -191,6 +191,8 @@ def result_page(result: Result) -> dict:
                         "region": reports.level_figures(context["levels"].get(result.region_id)),
                         "network": reports.level_figures(context["levels"].get(None))},
             "scheme": quarter.scheme,
+            "shares": {v.code: kpis.clock_share(v.by_clocks, v.denominator)
+                       for v in context["values"].get(result.id, [])},
             "answer_open": (quarter.appeal_deadline_at is not None
                             and not quarter.answers_closed)}
 
@@ -210,46 +212,53 @@ def drilldown(result: Result, code: str):
     kpi = kpis.BY_CODE[code]
     quarter = result.quarter
     stmt = _RECORDS[kpi.records](result, kpi, Period(quarter.year, quarter.quarter),
-                                 quarter.scheme.sla_minutes)
+                                 quarter.scheme.sla_minutes, quarter.scheme.dispatch_clocks)
     return stmt, (kpi.records if stmt is not None else "none")
 
 
-def _listed(kpi: kpis.Kpi, counted):
-    """The records a KPI's page lists, from the condition its numerator counts."""
-    return counted if kpi.listed == "counted" else not_(counted)
+def _listed(kpi: kpis.Kpi, counted, base=None):
+    """The records a KPI's page lists, from the condition its numerator counts (among the
+    orders it counts at all: `base`)."""
+    listed = counted if kpi.listed == "counted" else not_(counted)
+    return listed if base is None else and_(base, listed)
+
+
+def _order_listed(kpi: kpis.Kpi, period: Period, sla, clocks: bool):
+    return _listed(kpi, figures.order_condition(kpi, sla, clocks=clocks),
+                   figures.order_base(kpi, period))
 
 
 def _done(result: Result, period: Period):
     return and_(WorkOrder.agency_id == result.agency_id, figures.completed_in(period))
 
 
-def _revisits(result, kpi, period, sla):
+def _revisits(result, kpi, period, sla, clocks=False):
     return (select(Revisit, WorkOrder)
             .join(WorkOrder, and_(WorkOrder.agency_id == Revisit.agency_id,
                                   WorkOrder.id == Revisit.work_order_id))
             .where(_done(result, period)).order_by(Revisit.score, WorkOrder.number))
 
 
-def _late_orders(result, kpi, period, sla):
+def _late_orders(result, kpi, period, sla, clocks=False):
     elapsed = figures.elapsed_seconds(figures.sla_clock(), WorkOrder.received_at)
     return (select(WorkOrder, elapsed.label("elapsed"))
-            .where(_done(result, period), _listed(kpi, figures.order_condition(kpi, sla)))
+            .where(_done(result, period), _order_listed(kpi, period, sla, clocks))
             .order_by(WorkOrder.service_date, WorkOrder.number))
 
 
-def _orders(result, kpi, period, sla):
+def _orders(result, kpi, period, sla, clocks=False):
     return (select(WorkOrder)
-            .where(_done(result, period), _listed(kpi, figures.order_condition(kpi, sla)))
+            .where(_done(result, period), _order_listed(kpi, period, sla, clocks))
             .order_by(WorkOrder.service_date, WorkOrder.number))
 
 
-def _complaints(result, kpi, period, sla):
+def _complaints(result, kpi, period, sla, clocks=False):
     return (select(Complaint).where(Complaint.agency_id == result.agency_id,
                                     figures.substantiated_in(period))
             .order_by(Complaint.closed_at))
 
 
-def _returns(result, kpi, period, sla):
+def _returns(result, kpi, period, sla, clocks=False):
     return (select(PartReturn).options(joinedload(PartReturn.part),
                                        joinedload(PartReturn.work_order))
             .where(PartReturn.agency_id == result.agency_id, figures.returns_due_in(period),
@@ -257,7 +266,7 @@ def _returns(result, kpi, period, sla):
             .order_by(PartReturn.due_on, PartReturn.id))
 
 
-def _lines(result, kpi, period, sla):
+def _lines(result, kpi, period, sla, clocks=False):
     found = figures.settlement_lines_of(period)
     if found is None:
         return None
@@ -270,7 +279,7 @@ def _lines(result, kpi, period, sla):
             .order_by(settlement.month, line.id))
 
 
-def _inspection(result, kpi, period, sla):
+def _inspection(result, kpi, period, sla, clocks=False):
     return select(Inspection).where(Inspection.agency_id == result.agency_id,
                                     Inspection.quarter_id == result.quarter_id)
 
@@ -298,7 +307,9 @@ def live_counts(result: Result) -> dict:
     quarter = result.quarter
     period = Period(quarter.year, quarter.quarter)
     return figures.count_figures(period, quarter.scheme.sla_minutes, quarter.id,
-                                 agency_id=result.agency_id).get(result.agency_id, {})
+                                 agency_id=result.agency_id,
+                                 clocks=quarter.scheme.dispatch_clocks
+                                 ).get(result.agency_id, {})
 
 
 def stored_value(result: Result, code: str) -> KpiValue | None:

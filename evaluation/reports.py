@@ -150,11 +150,8 @@ def report_figures(quarter: Quarter, result: Result, context: dict, *, version: 
         "elimination_warning": result.elimination_warning,
         "coverage_gaps": result.coverage_gaps,
         "scheme_version": context["scheme"].version, "sla": context["scheme"].sla_minutes,
-        "kpis": [{"code": v.code, "numerator": v.numerator, "denominator": v.denominator,
-                  "raw": _s(v.raw), "points": _s(v.points), "weight": v.weight,
-                  "effective_weight": _s(v.effective_weight), "min_count": v.min_count,
-                  "sufficient": v.is_sufficient, "correction": v.correction_note}
-                 for v in context["values"].get(result.id, [])],
+        **({"dispatch_clocks": True} if context["scheme"].dispatch_clocks else {}),
+        "kpis": [_kpi_figures(v) for v in context["values"].get(result.id, [])],
         "trend": [[label, _s(score), grade] for label, score, grade in
                   trend_points(context, result)],
         "proposals": [{"kind": p.kind, "from_tier": p.from_tier, "to_tier": p.to_tier,
@@ -164,6 +161,18 @@ def report_figures(quarter: Quarter, result: Result, context: dict, *, version: 
                "region": _plain(level_figures(context["levels"].get(result.region_id))),
                "network": _plain(level_figures(context["levels"].get(None)))},
     }
+
+
+def _kpi_figures(v: KpiValue) -> dict:
+    """One KPI of a report; a timed KPI of a version with the clocks adds how many of its
+    orders they measured (absent otherwise, so that older reports' figures are unchanged)."""
+    out = {"code": v.code, "numerator": v.numerator, "denominator": v.denominator,
+           "raw": _s(v.raw), "points": _s(v.points), "weight": v.weight,
+           "effective_weight": _s(v.effective_weight), "min_count": v.min_count,
+           "sufficient": v.is_sufficient, "correction": v.correction_note}
+    if v.by_clocks is not None:
+        out["by_clocks"] = v.by_clocks
+    return out
 
 
 def ranking_figures(quarter: Quarter, results: list[Result], version: int,
@@ -228,10 +237,15 @@ def render_report(figures: dict, locale: str) -> bytes:
     svg = charts.trend_svg([(label, None if score is None else Decimal(score))
                             for label, score, _grade in figures["trend"]])
     with _page_context(), force_locale(locale):
-        formulas = {k.code: kpis.formula_text(k, figures["sla"]) for k in kpis.KPIS}
+        formulas = {k.code: kpis.formula_text(k, figures["sla"],
+                                              figures.get("dispatch_clocks", False))
+                    for k in kpis.KPIS}
+        shares = {v["code"]: kpis.clock_share(v.get("by_clocks"), v["denominator"])
+                  for v in figures["kpis"]}
         return render_document("evaluation/pdf/report.html", locale=locale, r=figures,
                                fp=fingerprint(figures), chart=Markup(svg),  # noqa: S704 - pygal
                                labels=_labels(), formulas=formulas, suffix=kpis.UNIT_SUFFIX,
+                               shares=shares,
                                **_dates(figures))
 
 

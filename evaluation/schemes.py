@@ -29,17 +29,13 @@ def scheme_in_force(period: Period) -> Scheme:
 
 
 def scheme_terms(scheme: Scheme) -> dict:
-    """{code: (weight, min_count, curve, position)} of a scheme, every KPI present."""
+    """{code: (weight, min_count, curve, position)} of the KPIs a scheme version holds, in
+    the catalog's order. A KPI added to the catalog after the version was made is not part of
+    it: its quarters neither count nor show it, and stay as they were computed."""
     stored = {k.code: k for k in scheme.kpis}
-    out = {}
-    for position, kpi in enumerate(kpis.KPIS):
-        row = stored.get(kpi.code)
-        if row is None:  # a KPI added after the version was made counts for nothing there
-            out[kpi.code] = (0, kpi.min_count, kpi.curve, position)
-        else:
-            out[kpi.code] = (row.weight, row.min_count, kpis.curve_from_json(row.curve),
-                             position)
-    return out
+    return {kpi.code: (row.weight, row.min_count, kpis.curve_from_json(row.curve), position)
+            for position, kpi in enumerate(kpis.KPIS)
+            if (row := stored.get(kpi.code)) is not None}
 
 
 def whole(value, low: int, high: int, field: str) -> int:
@@ -81,8 +77,9 @@ def create_scheme(data: dict, *, acting_user) -> Scheme:
         raise DomainError(_("The weights add up to %(total)s; they must add up to 100.",
                             total=sum(t[1] for t in terms)), field=f"weight_{kpis.CODES[0]}")
     version = (db.session.scalar(select(func.max(Scheme.version))) or 0) + 1
+    # Every version made since the dispatch (#18) grades dispatched orders by the clocks.
     scheme = Scheme(version=version, effective_year=period.year, effective_quarter=period.quarter,
-                    effective_index=period.index,
+                    effective_index=period.index, dispatch_clocks=True,
                     note=clean(data.get("note"), multiline=True, limit=2000),
                     created_by_id=getattr(acting_user, "id", None), **sla)
     db.session.add(scheme)
@@ -92,23 +89,28 @@ def create_scheme(data: dict, *, acting_user) -> Scheme:
                                  weight=weight, min_count=minimum,
                                  curve=kpis.curve_to_json(curve)))
     db.session.flush()
-    note(after={"version": version, "effective": period.label, **sla,
+    note(after={"version": version, "effective": period.label, **sla, "dispatch_clocks": True,
                 "kpis": {code: [w, m, kpis.curve_text(c)] for code, w, m, c in terms}})
     return scheme
 
 
 def default_terms() -> dict:
-    """The form's starting values: the KPI catalog's defaults."""
+    """The form's starting values: the KPI catalog's defaults for a new version."""
     data = {"sla_phone_minutes": 120, "sla_onsite_minutes": 1440, "sla_carry_in_minutes": 1440}
     for kpi in kpis.KPIS:
-        data[f"weight_{kpi.code}"] = kpi.weight
+        data[f"weight_{kpi.code}"] = kpis.proposed_weight(kpi)
         data[f"min_{kpi.code}"] = kpi.min_count
         data[f"curve_{kpi.code}"] = kpis.curve_text(kpi.curve)
     return data
 
 
 def terms_of(scheme: Scheme) -> dict:
-    """A scheme's values in the form's shape (a new version starts from the latest)."""
+    """A scheme's values in the form's shape (a new version starts from the latest; from the
+    catalog's proposal, with the latest's SLA minutes, when the latest lacks a KPI)."""
+    if not scheme_terms(scheme).keys() >= set(kpis.CODES):
+        return {**default_terms(), "sla_phone_minutes": scheme.sla_phone_minutes,
+                "sla_onsite_minutes": scheme.sla_onsite_minutes,
+                "sla_carry_in_minutes": scheme.sla_carry_in_minutes}
     data = {"sla_phone_minutes": scheme.sla_phone_minutes,
             "sla_onsite_minutes": scheme.sla_onsite_minutes,
             "sla_carry_in_minutes": scheme.sla_carry_in_minutes}

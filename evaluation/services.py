@@ -14,7 +14,7 @@ from flask_babel import ngettext
 from sqlalchemy import func, select, update
 
 from evaluation import figures, kpis, policy, publication, reports
-from evaluation.compute import rank_one, warning_of
+from evaluation.compute import clocks_measured, rank_one, warning_of
 from evaluation.models import (
     Appeal,
     AppealStatus,
@@ -264,8 +264,11 @@ def _correct(result: Result, resolution, kpi_code, numerator, denominator, note,
     if resolution == "recompute":
         period = Period(quarter.year, quarter.quarter)
         counts = figures.count_figures(period, scheme.sla_minutes, quarter.id,
-                                       agency_id=result.agency_id).get(result.agency_id, {})
+                                       agency_id=result.agency_id,
+                                       clocks=scheme.dispatch_clocks).get(result.agency_id, {})
         wanted = {v.code: counts.get(v.code, (0, 0)) for v in values}
+        for value in values:
+            value.by_clocks = clocks_measured(scheme.dispatch_clocks, counts, value.code)
     else:
         numerator, denominator = _check_correction(kpi_code, numerator, denominator)
         wanted = {kpi_code: (numerator, denominator)}

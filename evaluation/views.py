@@ -85,7 +85,8 @@ def result_page(res: Result, status: int = 200):
                                          if data["inspection"] else None)
     return render_template("evaluation/result.html", result=res, **data,
                            kpi_defs=kpis.BY_CODE, formulas={
-                               k.code: kpis.formula_text(k, data["scheme"].sla_minutes)
+                               k.code: kpis.formula_text(k, data["scheme"].sla_minutes,
+                                                         data["scheme"].dispatch_clocks)
                                for k in kpis.KPIS},
                            ack_form=AcknowledgeForm(formdata=None),
                            inspection_form=inspection_form, suffix=kpis.UNIT_SUFFIX), status
@@ -118,7 +119,8 @@ def drilldown(result_id, kpi_code):
                            live=queries.live_counts(res).get(kpi_code, (0, 0)),
                            sla=res.quarter.scheme.sla_minutes,
                            formula=kpis.formula_text(kpis.BY_CODE[kpi_code],
-                                                     res.quarter.scheme.sla_minutes),
+                                                     res.quarter.scheme.sla_minutes,
+                                                     res.quarter.scheme.dispatch_clocks),
                            suffix=kpis.UNIT_SUFFIX)
 
 

@@ -189,7 +189,8 @@ def scheme(scheme_id):
                             .where(Scheme.id == scheme_id))
     return render_template("evaluation/scheme.html", scheme=found, kpi_defs=kpis.BY_CODE,
                            curve_text=kpis.curve_text, curve=kpis.curve_from_json,
-                           formulas={k.code: kpis.formula_text(k, found.sla_minutes)
+                           formulas={k.code: kpis.formula_text(k, found.sla_minutes,
+                                                               found.dispatch_clocks)
                                      for k in kpis.KPIS})
 
 

@@ -33,6 +33,7 @@ def _tick_once(no_deliver: bool) -> None:
     for name, count in made.items():
         if count:
             click.echo(f"{name}: {count}")
+    made.pop("offers_expired", None)  # printed above; not an item
     click.echo(f"items and digests created: {sum(made.values())}")
     if not no_deliver:
         if enabled():

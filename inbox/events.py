@@ -202,10 +202,19 @@ def _offer_label(ctx: Context) -> str:
     return f"{ctx.record.request_number} {ctx.record.city} {ctx.record.district}".strip()
 
 
+def _earlier_offers(ctx: Context):
+    """A new offer of a request answers the dispatchers' "dispatch it again" tasks."""
+    from dispatch.offers import Offer
+
+    return "dispatch_offers", select(Offer.id).where(Offer.request_id == ctx.record.request_id)
+
+
 task("dispatch_offer.made", "dispatch",
      _l("New dispatch offer %(label)s: accept or refuse before it expires"),
      agency_users(OWNER, STAFF), link=OFFER, label=_offer_label,
-     due=lambda ctx: ctx.record.expires_at, legal=True)
+     due=lambda ctx: ctx.record.expires_at, legal=True,
+     closes=("dispatch_offer.refused", "dispatch_offer.expired"),
+     closes_subjects=_earlier_offers)
 event("dispatch_offer.accepted", "dispatch", _l("Offer %(label)s was accepted"),
       hq(Role.HQ_DISPATCHER), link=_request_link, label=_offer_label,
       closes=("dispatch_offer.made",))

@@ -10,8 +10,9 @@ from datetime import datetime, timedelta
 from datetime import time as dtime
 from typing import Callable
 
+from flask import url_for
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import String, and_, cast, exists, func, insert, literal, select, union
+from sqlalchemy import String, and_, cast, exists, func, insert, literal, select, union, update
 from sqlalchemy.orm import aliased
 
 from inbox import outbox, registry
@@ -25,7 +26,7 @@ from inbox.events import (
     _page,
     complaint_label,
 )
-from inbox.models import DIGEST, QUEUED, InboxItem, MailMessage, Preference
+from inbox.models import DIGEST, QUEUED, TASK, InboxItem, MailMessage, Preference
 from inbox.notify import close_tasks, create
 from inbox.registry import Context, event, task
 from portal.auth.models import User
@@ -77,6 +78,58 @@ task("escalation.complaint_verdict_admin", "escalation",
      link=COMPLAINT,
      scheduled=True)
 
+
+# --- SLA clocks (dispatch): warning → the agency, breach → the region, 150 % → HQ -------------
+def _clock_link(item, role=None):
+    """An order clock's item opens the dispatched order (its subject is the clock). The
+    occurrence's key ends with the order's id ("sla_warning:<clock>:<order>"): no query per
+    item on the inbox page."""
+    tail = (item.dedupe_key or "").rsplit(":", 2)
+    if len(tail) != 3 or not tail[2].isdigit():
+        return None
+    return url_for("dispatch.order", work_order_id=int(tail[2]))
+
+
+def _milestone_title(text):
+    """The title of an order clock's item: its label is "<agency code> <order number>
+    <milestone>" (SQL), and the milestone is named in the reader's language."""
+    def title(params):
+        from dispatch.sla import MILESTONE_LABELS
+
+        order, _sep, milestone = str(params.get("label") or "").rpartition(" ")
+        name = MILESTONE_LABELS.get(milestone)
+        if name is None or not order:
+            return SLA_CLOCK_FALLBACK
+        said = str(text) % {"milestone": name, "order": order}
+        # item_title formats a title holding "%(" once more: keep the text as it is.
+        return said.replace("%", "%%") if "%(" in said else said
+    return title
+
+
+SLA_CLOCK_FALLBACK = _l("SLA clock %(label)s")
+REQUEST = _link("dispatch.request_detail", "service_request_id")
+SLA_ORDER_EVENTS = ("sla.warning", "sla.breached", "sla.escalated")
+SLA_REQUEST_EVENTS = ("sla.accept_warning", "sla.accept_breached")
+task("sla.warning", "dispatch",
+     _milestone_title(_l("Milestone “%(milestone)s” of order %(order)s is due soon")),
+     link=_clock_link, scheduled=True)
+task("sla.breached", "escalation",
+     _milestone_title(_l("Milestone “%(milestone)s” of order %(order)s is overdue")),
+     link=_clock_link, scheduled=True)
+task("sla.escalated", "escalation",
+     _milestone_title(_l("Milestone “%(milestone)s” of order %(order)s is far overdue: "
+                         "past one and a half times its target")),
+     link=_clock_link, scheduled=True)
+task("sla.accept_warning", "dispatch",
+     _l("Service request %(label)s is not accepted yet: its accept time runs out"),
+     link=REQUEST, scheduled=True)
+task("sla.accept_breached", "dispatch",
+     _l("Service request %(label)s was not accepted within its target"),
+     link=REQUEST, scheduled=True, closes=("sla.accept_warning",))
+# No one is told that a clock stopped: its items close (the milestone met, the order closed,
+# the request accepted or cancelled), see _close_stopped_clocks.
+event("sla.clock_stopped", "dispatch", _l("The SLA clock stopped"), scheduled=True,
+      closes=(*SLA_ORDER_EVENTS, *SLA_REQUEST_EVENTS))
 
 @dataclass(frozen=True)
 class Reminder:
@@ -263,6 +316,105 @@ def _complaint_verdict(level: int):
     return rows
 
 
+
+def _order_clocks(level: str):
+    """Open work orders' running clocks past their warning (the agency's owner and staff),
+    their due time (the region's manager; HQ service where the region has none) or one and
+    a half times their target (HQ's dispatchers). A clock inside a pause is not chased."""
+    def rows(_settings, moment, _today):
+        from dispatch.board import paused_now
+        from dispatch.sla import SlaClock
+        from service.models import WorkOrder
+        from tenants.models import Agency
+
+        instant = {"warning": SlaClock.warn_at, "breached": SlaClock.due_at,
+                   "escalated": SlaClock.escalate_at}[level]
+        due = {"warning": SlaClock.due_at, "breached": SlaClock.escalate_at,
+               "escalated": literal(None, InboxItem.due_at.type)}[level]
+        live = and_(SlaClock.met_at.is_(None), instant <= moment, ~paused_now(moment),
+                    exists().where(WorkOrder.agency_id == SlaClock.agency_id,
+                                   WorkOrder.id == SlaClock.work_order_id,
+                                   WorkOrder.status == "open"))
+        order_number = (select(WorkOrder.number).where(
+            WorkOrder.agency_id == SlaClock.agency_id, WorkOrder.id == SlaClock.work_order_id)
+            .scalar_subquery())
+        label = (Agency.code + literal(" ", String) + order_number + literal(" ", String)
+                 + SlaClock.milestone)
+        key = _key(f"sla_{level}", SlaClock.id, SlaClock.work_order_id)
+        columns = (User.id, User.agency_id, SlaClock.id, label, due, key)
+        if level == "warning":
+            return (select(*columns).select_from(User)
+                    .join(SlaClock, _agency_people(SlaClock.agency_id, [OWNER, STAFF]))
+                    .join(Agency, Agency.id == SlaClock.agency_id).where(live))
+        if level == "breached":
+            managers = (select(*columns).select_from(User)
+                        .join(Agency, Agency.region_id == User.region_id)
+                        .join(SlaClock, SlaClock.agency_id == Agency.id)
+                        .where(live, User.role == str(Role.REGIONAL_MANAGER),
+                               User.is_active_account.is_(True)))
+            outer = aliased(User)
+            unmanaged = exists().where(outer.role == str(Role.REGIONAL_MANAGER),
+                                       outer.region_id == Agency.region_id,
+                                       outer.is_active_account.is_(True))
+            hq_service = (select(*columns).select_from(User)
+                          .join(SlaClock, live)
+                          .join(Agency, Agency.id == SlaClock.agency_id)
+                          .where(User.role == str(Role.HQ_SERVICE),
+                                 User.is_active_account.is_(True), ~unmanaged))
+            return union(managers, hq_service)
+        return (select(*columns).select_from(User)
+                .join(SlaClock, live)
+                .join(Agency, Agency.id == SlaClock.agency_id)
+                .where(User.role == str(Role.HQ_DISPATCHER), User.is_active_account.is_(True)))
+    return rows
+
+
+def _accept_clocks(level: str):
+    """Requests no agency has accepted past their accept clock's warning or due time: HQ's
+    dispatchers."""
+    def rows(_settings, moment, _today):
+        from dispatch.requests import RequestStatus, ServiceRequest
+
+        instant = ServiceRequest.accept_warn_at if level == "warning" \
+            else ServiceRequest.accept_due_at
+        due = ServiceRequest.accept_due_at if level == "warning" \
+            else literal(None, InboxItem.due_at.type)
+        waiting = and_(ServiceRequest.status.in_([RequestStatus.NEW, RequestStatus.OFFERED]),
+                       ServiceRequest.accepted_at.is_(None), instant <= moment)
+        return (select(User.id, User.agency_id, ServiceRequest.id, ServiceRequest.number, due,
+                       _key(f"sla_accept_{level}", ServiceRequest.id))
+                .select_from(User).join(ServiceRequest, waiting)
+                .where(User.role == str(Role.HQ_DISPATCHER), User.is_active_account.is_(True)))
+    return rows
+
+
+def _close_stopped_clocks() -> int:
+    """The SLA items whose clock no longer runs close: the milestone was met, the order
+    closed or went away, the request was accepted or cancelled. Correlated on the open
+    items (few), not on every clock ever met."""
+    from dispatch.requests import RequestStatus, ServiceRequest
+    from dispatch.sla import SlaClock
+    from service.models import WorkOrder
+
+    running_clock = exists().where(
+        SlaClock.id == InboxItem.subject_id, SlaClock.met_at.is_(None),
+        exists().where(WorkOrder.agency_id == SlaClock.agency_id,
+                       WorkOrder.id == SlaClock.work_order_id, WorkOrder.status == "open"))
+    waiting_request = exists().where(
+        ServiceRequest.id == InboxItem.subject_id, ServiceRequest.accepted_at.is_(None),
+        ServiceRequest.status.in_([RequestStatus.NEW, RequestStatus.OFFERED]))
+    closed = 0
+    for events, subject_type, running in ((SLA_ORDER_EVENTS, "sla_clocks", running_clock),
+                                          (SLA_REQUEST_EVENTS, "service_requests",
+                                           waiting_request)):
+        closed += db.session.execute(
+            update(InboxItem)
+            .where(InboxItem.event.in_(events), InboxItem.subject_type == subject_type,
+                   InboxItem.kind == TASK, InboxItem.closed_at.is_(None), ~running)
+            .values(closed_at=now(), closed_by="sla.clock_stopped")
+            .execution_options(synchronize_session=False)).rowcount
+    return closed
+
 REMINDERS = (
     Reminder("reminder.certificate_60", _certificates(30, 60, "certificate_60")),
     Reminder("reminder.certificate_30", _certificates(7, 30, "certificate_30")),
@@ -278,18 +430,28 @@ REMINDERS = (
     Reminder("escalation.settlement_review_admin", _settlement_review(2)),
     Reminder("escalation.complaint_verdict", _complaint_verdict(1)),
     Reminder("escalation.complaint_verdict_admin", _complaint_verdict(2)),
+    Reminder("sla.warning", _order_clocks("warning")),
+    Reminder("sla.breached", _order_clocks("breached")),
+    Reminder("sla.escalated", _order_clocks("escalated")),
+    Reminder("sla.accept_warning", _accept_clocks("warning")),
+    Reminder("sla.accept_breached", _accept_clocks("breached")),
 )
 
 
 def tick() -> dict[str, int]:
     """Raise every reminder and escalation that is due, queue the digests (the caller
     commits: the CLI command, or the demo's transaction)."""
+    from dispatch.offers import expire_offers
     from inbox.settings import current
 
     made: dict[str, int] = {}
     with unscoped("the tick reminds every recipient in the network"):
         settings = current()
         moment, today = now(), local_today()
+        # Offers past their answer window go back to the dispatcher first (each an audited
+        # transition that tells the dispatchers), so the accept clocks below see them.
+        made["offers_expired"] = expire_offers(moment)
+        _close_stopped_clocks()
         for reminder in REMINDERS:
             declared = registry.get(reminder.event)
             rows = reminder.rows(settings, moment, today)
@@ -318,6 +480,10 @@ def close_expired(moment) -> int:
 
 
 def _subject_type(name: str) -> str:
+    if name in SLA_ORDER_EVENTS:
+        return "sla_clocks"
+    if name in SLA_REQUEST_EVENTS:
+        return "service_requests"
     return {"certificate": "certificates", "evaluation": "evaluation_results",
             "return": "part_returns", "complaint": "complaints", "claim": "agencies",
             "coverage": "agencies",

@@ -30,7 +30,8 @@ def fill(net: synth.Network) -> None:
         with committed():
             made = tick()
         net.timings["workplace: tick"] = round(time.monotonic() - started, 2)
-        net.data["workplace"] = {"reminders": sum(made.values())}
+        net.data["workplace"] = {"reminders": sum(v for k, v in made.items()
+                                                   if k != "offers_expired")}
 
 
 synth.register("inbox", build, order=90, after_commit=fill)

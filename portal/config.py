@@ -69,6 +69,11 @@ def load(app) -> None:
                                                      "20 per 15 minutes"),
         CERTIFICATE_CHECK_LIMITS_PER_NUMBER_ADDRESS=env.get(
             "PORTAL_CERTIFICATE_CHECK_LIMIT_NUMBER", "5 per 15 minutes"),
+        # The public order status check (dispatch/views_status.py), throttled the same way.
+        STATUS_CHECK_LIMITS_PER_ADDRESS=env.get("PORTAL_STATUS_CHECK_LIMIT_ADDRESS",
+                                                "20 per 15 minutes"),
+        STATUS_CHECK_LIMITS_PER_NUMBER_ADDRESS=env.get("PORTAL_STATUS_CHECK_LIMIT_NUMBER",
+                                                       "5 per 15 minutes"),
         PAGE_SIZE=int(env.get("PORTAL_PAGE_SIZE", 25)),
         # Network-wide figures of home-page cards are recomputed at most this often (portal.memo).
         HOME_FIGURES_SECONDS=int(env.get("PORTAL_HOME_FIGURES_SECONDS", 60)),

@@ -185,7 +185,7 @@ def test_public_views_are_few(app):
                         if policy_of(r.endpoint).public and r.endpoint not in SKIP_ENDPOINTS)
     print("public endpoints:", public)
     assert set(public) <= {"auth.sign_in", "web.set_locale", "web.healthz",
-                           "certification.verify"}
+                           "certification.verify", "dispatch.status"}
 
 
 def test_reference_kinds_are_consistent():

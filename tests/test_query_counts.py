@@ -101,6 +101,39 @@ def _service_request():
     return row.id
 
 
+def _offer(agency_id):
+    """An offer of the agency (the synthetic network makes none: one open offer)."""
+    from dispatch.offers import COPIED, Offer
+    from dispatch.requests import ServiceRequest
+
+    found = _one(select(Offer.id).where(Offer.agency_id == agency_id).order_by(Offer.id))
+    if found is not None:
+        return found
+    sr = db.session.get(ServiceRequest, _service_request())
+    now = clock.now()
+    row = Offer(agency_id=agency_id, request_id=sr.id, offered_at=now,
+                expires_at=now + timedelta(hours=2), request_number=sr.number,
+                **{k: getattr(sr, k) for k in COPIED})
+    db.session.add(row)
+    db.session.flush()
+    return row.id
+
+
+def _dispatched_order(agency_id):
+    """A dispatched order of the agency: one of its orders given running clocks."""
+    from dispatch import sla
+    from dispatch.requests import ServiceRequest
+
+    found = _one(select(sla.SlaClock.work_order_id).where(sla.SlaClock.agency_id == agency_id))
+    if found is not None:
+        return found
+    order = db.session.scalars(select(WorkOrder).where(WorkOrder.agency_id == agency_id)
+                               .order_by((WorkOrder.status != "open"), WorkOrder.id)).first()
+    sla.start_order_clocks(order, db.session.get(ServiceRequest, _service_request()),
+                           accepted_at=clock.now())
+    return order.id
+
+
 def _resolvers(agency):
     """{URL parameter: id} for pages about `agency` (an AgencyInfo of the network)."""
     a = agency.id
@@ -117,6 +150,8 @@ def _resolvers(agency):
         "model_id": _one(select(ProductModel.id)
                          .where(ProductModel.product_line_id == agency.line_ids[0])),
         "service_request_id": _service_request(),
+        "offer_id": _offer(a),
+        "work_order_id": _dispatched_order(a),
         "engineer_id": engineer,
         "certificate_id": _one(select(Certificate.id).where(Certificate.agency_id == a,
                                                             Certificate.engineer_id == engineer)),

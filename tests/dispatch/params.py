@@ -68,5 +68,57 @@ def _coverage(world, agency) -> int:
     return row.id
 
 
+def _canary(agency) -> str:
+    from tenants.models import Agency
+
+    name = db.session.scalar(select(Agency.legal_name).where(Agency.id == agency.id))
+    return next((w for w in name.split() if w.startswith("CANARY")), "")
+
+
+def _offer_row(world, agency, request_id: int, **values):
+    """An offer of `agency` (its canary in the fault text) made just now."""
+    from dispatch.offers import Offer
+
+    request = db.session.get(ServiceRequest, request_id)
+    now = clock.now()
+    row = Offer(agency_id=agency.id, request_id=request.id, offered_at=now,
+                expires_at=now + timedelta(hours=2), request_number=request.number,
+                received_at=request.received_at, province_id=request.province_id,
+                city=request.city, district=request.district,
+                product_line_id=request.product_line_id,
+                product_model_id=request.product_model_id, service_type=request.service_type,
+                fault_description=f"故障 {_canary(agency)}", **values)
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
+def _offer(world, agency) -> int:
+    """An open offer to `agency` of a request waiting for its answer."""
+    request_id = _service_request(world)
+    db.session.get(ServiceRequest, request_id).status = "offered"
+    return _offer_row(world, agency, request_id).id
+
+
+def _dispatched_order(world, agency) -> int:
+    """An open work order of `agency` that came from an accepted offer: its SLA clocks run
+    (its customer carries the agency's canary)."""
+    from dispatch import sla
+    from tests.service.factories import make_order
+
+    request_id = _service_request(world)
+    request = db.session.get(ServiceRequest, request_id)
+    order = make_order(agency, world.line, service_type="onsite",
+                       customer_name=f"客户 {_canary(agency)}")
+    now = clock.now()
+    request.status, request.accepted_at = "accepted", now
+    _offer_row(world, agency, request_id, status="accepted", answered_at=now,
+               work_order_id=order.id)
+    sla.start_order_clocks(order, request, accepted_at=now)
+    db.session.flush()
+    return order.id
+
+
 PARAMS: dict = {"exception_id": Reference(_exception), "coverage_id": Owned(_coverage),
-                "service_request_id": Reference(_service_request)}
+                "service_request_id": Reference(_service_request),
+                "offer_id": Owned(_offer), "work_order_id": Owned(_dispatched_order)}
