@@ -19,6 +19,7 @@ from enum import StrEnum
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, func, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dispatch import policy
@@ -365,14 +366,28 @@ def take_call(data: dict, *, acting_user, now: datetime | None = None) -> Taken:
     Raises DomainError for bad input or an actor the policy refuses."""
     now = now or clock.now()
     checked = check_call(data, now=now)
-    if checked["call_key"]:
-        seen = db.session.scalars(select(ServiceRequestCall).where(
-            ServiceRequestCall.call_key == checked["call_key"])).one_or_none()
-        if seen is not None:
-            return Taken(seen.request, _call_number(seen.request, seen), repeated=True)
+    seen = _call_of(checked["call_key"])
+    if seen is not None:
+        return Taken(seen.request, _call_number(seen.request, seen), repeated=True)
     existing = open_duplicate(checked["product_line_id"], checked["serial_key"], now)
-    if existing is not None:
-        call = link_call(existing, checked, at=now, acting_user=acting_user)
-        return Taken(existing, _call_number(existing, call), linked=True)
-    request = create_service_request(checked, at=now, acting_user=acting_user)
-    return Taken(request, 1)
+    try:
+        # A savepoint: the same form sent twice at the same instant (two requests racing past
+        # the look-up above) ends at the call key's unique index; the second finds the first.
+        with db.session.begin_nested():
+            if existing is not None:
+                call = link_call(existing, checked, at=now, acting_user=acting_user)
+                return Taken(existing, _call_number(existing, call), linked=True)
+            request = create_service_request(checked, at=now, acting_user=acting_user)
+            return Taken(request, 1)
+    except IntegrityError:
+        seen = _call_of(checked["call_key"])
+        if seen is None:
+            raise
+        return Taken(seen.request, _call_number(seen.request, seen), repeated=True)
+
+
+def _call_of(key: str | None) -> "ServiceRequestCall | None":
+    if not key:
+        return None
+    return db.session.scalars(select(ServiceRequestCall).where(
+        ServiceRequestCall.call_key == key)).one_or_none()

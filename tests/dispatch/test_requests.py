@@ -230,6 +230,30 @@ def test_a_double_submit_books_one_request_and_one_call(app, client, call, dispa
     assert "already recorded" in page
 
 
+def test_a_double_submit_racing_past_the_look_up_books_one_call(app, client, call, dispatcher,
+                                                                monkeypatch):
+    """The same form sent twice at the same instant: the second request looks the key up
+    before the first has committed, then meets it at the unique index. It answers with the
+    first's request (no 500, no second call)."""
+    from dispatch import requests as requests_module
+
+    sign_in(client, dispatcher)
+    first = _take(client, call, call_key="d" * 32)
+    real, calls = requests_module._call_of, []
+
+    def not_yet_committed(key):  # the racing request's look-up missed the first's row
+        calls.append(key)
+        return None if len(calls) == 1 else real(key)
+
+    monkeypatch.setattr(requests_module, "_call_of", not_yet_committed)
+    second = _take(client, call, call_key="d" * 32)
+    assert first.status_code == second.status_code == 302
+    assert len(calls) == 2  # the miss, then the look-up after the unique index refused it
+    assert _count(app) == 1 and _count(app, ServiceRequestCall) == 1
+    assert second.headers["Location"] == first.headers["Location"]
+    assert "already recorded" in client.get(second.headers["Location"]).get_data(as_text=True)
+
+
 @pytest.mark.parametrize("role", [Role.HQ_SERVICE, Role.AUDITOR])
 def test_other_hq_readers_see_the_customer_masked_and_change_nothing(app, client, ctx, call,
                                                                      world, dispatcher, role):
