@@ -151,6 +151,11 @@ def test_the_paid_statement_reads_as_an_official_document_in_english(web, paid):
     assert f"Page{len(pages)}of{len(pages)}" in text
     assert any(image.image.size == (120, 120) for page in pages for image in page.images)
     assert "Issuedby" in re.sub(r"\s+", "", pages[-1].extract_text())  # by the seal, last
+    # The footer line runs on every page, once (it once printed twice on the last page and
+    # not at all on the first).
+    for page in pages:
+        assert re.sub(r"\s+", "", page.extract_text()).count(
+            f"Settlementstatement{number}·generated") == 1
 
 
 def test_the_statement_shows_four_eyes_in_order_with_dates(web, paid):
