@@ -141,12 +141,17 @@ def window_ended(period: Period, order=WorkOrder):
 
 
 def window_kept(sla_minutes: dict, order=WorkOrder):
-    """The arrival clock's recorded moment lies inside the current window (inclusive)."""
-    arrival = (select(SlaClock.met_at).where(
-        SlaClock.agency_id == order.agency_id, SlaClock.work_order_id == order.id,
-        SlaClock.milestone == Milestone.ARRIVAL.value).scalar_subquery())
-    return _current_window(order, arrival.is_not(None), arrival >= Appointment.window_from,
-                           arrival <= Appointment.window_to)
+    """The arrival clock's recorded moment lies inside the current window (inclusive).
+
+    One EXISTS over the window and the clock, both tied to the order: a scalar subquery nested
+    inside the window's EXISTS would not correlate to the order (PostgreSQL refused its many
+    rows; SQLite silently took the first)."""
+    return _current_window(order, SlaClock.agency_id == order.agency_id,
+                           SlaClock.work_order_id == order.id,
+                           SlaClock.milestone == Milestone.ARRIVAL.value,
+                           SlaClock.met_at.is_not(None),
+                           SlaClock.met_at >= Appointment.window_from,
+                           SlaClock.met_at <= Appointment.window_to)
 
 
 # Conditions an order KPI may count besides a WorkOrder flag (kpis.Kpi.counted); versions
