@@ -132,7 +132,9 @@ def _dispatch_day(ctx: dict, agencies) -> None:
     users = ctx.get("users", {})
     dispatcher = users.get("dispatcher@hq.demo")
     by_code = {a.code: a for a in agencies}
-    home = by_code.get("SH-C01") or next((a for a in agencies if a.product_lines), None)
+    # GD-C01 carries the day's dispatched orders (its owner's inbox fills with their SLA
+    # tasks); SH-C01, the browser journeys' agency, keeps a quiet inbox and refuses one offer.
+    home = by_code.get("GD-C01") or next((a for a in agencies if a.product_lines), None)
     if home is None or not home.product_lines:
         return
     line_id = home.product_lines[0].id
