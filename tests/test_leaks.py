@@ -20,9 +20,11 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
 
 import pytest
+import time_machine
 from sqlalchemy import CheckConstraint, String, Text, create_engine, func, inspect, select, text
 from sqlalchemy.exc import DataError, IntegrityError
 
+from portal import clock
 from portal.extensions import db
 from portal.tenancy import tenant_models, unscoped
 from tests.realapp import Site, session_client
@@ -269,21 +271,28 @@ def _search_for_foreign_canaries(client, searches, allowed, names, problems) -> 
     tried = 0
     for (target, name), others in sorted(searches.items()):
         base = {k: v for k, v in others.items() if v}
-        nonsense = client.get(target, query_string={**base, name: "QQ-Z99-0"})
-        if nonsense.status_code != 200:
-            continue
-        for code in foreign:
-            probe = f"{code}-"  # the tail of its canaries: a hit would show the whole canary
-            response = client.get(target, query_string={**base, name: probe})
-            tried += 1
-            body = response.get_data(as_text=True)
-            leaked = _forbidden(body, allowed, names)
-            if leaked:
-                problems.append(f"search {target}?{name}={probe} shows {leaked}")
-            if _without(body, probe) != _without(nonsense.get_data(as_text=True), "QQ-Z99-0"):
-                problems.append(f"search {target}?{name}={probe} answers unlike a search "
-                                f"for nonsense (a count or hint of another agency's rows)")
+        # One frozen instant per search: pages that show the time ("updated 09:41", "due in
+        # 12 min") must not differ only because a minute turned between two requests.
+        with time_machine.travel(clock.now(), tick=False):
+            tried += _probe(client, target, name, base, foreign, allowed, names, problems)
     return tried
+
+
+def _probe(client, target, name, base, foreign, allowed, names, problems) -> int:
+    nonsense = client.get(target, query_string={**base, name: "QQ-Z99-0"})
+    if nonsense.status_code != 200:
+        return 0
+    for code in foreign:
+        probe = f"{code}-"  # the tail of its canaries: a hit would show the whole canary
+        response = client.get(target, query_string={**base, name: probe})
+        body = response.get_data(as_text=True)
+        leaked = _forbidden(body, allowed, names)
+        if leaked:
+            problems.append(f"search {target}?{name}={probe} shows {leaked}")
+        if _without(body, probe) != _without(nonsense.get_data(as_text=True), "QQ-Z99-0"):
+            problems.append(f"search {target}?{name}={probe} answers unlike a search "
+                            f"for nonsense (a count or hint of another agency's rows)")
+    return len(foreign)
 
 
 def _without(body: str, query: str) -> str:
