@@ -74,6 +74,7 @@ bench: install
 	$(BIN)/python -m bench.imports
 	$(BIN)/python -m bench.documents
 	$(BIN)/python -m bench.suggest
+	$(BIN)/python -m bench.api
 
 clean:
 	rm -rf $(VENV) instance *.egg-info

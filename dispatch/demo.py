@@ -60,24 +60,40 @@ def load(ctx: dict) -> None:
 # (minutes ago, customer, phone, street, serial, fault, service type)
 CALLS = [
     (95, "陈女士", "13916650021", "世纪大道 100 号 12 楼", "DEMO-SR-0001",
-     "空调制冷效果差，外机有异响", "onsite"),
+     "空调制冷效果差，外机有异响", "onsite", "AC"),
     (70, "赵先生", "13761120456", "人民路 18 弄 3 号", "DEMO-SR-0002", "冰箱冷藏室不制冷",
-     "onsite"),
-    (42, "孙女士", "13602231187", "", "DEMO-SR-0003", "电视开机黑屏，有声音", "carry_in"),
-    (15, "钱先生", "13800138000", "滨江路 9 号", "DEMO-SR-0004", "洗衣机脱水时震动很大", "onsite"),
+     "onsite", "RF"),
+    (42, "孙女士", "13602231187", "", "DEMO-SR-0003", "电视开机黑屏，有声音", "carry_in", "TV"),
+    (15, "钱先生", "13800138000", "滨江路 9 号", "DEMO-SR-0004", "洗衣机脱水时震动很大", "onsite",
+     "WM"),
 ]
+
+
+def _place(agencies, used: set, line_code: str):
+    """The first agency not called about yet that serves the line, with that line (else the
+    first such agency's first line: a demo network without the line)."""
+    for agency in agencies:
+        line = next((x for x in agency.product_lines if x.code == line_code), None)
+        if line is not None and agency.id not in used:
+            return agency, line
+    agency = next((a for a in agencies if a.product_lines and a.id not in used), None)
+    return (agency, agency.product_lines[0]) if agency is not None else (None, None)
 
 
 def _calls(ctx: dict, agencies) -> None:
     """The hotline this morning: four requests waiting for dispatch (the first customer
-    called twice), and one cancelled because the customer solved it."""
+    called twice), and one cancelled because the customer solved it; each about a product of
+    the line its fault speaks of, in the city of an agency serving that line."""
     dispatcher = ctx.get("users", {}).get("dispatcher@hq.demo")
     now = clock.now()
-    places = [a for a in agencies if a.product_lines][:len(CALLS) + 1]
-    for (minutes, name, phone, street, serial, fault, kind), agency in zip(CALLS, places,
-                                                                          strict=False):
+    used: set = set()
+    for minutes, name, phone, street, serial, fault, kind, line_code in CALLS:
+        agency, line = _place(agencies, used, line_code)
+        if agency is None:
+            break
+        used.add(agency.id)
         model = db.session.scalars(select(ProductModel).where(
-            ProductModel.product_line_id == agency.product_lines[0].id)
+            ProductModel.product_line_id == line.id)
             .order_by(ProductModel.code).limit(1)).one()
         data = {"customer_name": name, "customer_phone": phone,
                 "province_id": agency.province_id, "city": agency.city, "district": "城区",
@@ -107,23 +123,24 @@ def _ago(business_minutes: int):
     return moment
 
 
-# (request business minutes ago, customer, phone, street, serial, fault, what happened)
+# (request business minutes ago, customer, phone, street, serial, fault, what happened): air
+# conditioners in Guangzhou, GD-C01's city and first product line.
 DAY = [
-    (25, "周先生", "13524460019", "淮海中路 66 号", "DEMO-SR-0101", "空调不制热，显示 E5",
+    (25, "周先生", "13524460019", "天河路 66 号", "DEMO-SR-0101", "空调不制热，显示 E5",
      "expiring"),
-    (12, "吴女士", "13817790033", "长宁路 500 弄 7 号", "DEMO-SR-0102", "冰箱门封条脱落，漏冷",
+    (12, "吴女士", "13817790033", "环市东路 500 号 7 楼", "DEMO-SR-0102", "空调出风口滴水",
      "offered"),
-    (50, "郑先生", "13651102278", "延安西路 21 号", "DEMO-SR-0103", "洗衣机不排水",
+    (50, "郑先生", "13651102278", "东风中路 21 号", "DEMO-SR-0103", "空调开机后自动停机",
      "refused"),
-    (200, "王女士", "13901234567", "南京西路 88 号 5 楼", "DEMO-SR-0104",
+    (200, "王女士", "13901234567", "中山大道 88 号 5 楼", "DEMO-SR-0104",
      "空调内机漏水", "appointment_today"),
-    (1150, "冯先生", "13788812345", "漕溪北路 12 号", "DEMO-SR-0105", "冰箱压缩机不启动",
+    (1150, "冯先生", "13788812345", "江南大道 12 号", "DEMO-SR-0105", "空调压缩机不启动",
      "breached"),
-    (1700, "褚女士", "13611112222", "四平路 200 号", "DEMO-SR-0106", "空调外机噪音大",
+    (1700, "褚女士", "13611112222", "黄埔大道 200 号", "DEMO-SR-0106", "空调外机噪音大",
      "escalated"),
-    (1500, "卫先生", "13933334444", "中山北路 3 号", "DEMO-SR-0107", "冰箱冷冻室结霜严重",
+    (1500, "卫先生", "13933334444", "越秀南路 3 号", "DEMO-SR-0107", "空调室外机结霜严重",
      "arrived"),
-    (850, "蒋女士", "13555556666", "虹桥路 9 号", "DEMO-SR-0108", "空调遥控失灵，主板报警",
+    (850, "蒋女士", "13555556666", "工业大道 9 号", "DEMO-SR-0108", "空调遥控失灵，主板报警",
      "warning"),
 ]
 

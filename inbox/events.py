@@ -407,6 +407,13 @@ silent(_l("a person's own account: they did it themselves or were told by the pe
        "auth.sign_in", "auth.sign_out", "auth.password_changed", "user.locale_changed",
        "user.created", "user.updated", "user.activated", "user.deactivated")
 silent(_l("a retried job shows its own progress"), "job.retried")
+silent(_l("the integration's own keys: a person makes or revokes their own API tokens, HQ admin "
+          "a service account's; each shows on its page and in the audit log"),
+       "api.token_created", "api.token_revoked", "api.service_account_created")
+silent(_l("webhook endpoints are their managers' own configuration, seen on the Webhooks page "
+          "and in the audit log"),
+       "webhook.endpoint_created", "webhook.endpoint_updated", "webhook.endpoint_deactivated",
+       "webhook.redelivered")
 silent(_l("the workplace's own bookkeeping: a user reads or acknowledges their own items, sets "
           "their e-mail preferences; HQ admin resends an e-mail or changes the settings"),
        "inbox.read", "inbox.read_all", "inbox.acknowledged", "inbox.preferences_changed",

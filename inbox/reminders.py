@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from datetime import time as dtime
 from typing import Callable
 
+from blinker import Namespace
 from flask import url_for
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import String, and_, cast, exists, func, insert, literal, select, union, update
@@ -438,6 +439,10 @@ REMINDERS = (
 )
 
 
+# Sent by every tick, inside its transaction (keyword `moment`).
+ticked = Namespace().signal("workplace.tick")
+
+
 def tick() -> dict[str, int]:
     """Raise every reminder and escalation that is due, queue the digests (the caller
     commits: the CLI command, or the demo's transaction)."""
@@ -463,6 +468,9 @@ def tick() -> dict[str, int]:
                                           None, rows=rows)
         made["digest"] = queue_digests(settings)
         close_expired(moment)
+        # Listeners above the workplace (the API's webhooks raise their SLA events) act in the
+        # tick's transaction.
+        ticked.send(None, moment=moment)
         db.session.flush()
     return made
 

@@ -30,7 +30,7 @@ def load(app) -> None:
         SECRET_KEY=secret,
         # The domain areas the core serves, lowest layer first (menus appear in this order).
         AREAS=("tenants", "certification", "service", "dispatch", "settlement", "evaluation",
-               "inbox"),
+               "inbox", "api"),
         SQLALCHEMY_DATABASE_URI=_database_url(app.instance_path),
         # Owner role for migrations on PostgreSQL; the app itself connects as a plain role.
         MIGRATION_DATABASE_URL=env.get("MIGRATION_DATABASE_URL"),
@@ -52,6 +52,14 @@ def load(app) -> None:
         BABEL_DEFAULT_TIMEZONE="Asia/Shanghai",
         PORTAL_LOCALES=("zh_CN", "en"),
         BOOTSTRAP_SERVE_LOCAL=True,
+        # Webhooks: hosts endpoints may post to (names, IPs, networks; a comma list). A name
+        # must resolve to public addresses unless those addresses are listed too.
+        PORTAL_WEBHOOK_ALLOWED_HOSTS=env.get("PORTAL_WEBHOOK_ALLOWED_HOSTS", ""),
+        # "background": RQ or a thread sends after each commit; "manual": only
+        # `flask webhooks deliver` (unset: background when serving, manual in tests).
+        WEBHOOK_DELIVERY=env.get("PORTAL_WEBHOOK_DELIVERY") or None,
+        # Calls per API token (Flask-Limiter's notation; shared in Redis with REDIS_URL).
+        API_RATE_LIMIT=env.get("PORTAL_API_RATE_LIMIT", "300/minute"),
         BOOTSTRAP_BOOTSWATCH_THEME=None,
         # Failed sign-ins: limits count one address's failures only (a stranger cannot lock
         # anyone out); an account's failures from anywhere earn a growing delay that binds

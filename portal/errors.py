@@ -1,5 +1,5 @@
 """Error pages in the reader's language; bad input and refused writes never end in a 500."""
-from flask import render_template, request
+from flask import has_request_context, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
@@ -22,9 +22,27 @@ MESSAGES = {
 BUSY_RETRY_SECONDS = 5
 
 
-def _page(code: int, message=None):
+# Paths whose errors are not pages (the API's problem documents): prefix -> a renderer
+# ``(code, message, error) -> response``.
+_renderers: dict[str, object] = {}
+
+
+def render_errors_under(prefix: str, renderer) -> None:
+    _renderers[prefix] = renderer
+
+
+def _renderer():
+    path = request.path if has_request_context() else ""
+    return next((fn for prefix, fn in _renderers.items() if path.startswith(prefix)), None)
+
+
+def _page(code: int, message=None, error=None):
     """The error page; `message` a text or a callable giving it (the default: MESSAGES)."""
     db.session.rollback()
+    renderer = _renderer()
+    if renderer is not None:
+        with write_lock(False):
+            return renderer(code, message() if callable(message) else message, error)
     with write_lock(False):  # an error page only reads: it never waits for the write lock
         message = message or MESSAGES[code]
         body = render_template("errors/error.html", code=code,
@@ -35,6 +53,8 @@ def _page(code: int, message=None):
 def init_app(app) -> None:
     @app.errorhandler(HTTPException)
     def http_error(error):
+        if _renderer() is not None:
+            return _page(error.code or 500, None, error)
         code = error.code if error.code in MESSAGES else 400
         if code == 405:
             return _page(405)

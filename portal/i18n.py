@@ -27,6 +27,7 @@ CATALOGS = {
     "settlement": ["settlement", "templates/settlement"],
     "evaluation": ["evaluation", "templates/evaluation"],
     "inbox": ["inbox", "templates/inbox"],
+    "api": ["api", "templates/api"],
 }
 
 
@@ -39,6 +40,13 @@ def select_locale() -> str:
     supported = current_app.config["PORTAL_LOCALES"]
     if not has_request_context():
         return g.get("_cli_locale") or current_app.config["BABEL_DEFAULT_LOCALE"]
+    from portal.auth.sessions import token_path
+
+    if token_path(request.path) is not None:
+        # A machine's call: the language it asks for, then its account's.
+        asked = request.accept_languages.best_match(supported)
+        if asked:
+            return asked
     if current_user.is_authenticated and current_user.locale in supported:
         return current_user.locale
     if session.get("locale") in supported:

@@ -15,6 +15,7 @@ from functools import lru_cache
 from flask import abort, g, has_app_context
 from flask_sqlalchemy.session import Session as FlaskSession
 from sqlalchemy import (
+    BigInteger,
     ForeignKey,
     ForeignKeyConstraint,
     UniqueConstraint,
@@ -277,9 +278,25 @@ def _add_tenant_criteria(state) -> None:
         return
     scope = current_scope()
     if not scope.is_restricted:
+        if scope.user_id is not None:
+            # HQ's whole network still holds other accounts' own rows (inbox items, API
+            # tokens): a signed-in account reads its own, as row-level security says.
+            state.statement = state.statement.options(
+                *_account_options(scope.user_id, len(_tenant_models)))
         return
     state.statement = state.statement.options(
         *_guard_options(scope.kind, scope.id, scope.user_id, len(_tenant_models)))
+
+
+@lru_cache(maxsize=4096)
+def _account_options(user_id: int, _models: int) -> tuple:
+    """The one-account filter of the recipient-owned models, for an account whose scope is
+    the whole network."""
+    scope = Scope("all", None, user_id)
+    return tuple(
+        with_loader_criteria(model, model.tenant_criteria(scope), include_aliases=True)
+        for model in _tenant_models if issubclass(model, RecipientOwned)
+    )
 
 
 @lru_cache(maxsize=4096)
@@ -383,17 +400,21 @@ event.listen(AgencyOwned, "before_update", _check_owner_unchanged, propagate=Tru
 # --- look-ups ----------------------------------------------------------------------------
 
 
-def get_or_404(model, ident):
-    """Load one scoped row by primary key through the guard; foreign and missing ids are 404."""
+def get_or_404(model, ident, *options):
+    """Load one scoped row by primary key through the guard; foreign and missing ids are 404.
+    `options`: loader options (its children in the same statements, whatever their number)."""
     from portal.extensions import db
 
     try:
         ident = int(ident)
     except (TypeError, ValueError):
         abort(404)
-    if not 0 < ident < 2**63:
+    # Beyond what the id column holds (32 bits unless it is a BIGINT): no such row.
+    limit = 2**63 if isinstance(model.__table__.c.id.type, BigInteger) else 2**31
+    if not 0 < ident < limit:
         abort(404)
-    obj = db.session.scalars(select(model).where(model.id == ident)).one_or_none()
+    obj = db.session.scalars(select(model).where(model.id == ident).options(*options)
+                             ).unique().one_or_none()
     if obj is None:
         abort(404)
     return obj

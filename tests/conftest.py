@@ -82,6 +82,9 @@ def app(tmp_path_factory, worker_id):
         "BABEL_DEFAULT_LOCALE": "en",
         "JOBS_RUN_INLINE": True,
         "HOME_FIGURES_SECONDS": 0,  # portal.memo off: every test reads fresh figures
+        # The route matrix calls the API thousands of times per token; the limit's own test
+        # lowers it.
+        "API_RATE_LIMIT": "100000/minute",
     }
     pg = _postgres_urls(worker_id)
     if pg:

@@ -59,6 +59,7 @@ PARAMS: dict[str, Owned | Reference] = {
 }
 
 # Each area keeps its own parameters beside its tests; they are merged here.
+from tests.api.params import PARAMS as _api  # noqa: E402
 from tests.certification.params import PARAMS as _certification  # noqa: E402
 from tests.dispatch.params import PARAMS as _dispatch  # noqa: E402
 from tests.evaluation.params import PARAMS as _evaluation  # noqa: E402
@@ -70,12 +71,22 @@ from tests.settlement.params import PARAMS as _settlement  # noqa: E402
 # Per blueprint: two areas may use the same parameter name for different rows.
 AREA_PARAMS = {"certification": _certification, "service": _service,
                "settlement": _settlement, "evaluation": _evaluation, "inbox": _inbox,
-               "dispatch": _dispatch}
+               "dispatch": _dispatch, "api": _api}
+
+
+# The API's resources name the same rows as the pages of their area: the factories are shared.
+API_AREAS = {"api_service_requests": "dispatch", "api_offers": "dispatch",
+             "api_work_orders": "dispatch", "api_settlements": "settlement",
+             "api_parts_requests": "service", "api_revisits": "service",
+             "api_certificates": "certification", "api_evaluation": "evaluation",
+             "api_inbox": "inbox", "api_webhooks": "api", "api": "api",
+             "api_reference": "api", "webhooks": "api"}
 
 
 def param_for(endpoint: str, name: str):
     """The kind of URL parameter `name` in `endpoint` (its area's first, then the core's)."""
-    area = AREA_PARAMS.get(endpoint.split(".", 1)[0], {})
+    blueprint = endpoint.split(".", 1)[0]
+    area = AREA_PARAMS.get(API_AREAS.get(blueprint, blueprint), {})
     return area.get(name) or PARAMS.get(name)
 
 # Rules whose every parameter is judged elsewhere (e.g. Flask's static files).

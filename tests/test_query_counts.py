@@ -13,6 +13,7 @@ from datetime import timedelta
 from flask import url_for
 from sqlalchemy import func, select, update
 
+from api.models import ApiToken
 from certification.models import Certificate, Engineer, ExamSeat, Program
 from evaluation.models import Quarter, QuarterStatus, Result, Scheme
 from inbox.models import Announcement
@@ -29,11 +30,13 @@ from service.models import (
     PartsRequest,
     PartsRequestLine,
     RepairCode,
+    Revisit,
     WorkOrder,
     WorkOrderPart,
 )
 from settlement.models import RateCardFee, Settlement
 from tenants.models import Agency, ProductModel
+from tests.api.helpers import token_for
 
 # Small enough that every list is shorter than a page (a query per row would show), large
 # enough that every page has an object to show.
@@ -50,6 +53,7 @@ SINGLE_ROW = {
     "jobs.download": "the stored bytes of one job's file (an import's rows with errors)",
     "jobs.progress": "one job's progress (JSON)",
     "tenants.issuer_image": "the stored bytes of the document issuer's logo or seal",
+    "api_inbox.get_item": "one inbox item of one account (each role reads its own only)",
 }
 SKIPPED = {"static", "bootstrap.static"}
 # List pages measured with their filters too.
@@ -79,20 +83,23 @@ def _most(model, count_model, *join_on, agency_id):
                 .order_by(func.count(count_model.id).desc(), model.id))
 
 
-def _service_request():
-    """The synthetic network has no hotline yet: one request waiting for dispatch."""
+def _service_request(fresh: bool = False):
+    """The synthetic network has no hotline yet: one request waiting for dispatch (`fresh`:
+    another one, for a second network's offer: a request has one open offer at most)."""
     from dispatch.requests import ServiceRequest, ServiceRequestCall
     from tenants.models import Province
 
     found = _one(select(ServiceRequest.id).order_by(ServiceRequest.id))
-    if found is not None:
+    if found is not None and not fresh:
         return found
     model = db.session.scalars(select(ProductModel).limit(1)).one()
     now = clock.now()
-    row = ServiceRequest(number="SR20000101-0001", received_at=now, customer_name="王小明",
+    n = db.session.scalar(select(func.count(ServiceRequest.id))) + 1
+    row = ServiceRequest(number=f"SR20000101-{n:04d}", received_at=now, customer_name="王小明",
                          customer_phone="13800000000", province_id=_one(select(Province.id)),
                          city="深圳市", district="南山区", product_line_id=model.product_line_id,
-                         product_model_id=model.id, serial_number="SYN-1", serial_key="SYN-1",
+                         product_model_id=model.id, serial_number=f"SYN-{n}",
+                         serial_key=f"SYN-{n}",
                          fault_description="synthetic", service_type="onsite")
     db.session.add(row)
     db.session.flush()
@@ -109,7 +116,10 @@ def _offer(agency_id):
     found = _one(select(Offer.id).where(Offer.agency_id == agency_id).order_by(Offer.id))
     if found is not None:
         return found
-    sr = db.session.get(ServiceRequest, _service_request())
+    taken = select(Offer.request_id).where(Offer.status == "open")
+    free = _one(select(ServiceRequest.id).where(ServiceRequest.id.not_in(taken))
+                .order_by(ServiceRequest.id))
+    sr = db.session.get(ServiceRequest, free or _service_request(fresh=True))
     now = clock.now()
     row = Offer(agency_id=agency_id, request_id=sr.id, offered_at=now,
                 expires_at=now + timedelta(hours=2), request_number=sr.number,
@@ -128,7 +138,11 @@ def _dispatched_order(agency_id):
     if found is not None:
         return found
     order = db.session.scalars(select(WorkOrder).where(WorkOrder.agency_id == agency_id)
-                               .order_by((WorkOrder.status != "open"), WorkOrder.id)).first()
+                               # open and visited (bookable): the page in the same state
+                               # in both networks
+                               .order_by((WorkOrder.status != "open"),
+                                         (WorkOrder.service_type == "phone"),
+                                         WorkOrder.id)).first()
     sla.start_order_clocks(order, db.session.get(ServiceRequest, _service_request()),
                            accepted_at=clock.now())
     return order.id
@@ -166,6 +180,10 @@ def _resolvers(agency):
             .group_by(WorkOrder.id).order_by(func.count(WorkOrderPart.id).desc(),
                                              WorkOrder.id)),
         "complaint_id": _one(select(Complaint.id).where(Complaint.agency_id == a)),
+        "parts_request_id": _most(PartsRequest, PartsRequestLine, (PartsRequestLine.agency_id == a)
+                                  & (PartsRequestLine.request_id == PartsRequest.id),
+                                  agency_id=a),
+        "revisit_id": _one(select(Revisit.id).where(Revisit.agency_id == a)),
         "request_id": _most(PartsRequest, PartsRequestLine, (PartsRequestLine.agency_id == a)
                             & (PartsRequestLine.request_id == PartsRequest.id), agency_id=a),
         "return_id": _one(select(PartReturn.id).where(PartReturn.agency_id == a)),
@@ -181,9 +199,44 @@ def _resolvers(agency):
                                                   Result.quarter_id == quarter)),
         "kpi_code": "satisfaction",
         "scheme_id": _one(select(Scheme.id).order_by(Scheme.version.desc())),
+        "endpoint_id": _webhook(a)[0], "delivery_id": _webhook(a)[1],
+        "account_id": _service_account(),
         # The synthetic network's announcement to every agency (its page lists them all).
         "announcement_id": _one(select(Announcement.id).order_by(Announcement.id.desc())),
     }
+
+
+def _webhook(agency_id: int) -> tuple[int, int]:
+    """The agency's webhook endpoint with three deliveries (made once per network: the
+    synthetic network has none)."""
+    from api.webhooks.models import DELIVERED, WebhookDelivery, WebhookEndpoint
+
+    endpoint = db.session.scalar(select(WebhookEndpoint).where(
+        WebhookEndpoint.agency_id == agency_id).limit(1))
+    if endpoint is None:
+        endpoint = WebhookEndpoint(agency_id=agency_id, name="shop", url="https://hooks.example",
+                                   events="offer.made", secret="whsec_test", active=True)
+        db.session.add(endpoint)
+        db.session.flush()
+        for n in range(3):
+            db.session.add(WebhookDelivery(agency_id=agency_id, endpoint_id=endpoint.id,
+                                           event="offer.made", event_id=f"{n:032d}",
+                                           status=DELIVERED, attempts=1, body="{}"))
+        db.session.flush()
+    delivery = db.session.scalar(select(WebhookDelivery.id).where(
+        WebhookDelivery.endpoint_id == endpoint.id).limit(1))
+    return endpoint.id, delivery
+
+
+def _service_account() -> int:
+    from api.service_accounts import create_service_account
+    from portal.auth.models import User
+
+    found = db.session.scalar(select(User.id).where(User.is_service_account.is_(True)).limit(1))
+    if found is None:
+        found = create_service_account("erp@hq.example", name="ERP", role=Role.HQ_SETTLEMENT,
+                                       acting_user=None).id
+    return found
 
 
 def _subject(net):
@@ -206,6 +259,7 @@ def _pages(app, net):
     pages, unknown, absent = [], set(), []
     with app.test_request_context(), unscoped("the test picks the pages' objects"):
         values = _resolvers(_subject(net))
+        db.session.commit()  # the rows resolvers made (an offer, a webhook) stay for the pages
         for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
             if "GET" not in rule.methods or rule.endpoint in SKIPPED | SINGLE_ROW.keys():
                 continue
@@ -231,18 +285,21 @@ def _pages(app, net):
 
 
 def _measure(app, pages, clients, query_counter) -> dict:
-    """{(url, role): (status, statements)} — each page requested as each role may."""
+    """{(url, role): (status, statements)} — each page requested as each role may (the API's
+    resources with the role's token)."""
     out = {}
     for endpoint, url, roles in pages:
         for role in roles:
-            client = clients[role]
+            client, token = clients[role]
+            headers = {"Authorization": f"Bearer {token}"} if url.startswith("/api/") else {}
             with query_counter as counter:
-                response = client.get(url)
+                response = client.get(url, headers=headers)
             out[(endpoint, url, role)] = (response.status_code, counter.count)
     return out
 
 
 def _clients(app, net, hq_net) -> dict:
+    """{role: (a signed-in client, a token)} of the measured accounts."""
     clients = {}
     for role in Role:
         account = _account(role, net, hq_net)
@@ -250,7 +307,12 @@ def _clients(app, net, hq_net) -> dict:
         response = client.post("/auth/sign-in", data={"email": account.email,
                                                       "password": synth.SYNTH_PASSWORD})
         assert response.status_code == 302, account.email
-        clients[role] = client
+        clients[role] = (client, token_for(app, account))
+    with app.app_context(), unscoped("the test's tokens count as used just now"):
+        # A token's last use is written at most once a minute: none is written while the
+        # pages are measured, so no page's count depends on where that minute turns.
+        db.session.execute(update(ApiToken).values(last_used_at=clock.now() + timedelta(days=1)))
+        db.session.commit()
     return clients
 
 

@@ -3,7 +3,7 @@ import secrets
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, or_
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, false, or_
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.auth.roles import AGENCY_ROLES, Role
@@ -40,6 +40,9 @@ class User(UserMixin, TenantScoped, db.Model):
     region_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id", ondelete="RESTRICT"))
     locale: Mapped[str | None] = mapped_column(String(10))
     is_active_account: Mapped[bool] = mapped_column(default=True)
+    # A machine's account (the call center, the ERP): it works through API tokens only and
+    # never signs in on the pages.
+    is_service_account: Mapped[bool] = mapped_column(default=False, server_default=false())
     # Part of the session id: rotating it ends every session and remember-me cookie.
     session_token: Mapped[str] = mapped_column(String(64), default=new_session_token)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -37,7 +37,7 @@ def authenticate(email: str, password: str) -> User:
             verify_password(_dummy_hash(), password)  # the same work for unknown accounts
             raise DomainError(_("The email or the password is wrong."))
         matches, needs_rehash = verify_password(user.password_hash, password)
-        if not matches:
+        if not matches or user.is_service_account:
             raise DomainError(_("The email or the password is wrong."))
         if not user.is_active:
             raise DomainError(_("This account cannot sign in: it was deactivated or its agency "

@@ -1,6 +1,7 @@
 """Who is signed in, and the tenant scope that follows from it for the whole request."""
 import logging
 
+from flask import g, request
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_login.signals import session_protected
@@ -35,8 +36,28 @@ def _protection_failed(app, **_kw) -> None:
     log.warning("session refused by session protection (address or browser changed)")
 
 
+# Paths whose requests authenticate by a bearer token only (the API): prefix -> a function
+# of the request giving the account, or None. Their session cookie is never read, so a page's
+# session can never act on them (they are exempt from CSRF).
+_token_paths: dict[str, object] = {}
+
+
+def authenticate_by_token(prefix: str, authenticate) -> None:
+    """Requests under `prefix` are signed in by `authenticate(request)`, never by a session."""
+    _token_paths[prefix] = authenticate
+
+
+def token_path(path: str):
+    return next((fn for prefix, fn in _token_paths.items() if path.startswith(prefix)), None)
+
+
 def apply_user_scope():
     """before_request: every query of the request is scoped to what the user may see."""
+    authenticate = token_path(request.path)
+    if authenticate is not None:
+        # Flask-Login reads g._login_user first: the session and remember-me cookie are
+        # never consulted for these paths.
+        g._login_user = authenticate(request) or login_manager.anonymous_user()
     set_scope(current_user.scope if current_user.is_authenticated else NONE)
 
 

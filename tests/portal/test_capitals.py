@@ -3,7 +3,7 @@ written out by hand and on generated amounts against a small reference written h
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from portal.capitals import rmb_capitals
@@ -139,6 +139,8 @@ FEN_AMOUNTS = st.builds(lambda high, middle, low, cents, negative:
 
 
 @given(FEN_AMOUNTS)
+# The amounts are built from five parts: on a busy machine drawing them can take a second.
+@settings(suppress_health_check=[HealthCheck.too_slow])
 def test_capitals_follow_the_rules_for_any_amount(fen):
     assert rmb_capitals(D(fen).scaleb(-2)) == reference(fen)
 

@@ -22,7 +22,7 @@ from portal.extensions import db
 from portal.tenancy import ALL, unscoped
 
 PACKAGES = ("portal", "tenants", "certification", "service", "dispatch", "settlement", "evaluation",
-            "inbox")
+            "inbox", "api")
 
 
 def _sources(*packages):

@@ -40,10 +40,22 @@ def _reference(model):
     return make
 
 
+def _revisit(world, agency):
+    """HQ's revisit of a completed order of `agency` (the canary in its comment)."""
+    from service import quality
+
+    order = f.make_order(agency, world.line, completed=True,
+                         customer_name=f"客户 {_canary(agency)}")
+    return quality.record_revisit(order, 4, f"回访 {_canary(agency)}",
+                                  acting_user=f.service_desk()).id
+
+
 PARAMS: dict = {
     "order_id": Owned(_order),
     "complaint_id": Owned(_complaint),
     "request_id": Owned(_request),
+    "parts_request_id": Owned(_request),  # the API's name for a parts request
+    "revisit_id": Owned(_revisit),
     "return_id": Owned(_return),
     "repair_code_id": Reference(_reference(RepairCode)),
     "fault_code_id": Reference(_reference(FaultCode)),
