@@ -81,6 +81,14 @@ def api_performs(*names: str, self_service: bool = False):
     return api_allow(*policy.roles(*permissions), transitions=names, self_service=self_service)
 
 
+def an_id(ident: int) -> int:
+    """A URL's id as an id column holds it (32 bits): beyond, no row has it (404), before the
+    database refuses the number."""
+    if not 0 < ident < 2**31:
+        abort(404)
+    return ident
+
+
 # --- the one commit -------------------------------------------------------------------------
 
 

@@ -42,15 +42,26 @@ READ_STAMPS = {"api_tokens": {"last_used_at"}}
 API_PREFIX = "/api/v1/"
 
 
-def _fingerprint() -> str:
-    """A hash of every row of every table: any write shows."""
-    digest = hashlib.sha256()
-    with unscoped("the isolation test compares the whole database before and after"):
+_selects: list = []
+
+
+def _table_selects() -> list:
+    """SELECT of every table's columns (a read's stamps left out), reflected once: reading
+    PostgreSQL's catalog for every fingerprint would cost more than the matrix itself."""
+    if not _selects:
         inspector = inspect(db.engine)
         for table in sorted(inspector.get_table_names()):
             columns = ", ".join(f'"{c["name"]}"' for c in inspector.get_columns(table)
                                 if c["name"] not in READ_STAMPS.get(table, ()))
-            query = text(f'SELECT {columns} FROM "{table}" ORDER BY 1')  # noqa: S608
+            _selects.append((table, text(f'SELECT {columns} FROM "{table}" ORDER BY 1')))  # noqa: S608
+    return _selects
+
+
+def _fingerprint() -> str:
+    """A hash of every row of every table: any write shows."""
+    digest = hashlib.sha256()
+    with unscoped("the isolation test compares the whole database before and after"):
+        for table, query in _table_selects():
             rows = db.session.execute(query).all()
             digest.update(table.encode() + repr(rows).encode())
     db.session.commit()  # close the read's savepoint before the case's own is rolled back

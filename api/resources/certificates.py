@@ -8,7 +8,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import func
 
-from api.core import PageArgs, Problem, api_allow, page, page_schema
+from api.core import PageArgs, Problem, an_id, api_allow, page, page_schema
 from certification import queries
 from certification.models import Certificate
 from certification.states import LEVEL_LABELS, STATE_LABELS, CertificateState, certificate_state
@@ -129,4 +129,4 @@ def list_certificates(args):
 @blp.response(200, CertificateDetailOut)
 def get_certificate(certificate_id):
     """One certificate (an engineer's account: its own only)."""
-    return readable_certificate(certificate_id)
+    return readable_certificate(an_id(certificate_id))

@@ -7,7 +7,16 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import or_, select
 
-from api.core import PageArgs, api_allow, api_performs, idempotent, page, page_schema, perform
+from api.core import (
+    PageArgs,
+    an_id,
+    api_allow,
+    api_performs,
+    idempotent,
+    page,
+    page_schema,
+    perform,
+)
 from inbox import services
 from inbox.models import InboxItem
 from inbox.outbox import item_link, item_title
@@ -86,7 +95,7 @@ def list_items(args):
 @blp.response(200, InboxItemOut)
 def get_item(item_id):
     """One of the caller's items (anyone else's is a 404, like a missing one)."""
-    return own_item(item_id)
+    return own_item(an_id(item_id))
 
 
 @blp.route("/<int:item_id>/read", methods=["POST"])
@@ -95,6 +104,6 @@ def get_item(item_id):
 @blp.response(200, InboxItemOut)
 def mark_read(item_id):
     """Mark one of the caller's items read (again: nothing changes, the same answer)."""
-    item = own_item(item_id)
+    item = own_item(an_id(item_id))
     perform(services.mark_read, item)
     return item

@@ -9,7 +9,8 @@ def token_for(app, user, *, days: int = 30, name: str = "test") -> str:
     from portal.auth.models import User
 
     with app.app_context(), unscoped("the test makes a token"):
-        owner = db.session.get(User, user.id)  # a User or a synthetic account (its id)
+        # A User, a synthetic account or an account's id.
+        owner = db.session.get(User, user if isinstance(user, int) else user.id)
         _row, secret = create_token(owner, acting_user=None, name=name, days=days)
         db.session.commit()
     return secret

@@ -53,8 +53,9 @@ def test_two_concurrent_replays_make_one_request(site, monkeypatch):
                 "street": "科技园路 1 号", "product_line_id": line.id, "product_model_id": model,
                 "serial_number": "SN-RACE-1", "fault_description": "不制冷",
                 "service_type": "onsite"}
+        dispatcher_id = dispatcher.id
         db.session.commit()
-    token = token_for(app, dispatcher)
+    token = token_for(app, dispatcher_id)
 
     barrier = threading.Barrier(2, timeout=10)
     original = core._kept
