@@ -45,6 +45,8 @@ api = PortalApi()
 def init_app(app) -> None:
     import importlib
 
+    from flask import current_app
+
     from api import cli, problems, tokens, views, views_docs  # noqa: F401 - transitions
     from api.core import Problem
     from portal.auth.sessions import authenticate_by_token
@@ -85,12 +87,16 @@ def init_app(app) -> None:
         db.session.rollback()
         return problems.problem(error.status, error.detail, errors=error.errors)
 
-    rate = limiter.shared_limit(lambda: app.config["API_RATE_LIMIT"], scope="api",
+    # The blueprints and the limiter are module-level: their limit is declared once per
+    # process and reads the serving app's setting on each request.
+    rate = limiter.shared_limit(lambda: current_app.config["API_RATE_LIMIT"], scope="api",
                                 key_func=rate_key)
     for name in RESOURCES:
         blp = importlib.import_module(name).blp
         csrf.exempt(blp)
-        rate(blp)
+        if not getattr(blp, "_api_rate_limited", False):
+            rate(blp)
+            blp._api_rate_limited = True
         api.register_blueprint(blp)
     app.register_blueprint(views.bp)
     csrf.exempt(views_docs.bp)
