@@ -208,9 +208,10 @@ def test_owner_and_staff_accepting_at_once_make_one_work_order(site, net, monkey
 
 
 def _past_offer(site, net):
-    """An offer made yesterday, its window over; the accept's now is its last second, the
-    tick's the first second after."""
-    at = clock.now() - timedelta(days=1)
+    """An offer made a month ago, its window over whatever today is; the accept's now is its
+    last second, the tick's the first second after. (Made yesterday, it failed on a Sunday
+    evening: Saturday evening's window runs into Monday morning, after now.)"""
+    at = clock.now() - timedelta(days=30)
     request_id, offer_id, version = _offered(site, net, at=at)
     with site.app.app_context(), unscoped("read back"):
         expires = db.session.scalar(select(Offer.expires_at).where(Offer.id == offer_id))
