@@ -12,7 +12,7 @@ from portal.clock import from_local, local_day, local_today
 from portal.errors_domain import DomainError
 from portal.extensions import db
 from settlement import config, evidence, review, services
-from settlement.building import load_lines, month_bounds
+from settlement.building import load_lines, month_bounds, unclaimed_orders
 from settlement.models import (
     Appeal,
     Claim,
@@ -93,12 +93,16 @@ def _claim_day(year: int, month: int) -> date:
     return month_bounds(year, month)[1] + timedelta(days=7)
 
 
+# The oldest month a story may reach back to: the demo's work orders begin 14 months back.
+STORY_REACH = 13
+
+
 def _agency_story(agency, people: _People, today: date, *, full: bool) -> None:
     owner = people.owners.get(agency.id)
     plan = ([(8, "withdrawn"), (7, "paid"), (6, "paid_appeal"), (5, "approved"),
              (4, "review"), (3, "returned"), (2, "regional"), (1, "draft")] if full
             else [(5, "paid"), (4, "approved"), (3, "review"), (2, "regional")])
-    for back, target in plan:
+    for back, target in _on_months_with_work(agency, plan, today):
         year, month = _months_back(today, back)
         day = min(_claim_day(year, month), today)
         try:
@@ -111,6 +115,24 @@ def _agency_story(agency, people: _People, today: date, *, full: bool) -> None:
                 _backdate(settlement, day)
         except DomainError:
             continue  # no unclaimed orders that month: the agency had nothing to claim
+
+
+def _on_months_with_work(agency, plan: list[tuple[int, str]],
+                         today: date) -> list[tuple[int, str]]:
+    """The story's claims on the months they can be told on, oldest first: each on its planned
+    month or, when the agency had no claimable order that month, on the next older month that
+    has one (a quiet month moves the older claims back; it leaves no state out of the story,
+    which the demo accounts and the browser journeys count on)."""
+    placed, back = [], 0
+    for planned, target in sorted(plan):  # the newest claim first
+        back = max(back + 1, planned)
+        while back <= STORY_REACH and not unclaimed_orders(agency.id,
+                                                             *_months_back(today, back)):
+            back += 1
+        if back > STORY_REACH:
+            break
+        placed.append((back, target))
+    return sorted(placed, reverse=True)
 
 
 def _evidence(settlement: Settlement, owner, day: date) -> None:

@@ -45,3 +45,44 @@ def test_the_demo_has_settlements_in_every_state(stl, world):
         pdf = demo.demo_pdf("2026-10")
         assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF")
         assert demo.demo_png(1).startswith(b"\x89PNG")
+
+
+def _stage(settlement: Settlement) -> str:
+    if settlement.status == "submitted":
+        return "regional" if settlement.awaits_regional_review else "review"
+    return settlement.status
+
+
+def test_a_quiet_month_moves_the_older_claims_back_and_leaves_no_state_out(stl, world):
+    """An agency with no claimable order four months back (the demo's work orders are random:
+    it happens on some loads) still has a claim in HQ review, a month earlier."""
+    quiet = 4
+    with unscoped("demo data"):
+        code = f.repair_code(world.line, "3.50")
+        for back in range(1, 11):
+            if back == quiet:
+                continue
+            index = stl.today.year * 12 + stl.today.month - 1 - back
+            year, month = index // 12, index % 12 + 1
+            day = stl.today.replace(year=year, month=month, day=1) + timedelta(days=9)
+            f.order(world.a, world.line, day=day, repairs=[code], distance="30.00")
+        ctx = {"agencies": {"SH-C01": world.a}, "users": {
+            "admin@hq.demo": world.user(Role.HQ_ADMIN),
+            "settlement@hq.demo": world.user(Role.HQ_SETTLEMENT),
+            "settlement2@hq.demo": make_user(Role.HQ_SETTLEMENT),
+            "east.manager@hq.demo": world.user(Role.REGIONAL_MANAGER),
+            "owner@sh-c01.demo": world.user(Role.AGENCY_OWNER)}}
+        demo.load(ctx)
+        claims = {(s.year, s.month): _stage(s) for s in db.session.scalars(
+            select(Settlement).where(Settlement.agency_id == world.a.id))}
+
+    def months_back(n):
+        index = stl.today.year * 12 + stl.today.month - 1 - n
+        return index // 12, index % 12 + 1
+
+    assert months_back(quiet) not in claims
+    assert sorted(claims.values()) == sorted(
+        ["draft", "regional", "returned", "review", "approved", "paid", "paid", "withdrawn"])
+    assert claims[months_back(3)] == "returned"  # the newer claims stay on their months
+    assert claims[months_back(5)] == "review"  # the quiet month's claim, a month earlier
+    assert claims[months_back(9)] == "withdrawn"
