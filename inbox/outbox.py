@@ -9,27 +9,23 @@ An SMTP server that is down, slow (``MAIL_TIMEOUT``) or refuses a recipient fail
 the try: the row waits with a growing delay and, after :data:`MAX_ATTEMPTS`, is listed as
 failed for HQ admin, who may send it again.
 """
-import logging
 import secrets
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from email.utils import make_msgid
 
-from flask import current_app, has_app_context, render_template
+from flask import current_app, render_template
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 from flask_mailman import EmailMultiAlternatives
-from sqlalchemy import event, or_, select, update
+from sqlalchemy import or_, select, update
 
 from inbox import policy, registry
 from inbox.models import FAILED, QUEUED, SENDING, SENT, InboxItem, MailMessage
+from portal.background import Courier
 from portal.extensions import db, mail
 from portal.models import utcnow
-from portal.tenancy import TenantSession, unscoped
+from portal.tenancy import unscoped
 from portal.transitions import note, transition
-
-log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 6
 BATCH = 200
@@ -39,10 +35,6 @@ BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30),
 CLAIM_EXPIRES = timedelta(minutes=15)  # a sender that died mid-batch: its rows go again
 REASON = "the delivery worker sends every recipient's e-mail"
 
-_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="portal-mail")
-_lock = threading.Lock()
-_queued = threading.Event()  # a delivery run is queued and has not started
-
 
 def enabled() -> bool:
     return bool(current_app.config.get("MAIL_SERVER"))
@@ -50,54 +42,16 @@ def enabled() -> bool:
 
 # --- after the commit ------------------------------------------------------------------------
 
-def wake_after_commit() -> None:
-    """Ask for a delivery once the session next commits (after a rollback, that delivery
-    simply finds nothing new to send)."""
-    db.session.info["inbox_mail_waiting"] = True
-
-
-@event.listens_for(TenantSession, "after_commit")
-def _committed(session) -> None:
-    if session.info.pop("inbox_mail_waiting", False) and has_app_context():
-        wake(current_app._get_current_object())
-
-
-def wake(app) -> None:
-    """Deliver soon, off the request: RQ with REDIS_URL, else this process's mail thread."""
-    if app.config.get("MAIL_DELIVERY", "background") == "manual":
-        return  # only the tick (and tests) deliver
-    if app.config.get("REDIS_URL"):
-        try:
-            from redis import Redis
-            from rq import Queue
-
-            Queue("portal", connection=Redis.from_url(app.config["REDIS_URL"])) \
-                .enqueue(deliver_in_worker, job_timeout=600)
-            return
-        except Exception:  # noqa: BLE001 - Redis down: this process delivers instead
-            log.warning("mail: Redis unreachable, delivering in this process")
-    with _lock:
-        if _queued.is_set():
-            return  # a run that has not started yet will see this commit's messages too
-        _queued.set()
-        _executor.submit(_deliver_in_app, app)
-
-
-def _deliver_in_app(app) -> None:
-    _queued.clear()
-    with app.app_context():
-        try:
-            deliver_pending()
-        except Exception:  # noqa: BLE001 - a thread must not die silently
-            log.exception("mail delivery failed")
-        finally:
-            db.session.remove()
+# Delivered after each commit that queued mail (MAIL_DELIVERY = "manual": only the tick and
+# the tests deliver).
+courier = Courier("mail", lambda: deliver_pending(),
+                  manual=lambda app: app.config.get("MAIL_DELIVERY", "background") == "manual",
+                  worker="inbox.outbox.deliver_in_worker", job_timeout=600)
+wake_after_commit = courier.after_commit
 
 
 def deliver_in_worker() -> None:
-    from portal import create_app
-
-    _deliver_in_app(create_app())
+    courier.run_in_worker()
 
 
 # --- delivery --------------------------------------------------------------------------------

@@ -3,9 +3,10 @@ redirect, 5 seconds at most, tried again with a growing delay for 24 hours.
 
 - **After the commit**: the transaction that wrote a delivery asks for a run once it commits
   (:func:`wake_after_commit`); the run goes to the job runner's queue (RQ, with ``REDIS_URL``)
-  or to a thread of this process, as the e-mail outbox does. The workplace tick wakes it too,
-  so retries go out when they are due. ``WEBHOOK_DELIVERY = "manual"`` (tests) leaves it to
-  :func:`deliver_pending` (``flask --app wsgi webhooks deliver``).
+  or to a thread of this process (:class:`portal.background.Courier`, as for e-mail). The
+  workplace tick wakes it too, so retries go out when they are due.
+  ``WEBHOOK_DELIVERY = "manual"`` (tests) leaves it to :func:`deliver_pending`
+  (``flask --app wsgi webhooks deliver``).
 - **Claimed**: a sender marks a batch ``sending`` with its token first, so two workers never
   send one row twice; a sender that died leaves rows that go again after 15 minutes.
 - **Signed**: ``X-Portal-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>``.
@@ -18,20 +19,17 @@ import hashlib
 import hmac
 import http.client
 import ipaddress
-import logging
 import os
 import secrets
 import socket
 import ssl
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import current_app, has_app_context
 from flask_babel import gettext as _
-from sqlalchemy import event, or_, select, update
+from sqlalchemy import or_, select, update
 
 from api.webhooks.models import (
     DELIVERED,
@@ -42,11 +40,10 @@ from api.webhooks.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from portal.background import Courier
 from portal.clock import now
 from portal.extensions import db
-from portal.tenancy import TenantSession, unscoped
-
-log = logging.getLogger(__name__)
+from portal.tenancy import unscoped
 
 TIMEOUT_SECONDS = 5
 RETRY_WINDOW = timedelta(hours=24)
@@ -56,11 +53,6 @@ BATCH = 100
 MAX_URL = 500
 USER_AGENT = "ServiceNetworkPortal-Webhooks/1"
 REASON = "the webhook sender delivers every endpoint's events"
-
-_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="portal-webhooks")
-_lock = threading.Lock()
-_queued = threading.Event()
-
 
 # --- where a delivery may go ------------------------------------------------------------------
 
@@ -233,21 +225,6 @@ def backoff(attempts: int) -> timedelta:
 # --- after the commit -------------------------------------------------------------------------
 
 
-def wake_after_commit() -> None:
-    db.session.info["webhooks_waiting"] = True
-
-
-@event.listens_for(TenantSession, "after_commit")
-def _committed(session) -> None:
-    if session.info.pop("webhooks_waiting", False) and has_app_context():
-        wake(current_app._get_current_object())
-
-
-@event.listens_for(TenantSession, "after_rollback")
-def _rolled_back(session) -> None:
-    session.info.pop("webhooks_waiting", None)
-
-
 def mode(app) -> str:
     """"background" (RQ or a thread after each commit) or "manual"; unset: manual under
     tests (the test sends), else background."""
@@ -255,43 +232,14 @@ def mode(app) -> str:
     return configured or ("manual" if app.testing else "background")
 
 
-def wake(app) -> None:
-    """Deliver soon, off the request: the job runner's RQ queue with REDIS_URL, else this
-    process's webhook thread."""
-    if mode(app) == "manual":
-        return
-    if app.config.get("REDIS_URL"):
-        try:
-            from redis import Redis
-            from rq import Queue
-
-            Queue("portal", connection=Redis.from_url(app.config["REDIS_URL"])) \
-                .enqueue(deliver_in_worker, job_timeout=900)
-            return
-        except Exception:  # noqa: BLE001 - Redis down: this process delivers instead
-            log.warning("webhooks: Redis unreachable, delivering in this process")
-    with _lock:
-        if _queued.is_set():
-            return
-        _queued.set()
-        _executor.submit(_deliver_in_app, app)
-
-
-def _deliver_in_app(app) -> None:
-    _queued.clear()
-    with app.app_context():
-        try:
-            deliver_pending()
-        except Exception:  # noqa: BLE001 - a thread must not die silently
-            log.exception("webhook delivery failed")
-        finally:
-            db.session.remove()
+courier = Courier("webhooks", lambda: deliver_pending(),
+                  manual=lambda app: mode(app) == "manual",
+                  worker="api.webhooks.delivery.deliver_in_worker", job_timeout=900)
+wake_after_commit = courier.after_commit
 
 
 def deliver_in_worker() -> None:
-    from portal import create_app
-
-    _deliver_in_app(create_app())
+    courier.run_in_worker()
 
 
 # --- the sender ---------------------------------------------------------------------------------
