@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 
 from api.models import IdempotentRequest
 from portal import jobs
-from portal.auth.access import AccessPolicy
+from portal.auth.access import allow, performs
 from portal.clock import now
 from portal.errors_domain import DomainError
 from portal.extensions import db
@@ -50,35 +50,22 @@ class Problem(Exception):
 # --- who may call ---------------------------------------------------------------------------
 
 
+def _unauthorized():
+    abort(401)  # the API answers; the portal's pages send to sign-in
+
+
 def api_allow(*roles, read_only: bool = False, transitions: tuple = (),
               self_service: bool = False):
     """A resource's route guard: a token of one of `roles` (401 without a valid token, 403 for
     another role). The portal's declared-policy check (auditors never write, except on their
     own account: `self_service`) runs first."""
-    policy = AccessPolicy(roles=frozenset(roles), read_only=read_only,
-                          transitions=tuple(transitions), self_service=self_service)
-
-    def decorator(view):
-        @wraps(view)
-        def wrapped(*args, **kwargs):
-            if not current_user.is_authenticated:
-                abort(401)
-            if current_user.role not in policy.roles:
-                abort(403)
-            return view(*args, **kwargs)
-
-        wrapped.access_policy = policy
-        return wrapped
-
-    return decorator
+    return allow(*roles, read_only=read_only, transitions=transitions,
+                 self_service=self_service, anonymous=_unauthorized)
 
 
 def api_performs(*names: str, self_service: bool = False):
     """The guard of a resource that performs the transitions `names`."""
-    from portal import policy, transitions
-
-    permissions = [transitions.get(n).permission for n in names]
-    return api_allow(*policy.roles(*permissions), transitions=names, self_service=self_service)
+    return performs(*names, self_service=self_service, anonymous=_unauthorized)
 
 
 def an_id(ident: int) -> int:

@@ -1,4 +1,5 @@
 """Every view declares who may call it; the declaration is checked here and by the tests."""
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
 
@@ -23,9 +24,10 @@ class AccessPolicy:
 
 
 def allow(*roles: Role, self_service: bool = False, read_only: bool = False,
-          transitions: tuple = ()):
-    """Let signed-in users with one of `roles` call the view; anonymous users go to sign-in.
-    `read_only`: a POST to it changes nothing (a check, a preview)."""
+          transitions: tuple = (), anonymous: Callable | None = None):
+    """Let signed-in users with one of `roles` call the view; anonymous users go to sign-in
+    (or get what `anonymous()` answers: the API's 401). `read_only`: a POST to it changes
+    nothing (a check, a preview)."""
     policy = AccessPolicy(roles=frozenset(roles), self_service=self_service,
                           read_only=read_only, transitions=tuple(transitions))
 
@@ -33,7 +35,7 @@ def allow(*roles: Role, self_service: bool = False, read_only: bool = False,
         @wraps(view)
         def wrapped(*args, **kwargs):
             if not current_user.is_authenticated:
-                return current_app.login_manager.unauthorized()
+                return (anonymous or current_app.login_manager.unauthorized)()
             if current_user.role not in policy.roles:
                 abort(403)
             return view(*args, **kwargs)
@@ -44,13 +46,14 @@ def allow(*roles: Role, self_service: bool = False, read_only: bool = False,
     return decorator
 
 
-def performs(*names: str, self_service: bool = False):
+def performs(*names: str, self_service: bool = False, anonymous: Callable | None = None):
     """The route guard of a view that performs the transitions `names` (one per button it
     answers): the roles their policies allow may call it; the service checks the rest."""
     from portal import policy, transitions
 
     permissions = [transitions.get(n).permission for n in names]
-    return allow(*policy.roles(*permissions), self_service=self_service, transitions=names)
+    return allow(*policy.roles(*permissions), self_service=self_service, transitions=names,
+                 anonymous=anonymous)
 
 
 def public(view=None, *, read_only: bool = False, transitions: tuple = ()):
