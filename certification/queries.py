@@ -2,7 +2,7 @@
 of queries; and the check other areas rely on (is an engineer certified on a day?)."""
 from datetime import date, timedelta
 
-from flask import request
+from flask import abort, request
 from sqlalchemy import and_, case, distinct, exists, func, not_, or_, select
 from sqlalchemy.orm import aliased, joinedload, selectinload
 
@@ -21,9 +21,10 @@ from certification.models import (
 from certification.states import EXPIRING_DAYS, CertificateState
 from portal.audit.models import AuditEntry
 from portal.auth.models import User
+from portal.auth.roles import Role
 from portal.extensions import db
 from portal.listing import int_arg
-from portal.tenancy import unscoped
+from portal.tenancy import get_or_404, unscoped
 from portal.text import query_text
 from tenants.models import Agency, AgencyProductLine, AgencyStatus, ProductLine
 
@@ -306,3 +307,12 @@ def hq_dashboard(today: date) -> dict:
         select(func.count(Nomination.id)).where(Nomination.status == NominationStatus.PENDING)
         .scalar_subquery())).one()
     return {**summary, "expiring": expiring, "open_sessions": sessions, "waiting": waiting}
+
+
+def readable_certificate(user, certificate_id) -> Certificate:
+    """A certificate the user may read (the agency's scope decides; an engineer's account
+    reads only its own); any other is a 404."""
+    cert = get_or_404(Certificate, certificate_id)
+    if user.role == Role.ENGINEER and cert.engineer.user_id != user.id:
+        abort(404)
+    return cert

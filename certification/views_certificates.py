@@ -4,7 +4,6 @@ import hmac
 import segno
 from flask import (
     Response,
-    abort,
     current_app,
     g,
     redirect,
@@ -47,14 +46,6 @@ add_nav("certification.certificates", _l("Certificates"), tuple(Role), order=21,
 add_nav("certification.coverage", _l("Coverage"), COVERAGE_READERS, order=25, group="certification")
 
 
-def _certificate(certificate_id) -> Certificate:
-    """Load a certificate the reader may see; an engineer's account sees only its own."""
-    cert = get_or_404(Certificate, certificate_id)
-    if current_user.role == Role.ENGINEER and cert.engineer.user_id != current_user.id:
-        abort(404)
-    return cert
-
-
 @bp.route("/certificates/")
 @allow(*Role)
 def certificates():
@@ -74,7 +65,7 @@ def certificates():
 @bp.route("/certificates/<int:certificate_id>")
 @allow(*Role)
 def certificate(certificate_id):
-    cert = _certificate(certificate_id)
+    cert = queries.readable_certificate(current_user, certificate_id)
     return render_template("certification/certificate.html", cert=cert, today=local_today(),
                            revoke_form=RevokeForm())
 
@@ -82,7 +73,7 @@ def certificate(certificate_id):
 @bp.route("/certificates/<int:certificate_id>/revoke", methods=["POST"])
 @performs("certificate.revoked")
 def certificate_revoke(certificate_id):
-    cert = _certificate(certificate_id)
+    cert = queries.readable_certificate(current_user, certificate_id)
     form = RevokeForm()
     return post_back(form, services.revoke_certificate, cert, form.reason.data,
                      form.revoked_on.data,
@@ -127,7 +118,7 @@ def pdf_context(cert: Certificate, pdf_locale: str, today) -> dict:
 @bp.route("/certificates/<int:certificate_id>/pdf")
 @allow(*roles(CERTIFICATE_PDF))
 def certificate_pdf(certificate_id):
-    cert = _certificate(certificate_id)
+    cert = queries.readable_certificate(current_user, certificate_id)
     pdf_locale = request.args.get("lang", locale())
     if pdf_locale not in PDF_LOCALES:
         pdf_locale = "zh_CN" if locale().startswith("zh") else "en"

@@ -75,3 +75,9 @@ def digest_items(user_id: int, day: date) -> list[InboxItem]:
                                 InboxItem.created_at >= start, InboxItem.created_at < end,
                                 InboxItem.category.in_(digested))
         .order_by(InboxItem.created_at, InboxItem.id)))
+
+
+def own_item(user, item_id: int) -> InboxItem:
+    """The user's item; anyone else's is a 404, like a missing one."""
+    return db.first_or_404(select(InboxItem).where(InboxItem.id == item_id,
+                                                   InboxItem.recipient_id == user.id))

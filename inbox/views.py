@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from inbox import outbox, preferences, queries, services
 from inbox import settings as workplace
 from inbox.forms import ActionForm, PreferencesForm, SettingsForm, mode_field
-from inbox.models import FAILED, InboxItem, MailMessage
+from inbox.models import FAILED, MailMessage
 from inbox.outbox import item_link, item_title
 from inbox.registry import CATEGORIES
 from portal.auth.access import allow, performs
@@ -38,12 +38,6 @@ def _waiting(user) -> dict:
 add_widget("inbox/_widget_waiting.html", EVERYONE, _waiting, order=0)
 
 
-def _own_item(item_id: int) -> InboxItem:
-    """The signed-in user's item; anyone else's is a 404, like a missing one."""
-    return db.first_or_404(select(InboxItem).where(InboxItem.id == item_id,
-                                                   InboxItem.recipient_id == current_user.id))
-
-
 @bp.route("/")
 @allow(*EVERYONE)
 def index():
@@ -62,7 +56,7 @@ def index():
 @performs("inbox.read", self_service=True)
 def open_item(item_id):
     """Mark read and go to the thing the item points at."""
-    item = _own_item(item_id)
+    item = queries.own_item(current_user, item_id)
     link = item_link(item, current_user.role)
     if ActionForm().validate_on_submit():
         perform(services.mark_read, item)
@@ -72,7 +66,7 @@ def open_item(item_id):
 @bp.route("/<int:item_id>/read", methods=["POST"])
 @performs("inbox.read", self_service=True)
 def read(item_id):
-    item = _own_item(item_id)
+    item = queries.own_item(current_user, item_id)
     if ActionForm().validate_on_submit() and perform(services.mark_read, item):
         return done(_("Marked as read."), "inbox.index", **_filters())
     return redirect(url_for("inbox.index", **_filters()))

@@ -12,7 +12,6 @@ from api.core import PageArgs, Problem, an_id, api_allow, page, page_schema
 from certification import queries
 from certification.models import Certificate
 from certification.states import LEVEL_LABELS, STATE_LABELS, CertificateState, certificate_state
-from certification.views_certificates import _certificate as readable_certificate
 from certification.views_certificates import public_certificate
 from portal.auth.roles import Role
 from portal.clock import local_today
@@ -129,4 +128,4 @@ def list_certificates(args):
 @blp.response(200, CertificateDetailOut)
 def get_certificate(certificate_id):
     """One certificate (an engineer's account: its own only)."""
-    return readable_certificate(an_id(certificate_id))
+    return queries.readable_certificate(current_user, an_id(certificate_id))

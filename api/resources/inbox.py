@@ -20,9 +20,8 @@ from api.core import (
 from inbox import services
 from inbox.models import InboxItem
 from inbox.outbox import item_link, item_title
-from inbox.queries import KINDS
+from inbox.queries import KINDS, own_item
 from inbox.registry import CATEGORIES
-from inbox.views import _own_item as own_item
 from portal.auth.roles import Role
 
 blp = Blueprint("api_inbox", __name__, url_prefix="/api/v1/inbox",
@@ -95,7 +94,7 @@ def list_items(args):
 @blp.response(200, InboxItemOut)
 def get_item(item_id):
     """One of the caller's items (anyone else's is a 404, like a missing one)."""
-    return own_item(an_id(item_id))
+    return own_item(current_user, an_id(item_id))
 
 
 @blp.route("/<int:item_id>/read", methods=["POST"])
@@ -104,6 +103,6 @@ def get_item(item_id):
 @blp.response(200, InboxItemOut)
 def mark_read(item_id):
     """Mark one of the caller's items read (again: nothing changes, the same answer)."""
-    item = own_item(an_id(item_id))
+    item = own_item(current_user, an_id(item_id))
     perform(services.mark_read, item)
     return item
