@@ -13,6 +13,16 @@ from tests.factories import make_user
 from tests.settlement import factories as f
 
 
+def _demo_context(world) -> dict:
+    """The demo loader's context for SH-C01 and the people its story needs."""
+    return {"agencies": {"SH-C01": world.a}, "users": {
+        "admin@hq.demo": world.user(Role.HQ_ADMIN),
+        "settlement@hq.demo": world.user(Role.HQ_SETTLEMENT),
+        "settlement2@hq.demo": make_user(Role.HQ_SETTLEMENT),
+        "east.manager@hq.demo": world.user(Role.REGIONAL_MANAGER),
+        "owner@sh-c01.demo": world.user(Role.AGENCY_OWNER)}}
+
+
 def test_the_demo_has_settlements_in_every_state(stl, world):
     with unscoped("demo data"):
         code = f.repair_code(world.line, "3.50")
@@ -23,13 +33,7 @@ def test_the_demo_has_settlements_in_every_state(stl, world):
             for n in range(3):
                 f.order(world.a, world.line, day=day + timedelta(days=n), repairs=[code],
                         distance="30.00")
-        ctx = {"agencies": {"SH-C01": world.a}, "users": {
-            "admin@hq.demo": world.user(Role.HQ_ADMIN),
-            "settlement@hq.demo": world.user(Role.HQ_SETTLEMENT),
-            "settlement2@hq.demo": make_user(Role.HQ_SETTLEMENT),
-            "east.manager@hq.demo": world.user(Role.REGIONAL_MANAGER),
-            "owner@sh-c01.demo": world.user(Role.AGENCY_OWNER)}}
-        demo.load(ctx)
+        demo.load(_demo_context(world))
         stages = {}
         for s in db.session.scalars(select(Settlement).where(
                 Settlement.agency_id == world.a.id)):
@@ -66,13 +70,7 @@ def test_a_quiet_month_moves_the_older_claims_back_and_leaves_no_state_out(stl, 
             year, month = index // 12, index % 12 + 1
             day = stl.today.replace(year=year, month=month, day=1) + timedelta(days=9)
             f.order(world.a, world.line, day=day, repairs=[code], distance="30.00")
-        ctx = {"agencies": {"SH-C01": world.a}, "users": {
-            "admin@hq.demo": world.user(Role.HQ_ADMIN),
-            "settlement@hq.demo": world.user(Role.HQ_SETTLEMENT),
-            "settlement2@hq.demo": make_user(Role.HQ_SETTLEMENT),
-            "east.manager@hq.demo": world.user(Role.REGIONAL_MANAGER),
-            "owner@sh-c01.demo": world.user(Role.AGENCY_OWNER)}}
-        demo.load(ctx)
+        demo.load(_demo_context(world))
         claims = {(s.year, s.month): _stage(s) for s in db.session.scalars(
             select(Settlement).where(Settlement.agency_id == world.a.id))}
 
